@@ -1,0 +1,227 @@
+//! The kernel boundary of listns: the `#[repr(C)]` records the eBPF programs
+//! write into the ring buffer and the globals userspace hands to them.
+//!
+//! Rules (shared by both sides, checked by const assertions below): fixed-width
+//! fields only, explicit padding, no `bool`/`Option`/Rust enums in a record.
+//! Numeric codes (`EventKind`, slot indices) never change meaning.
+#![no_std]
+
+/// Namespace slots read for every task, in this order. A slot is one
+/// namespace reference a task holds; pid and time appear twice (the task's
+/// own and the one its children get).
+pub const NS_SLOTS: usize = 10;
+
+pub const SLOT_UTS: usize = 0;
+pub const SLOT_IPC: usize = 1;
+pub const SLOT_MNT: usize = 2;
+pub const SLOT_NET: usize = 3;
+pub const SLOT_CGROUP: usize = 4;
+pub const SLOT_TIME: usize = 5;
+pub const SLOT_TIME_FOR_CHILDREN: usize = 6;
+pub const SLOT_PID_FOR_CHILDREN: usize = 7;
+pub const SLOT_PID: usize = 8;
+pub const SLOT_USER: usize = 9;
+
+/// Namespace type codes (the kernel's CLONE_NEW* flags, as nsfs file handles
+/// and `setns(2)` use them).
+pub const CLONE_NEWTIME: u32 = 0x0000_0080;
+pub const CLONE_NEWNS: u32 = 0x0002_0000;
+pub const CLONE_NEWCGROUP: u32 = 0x0200_0000;
+pub const CLONE_NEWUTS: u32 = 0x0400_0000;
+pub const CLONE_NEWIPC: u32 = 0x0800_0000;
+pub const CLONE_NEWUSER: u32 = 0x1000_0000;
+pub const CLONE_NEWPID: u32 = 0x2000_0000;
+pub const CLONE_NEWNET: u32 = 0x4000_0000;
+
+/// The CLONE_NEW* type of each slot.
+pub const SLOT_TYPE: [u32; NS_SLOTS] = [
+    CLONE_NEWUTS,
+    CLONE_NEWIPC,
+    CLONE_NEWNS,
+    CLONE_NEWNET,
+    CLONE_NEWCGROUP,
+    CLONE_NEWTIME,
+    CLONE_NEWTIME,
+    CLONE_NEWPID,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+];
+
+/// The kind of a record. Values are part of the ABI: never renumber.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A new task (fork, vfork, clone, clone3) whose namespaces differ from its parent's.
+    Fork = 1,
+    /// unshare(2) returned 0.
+    Unshare = 2,
+    /// setns(2) returned 0.
+    Setns = 3,
+    /// A task that lived outside the initial namespaces exited.
+    Exit = 4,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Fork),
+            2 => Some(Self::Unshare),
+            3 => Some(Self::Setns),
+            4 => Some(Self::Exit),
+            _ => None,
+        }
+    }
+}
+
+/// One namespace reference as read in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NsRef {
+    /// 64-bit namespace id (`ns_common.ns_id`); 0 when this kernel has none.
+    pub id: u64,
+    /// nsfs inode number (`ns_common.inum`); 0 when the slot could not be read.
+    pub inum: u32,
+    pub _pad: u32,
+}
+
+/// One ring-buffer record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC in nanoseconds.
+    pub ts_ns: u64,
+    /// cgroup v2 id of the task that acted (the parent for a fork).
+    pub cgroup_id: u64,
+    /// unshare: its flags; setns: its nstype argument; fork: the CLONE_NEW*
+    /// bits of the namespaces that differ from the parent (clone flags are not
+    /// visible from sched_process_fork).
+    pub flags: u64,
+    /// Return value of the syscall (0 for fork and exit).
+    pub ret: i64,
+    /// `EventKind` as u32.
+    pub kind: u32,
+    /// Thread-group id of the task concerned (the child for a fork).
+    pub pid: u32,
+    /// Thread id of the task concerned.
+    pub tid: u32,
+    /// Thread-group id of the task's real parent (the forking process for a fork).
+    pub ppid: u32,
+    /// Real uid of the task concerned.
+    pub uid: u32,
+    /// setns: the fd argument; otherwise -1.
+    pub fd: i32,
+    /// Bit per slot: the namespace differs from `prev`.
+    pub changed: u16,
+    /// Bit per slot: first sighting of this namespace (not in the known map).
+    pub created: u16,
+    /// Bit per slot: `ns` was read successfully.
+    pub valid: u16,
+    pub _pad: u16,
+    pub comm: [u8; 16],
+    /// The task's namespaces after the event.
+    pub ns: [NsRef; NS_SLOTS],
+    /// Before the event: the parent's (fork), the task's before the syscall
+    /// (unshare, setns); zero for exit.
+    pub prev: [NsRef; NS_SLOTS],
+}
+
+pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
+const _: () = assert!(core::mem::size_of::<NsRef>() == 16);
+const _: () = assert!(EVENT_SIZE == 80 + 2 * NS_SLOTS * 16);
+
+/// An offset that this kernel's BTF does not have: the field is reported as
+/// unknown (0), never guessed.
+pub const OFF_MISSING: u32 = u32::MAX;
+
+/// Kernel struct offsets, resolved from the running kernel's BTF at start-up
+/// and handed to the programs as a read-only global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub task_nsproxy: u32,
+    pub task_real_cred: u32,
+    pub task_thread_pid: u32,
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_real_parent: u32,
+    pub cred_user_ns: u32,
+    pub cred_uid: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_ns: u32,
+    /// nsproxy member per slot (`OFF_MISSING` for pid and user, which do not live there).
+    pub nsproxy: [u32; NS_SLOTS],
+    /// Offset of the embedded `struct ns_common ns` in the namespace struct of
+    /// each slot's type (uts_namespace, ipc_namespace, mnt_namespace, net, ...).
+    pub ns_common: [u32; NS_SLOTS],
+    pub ns_common_inum: u32,
+    pub ns_common_ns_id: u32,
+}
+
+impl Offsets {
+    pub const MISSING: Offsets = Offsets {
+        task_nsproxy: OFF_MISSING,
+        task_real_cred: OFF_MISSING,
+        task_thread_pid: OFF_MISSING,
+        task_pid: OFF_MISSING,
+        task_tgid: OFF_MISSING,
+        task_real_parent: OFF_MISSING,
+        cred_user_ns: OFF_MISSING,
+        cred_uid: OFF_MISSING,
+        pid_level: OFF_MISSING,
+        pid_numbers: OFF_MISSING,
+        upid_size: OFF_MISSING,
+        upid_ns: OFF_MISSING,
+        nsproxy: [OFF_MISSING; NS_SLOTS],
+        ns_common: [OFF_MISSING; NS_SLOTS],
+        ns_common_inum: OFF_MISSING,
+        ns_common_ns_id: OFF_MISSING,
+    };
+}
+
+/// Read-only configuration handed to the programs with the offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Inode numbers of the initial namespaces per slot: an exiting task whose
+    /// slots all match is not reported.
+    pub init_inum: [u32; NS_SLOTS],
+    /// Wake the consumer when this many bytes wait in the ring buffer
+    /// (records are otherwise submitted without a wakeup; the consumer polls).
+    pub wakeup_bytes: u32,
+    pub _pad: u32,
+}
+
+impl Config {
+    pub const DEFAULT: Config = Config {
+        init_inum: [0; NS_SLOTS],
+        wakeup_bytes: 1 << 20,
+        _pad: 0,
+    };
+}
+
+/// Key of the kernel's map of namespaces already seen: the 64-bit namespace
+/// id where the kernel has one, otherwise the inode (which the kernel
+/// reuses). The slot's type goes into the top byte so that the two key
+/// spaces and the namespace types never collide.
+#[inline(always)]
+pub fn known_key(slot: usize, r: &NsRef) -> u64 {
+    let ty = (SLOT_TYPE[slot] as u64).trailing_zeros() as u64;
+    if r.id != 0 {
+        (ty << 56) | (r.id & 0x00ff_ffff_ffff_ffff)
+    } else {
+        (ty << 56) | (1 << 55) | r.inum as u64
+    }
+}
+
+/// Size of the ring buffer in bytes (a power of two, a multiple of the page size).
+pub const RINGBUF_BYTES: u32 = 8 << 20;
+/// Capacity of the known-namespace map (LRU: the oldest entries go first).
+pub const KNOWN_MAX: u32 = 1 << 16;
+
+#[cfg(feature = "user")]
+mod user {
+    unsafe impl aya::Pod for super::Offsets {}
+    unsafe impl aya::Pod for super::Config {}
+}

@@ -1,0 +1,23 @@
+//! listns eBPF programs: namespace creation and membership changes.
+//!
+//! One file per hook. Every hook reads the namespaces of the task concerned
+//! in the kernel, at the moment of the event (see `task.rs`), filters out
+//! what did not change, and writes one `listns_common::Event` to `EVENTS`.
+#![no_std]
+#![no_main]
+
+mod emit;
+mod exit;
+mod fork;
+mod syscalls;
+mod task;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

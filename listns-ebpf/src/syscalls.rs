@@ -1,0 +1,101 @@
+//! unshare(2) and setns(2): nothing but their syscall tracepoints sees them.
+//! The enter hook keeps the arguments and the namespaces before the call per
+//! thread; the exit hook reports a successful call with both.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task},
+    macros::{map, tracepoint},
+    maps::HashMap,
+    programs::TracePointContext,
+};
+use aya_log_ebpf::warn;
+use listns_common::{EventKind, NS_SLOTS, NsRef};
+
+use crate::{emit, task};
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pending {
+    flags: u64,
+    fd: i64,
+    valid: u16,
+    _pad: [u16; 3],
+    prev: [NsRef; NS_SLOTS],
+}
+
+/// Calls in flight, by pid_tgid.
+#[map]
+static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(4096, 0);
+
+/// Offsets of the syscall tracepoint fields (tracefs `format` files; stable ABI).
+const ARG0: usize = 16;
+const ARG1: usize = 24;
+const RET: usize = 16;
+
+fn enter(ctx: &TracePointContext, flags: u64, fd: i64) {
+    let current = unsafe { bpf_get_current_task() } as *const u8;
+    let mut p = Pending { flags, fd, valid: 0, _pad: [0; 3], prev: [NsRef::default(); NS_SLOTS] };
+    p.valid = task::read_namespaces(current, &mut p.prev);
+    if PENDING.insert(bpf_get_current_pid_tgid(), p, 0).is_err() {
+        warn!(ctx, "listns: too many unshare/setns calls in flight; one will be missed");
+    }
+}
+
+fn exit(ctx: &TracePointContext, kind: EventKind) {
+    let key = bpf_get_current_pid_tgid();
+    let Some(p) = PENDING.get_ptr(key) else { return };
+    let p = unsafe { &*p };
+    let ret: i64 = unsafe { ctx.read_at(RET) }.unwrap_or(-1);
+    if ret != 0 {
+        let _ = PENDING.remove(key);
+        return;
+    }
+    let Some(ev) = emit::scratch() else {
+        let _ = PENDING.remove(key);
+        return;
+    };
+    let current = unsafe { bpf_get_current_task() } as *const u8;
+    ev.kind = kind as u32;
+    ev.flags = p.flags;
+    ev.fd = if kind == EventKind::Setns { p.fd as i32 } else { -1 };
+    ev.ret = ret;
+    ev.pid = (key >> 32) as u32;
+    ev.tid = key as u32;
+    ev.ppid = task::ppid(current);
+    ev.uid = task::uid(current);
+    ev.prev = p.prev;
+    let prev_valid = p.valid;
+    let _ = PENDING.remove(key);
+    let valid = task::read_namespaces(current, &mut ev.ns);
+    ev.valid = valid & prev_valid;
+    emit::classify(ev);
+    ev.valid = valid;
+    emit::submit(ev);
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
+pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
+    let flags: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    enter(&ctx, flags, -1);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_unshare")]
+pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
+    exit(&ctx, EventKind::Unshare);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_setns")]
+pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
+    let fd: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(-1);
+    let nstype: u64 = unsafe { ctx.read_at(ARG1) }.unwrap_or(0);
+    enter(&ctx, nstype, fd);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_setns")]
+pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+    exit(&ctx, EventKind::Setns);
+    0
+}

@@ -1,0 +1,7 @@
+//! listns: a Linux namespace inventory and live tracer.
+//!
+//! The rooms: `scan` reads procfs into an `inventory` (pure data); `trace`
+//! (the only module that touches aya) loads the eBPF programs and turns their
+//! records into events the inventory applies; `output` renders both.
+
+pub mod ns;

@@ -1,0 +1,203 @@
+//! Namespace types and the nsfs ioctls, shared by scan, trace and output.
+
+use std::{
+    fmt,
+    os::fd::{AsRawFd, BorrowedFd},
+};
+
+use listns_common as common;
+use serde::Serialize;
+
+/// The eight namespace types, in lsns's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NsType {
+    Mnt,
+    Net,
+    Pid,
+    User,
+    Uts,
+    Ipc,
+    Cgroup,
+    Time,
+}
+
+impl NsType {
+    pub const ALL: [NsType; 8] = [
+        NsType::Mnt,
+        NsType::Net,
+        NsType::Pid,
+        NsType::User,
+        NsType::Uts,
+        NsType::Ipc,
+        NsType::Cgroup,
+        NsType::Time,
+    ];
+
+    /// The name lsns and `/proc/PID/ns` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            NsType::Mnt => "mnt",
+            NsType::Net => "net",
+            NsType::Pid => "pid",
+            NsType::User => "user",
+            NsType::Uts => "uts",
+            NsType::Ipc => "ipc",
+            NsType::Cgroup => "cgroup",
+            NsType::Time => "time",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<NsType> {
+        NsType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The CLONE_NEW* flag (also the nsfs `NS_GET_NSTYPE` answer).
+    pub fn clone_flag(self) -> u32 {
+        match self {
+            NsType::Mnt => common::CLONE_NEWNS,
+            NsType::Net => common::CLONE_NEWNET,
+            NsType::Pid => common::CLONE_NEWPID,
+            NsType::User => common::CLONE_NEWUSER,
+            NsType::Uts => common::CLONE_NEWUTS,
+            NsType::Ipc => common::CLONE_NEWIPC,
+            NsType::Cgroup => common::CLONE_NEWCGROUP,
+            NsType::Time => common::CLONE_NEWTIME,
+        }
+    }
+
+    pub fn from_clone_flag(flag: u32) -> Option<NsType> {
+        NsType::ALL.into_iter().find(|t| t.clone_flag() == flag)
+    }
+
+    /// The type of a kernel record slot.
+    pub fn of_slot(slot: usize) -> NsType {
+        NsType::from_clone_flag(common::SLOT_TYPE[slot]).expect("every slot has a type")
+    }
+
+    /// The namespace types named by a set of CLONE_NEW* flags.
+    pub fn from_flags(flags: u64) -> Vec<NsType> {
+        NsType::ALL.into_iter().filter(|t| flags & t.clone_flag() as u64 != 0).collect()
+    }
+}
+
+impl fmt::Display for NsType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Name of a kernel record slot, as the `/proc/PID/ns` link is called.
+pub fn slot_name(slot: usize) -> &'static str {
+    match slot {
+        common::SLOT_UTS => "uts",
+        common::SLOT_IPC => "ipc",
+        common::SLOT_MNT => "mnt",
+        common::SLOT_NET => "net",
+        common::SLOT_CGROUP => "cgroup",
+        common::SLOT_TIME => "time",
+        common::SLOT_TIME_FOR_CHILDREN => "time_for_children",
+        common::SLOT_PID_FOR_CHILDREN => "pid_for_children",
+        common::SLOT_PID => "pid",
+        common::SLOT_USER => "user",
+        _ => "?",
+    }
+}
+
+/// Parses an nsfs link text such as `net:[4026531840]`.
+pub fn parse_link(text: &[u8]) -> Option<(NsType, u64)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (name, rest) = text.split_once(":[")?;
+    let inum = rest.strip_suffix(']')?.parse().ok()?;
+    Some((NsType::from_name(name)?, inum))
+}
+
+// nsfs ioctls (include/uapi/linux/nsfs.h).
+const NSIO: u8 = 0xb7;
+nix::ioctl_none!(ns_get_userns, NSIO, 0x1);
+nix::ioctl_none!(ns_get_parent, NSIO, 0x2);
+nix::ioctl_none!(ns_get_nstype, NSIO, 0x3);
+nix::ioctl_read!(ns_get_id, NSIO, 0xd, u64);
+
+/// `NS_GET_ID`: the 64-bit namespace id (Linux 6.18+); `None` where the
+/// kernel does not have it.
+pub fn get_id(fd: BorrowedFd<'_>) -> Option<u64> {
+    let mut id = 0u64;
+    // SAFETY: NS_GET_ID writes one u64 into `id`.
+    match unsafe { ns_get_id(fd.as_raw_fd(), &mut id) } {
+        Ok(_) if id != 0 => Some(id),
+        _ => None,
+    }
+}
+
+/// `NS_GET_NSTYPE`: the namespace type of an nsfs fd.
+pub fn get_type(fd: BorrowedFd<'_>) -> Option<NsType> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type.
+    let ty = unsafe { ns_get_nstype(fd.as_raw_fd()) }.ok()?;
+    NsType::from_clone_flag(ty as u32)
+}
+
+/// Which relative to ask for with [`get_related`].
+#[derive(Clone, Copy, Debug)]
+pub enum Relative {
+    /// `NS_GET_USERNS`: the owning user namespace.
+    Owner,
+    /// `NS_GET_PARENT`: the parent (pid and user namespaces only).
+    Parent,
+}
+
+/// Opens the owner or parent of a namespace. `Ok(None)` when there is none
+/// or it lies outside the caller's reach (EPERM: above the caller's own user
+/// namespace; EINVAL: the type has no parent).
+pub fn get_related(
+    fd: BorrowedFd<'_>,
+    which: Relative,
+) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: both ioctls take no argument and return a new fd or -1.
+    let res = unsafe {
+        match which {
+            Relative::Owner => ns_get_userns(fd.as_raw_fd()),
+            Relative::Parent => ns_get_parent(fd.as_raw_fd()),
+        }
+    };
+    match res {
+        // SAFETY: the kernel handed us a new fd that nothing else owns.
+        Ok(raw) => Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })),
+        Err(nix::errno::Errno::EPERM | nix::errno::Errno::EINVAL) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_links() {
+        assert_eq!(parse_link(b"net:[4026531840]"), Some((NsType::Net, 4026531840)));
+        assert_eq!(parse_link(b"pid_for_children:[1]"), None);
+        assert_eq!(parse_link(b"time:[4026531834]"), Some((NsType::Time, 4026531834)));
+        assert_eq!(parse_link(b"socket:[123]"), None);
+        assert_eq!(parse_link(b"net:[12"), None);
+        assert_eq!(parse_link(b"\xffnet:[1]"), None);
+    }
+
+    #[test]
+    fn slot_types_match_names() {
+        for slot in 0..common::NS_SLOTS {
+            let name = slot_name(slot);
+            let base = name.split('_').next().unwrap();
+            assert_eq!(NsType::of_slot(slot).name(), base, "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn flags_round_trip() {
+        for t in NsType::ALL {
+            assert_eq!(NsType::from_clone_flag(t.clone_flag()), Some(t));
+            assert_eq!(NsType::from_flags(t.clone_flag() as u64), vec![t]);
+        }
+        assert_eq!(NsType::from_flags(0x0001_0000).len(), 0); // CLONE_THREAD is no namespace
+    }
+}

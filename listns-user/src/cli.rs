@@ -1,0 +1,76 @@
+//! The command line, as clap parses it. `config` turns it into what runs.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "listns",
+    version,
+    about = "List every Linux namespace on this host and what holds it; trace namespace creation live",
+    long_about = "Without a subcommand, listns scans /proc (processes, threads, fds, sockets, \
+                  bind mounts in every mount namespace, /run/netns) and prints one row per \
+                  namespace, like lsns. `listns watch` loads eBPF programs and reports \
+                  namespaces as they are created, joined and left."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan, print the inventory, then trace namespace events live (eBPF).
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListArgs {
+    /// Columns to print, comma-separated (see --list-columns).
+    #[arg(short = 'o', long = "output", value_delimiter = ',')]
+    pub output: Vec<String>,
+    /// Print all available columns.
+    #[arg(long = "output-all")]
+    pub output_all: bool,
+    /// List the available columns and exit.
+    #[arg(long = "list-columns")]
+    pub list_columns: bool,
+    /// Only namespaces of this type (mnt, net, pid, user, uts, ipc, cgroup, time); repeatable.
+    #[arg(short = 't', long = "type")]
+    pub types: Vec<String>,
+    /// Only namespaces held by this process.
+    #[arg(short = 'p', long = "task")]
+    pub pid: Option<u32>,
+    /// Do not print a header line.
+    #[arg(short = 'n', long = "noheadings")]
+    pub noheadings: bool,
+    /// Raw output: columns separated by one space, no alignment.
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+    /// JSON output: {"namespaces": [...]}.
+    #[arg(short = 'J', long = "json")]
+    pub json: bool,
+    /// Show the owner (user namespace) and parent hierarchy as a tree.
+    #[arg(long = "tree")]
+    pub tree: bool,
+    /// The original listns.py view: non-initial namespaces per process.
+    #[arg(long = "classic")]
+    pub classic: bool,
+    /// Read this procfs instead of /proc (for tests and offline analysis).
+    #[arg(long = "proc-root", default_value = "/proc", hide = true)]
+    pub proc_root: std::path::PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many seconds (default: until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Do not print the initial inventory, only events.
+    #[arg(long)]
+    pub events_only: bool,
+}

@@ -1,0 +1,326 @@
+//! The inventory: every namespace known on the host and what holds it.
+//! Pure data, no I/O: the scan fills it, trace events update it, output
+//! renders it.
+//!
+//! Identity: a namespace is its type plus inode plus, where the kernel has
+//! one, its 64-bit id. Inode numbers are reused by the kernel, ids are not;
+//! without ids (kernels before 6.18) a reused inode looks like the same
+//! namespace, which is the cost the README describes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::ns::NsType;
+
+/// Identity of one namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NsKey {
+    #[serde(rename = "type")]
+    pub ty: NsType,
+    #[serde(rename = "ns")]
+    pub inum: u64,
+    /// `NS_GET_ID` / `ns_common.ns_id`; `None` where the kernel has no ids.
+    pub id: Option<u64>,
+}
+
+impl NsKey {
+    pub fn new(ty: NsType, inum: u64, id: Option<u64>) -> Self {
+        NsKey { ty, inum, id }
+    }
+}
+
+/// One thing that keeps a namespace alive.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Holder {
+    /// A process (thread-group leader) has it in `/proc/PID/ns/<link>`;
+    /// `link` is the link's name (`net`, `pid_for_children`, ...).
+    Process { pid: u32, link: String },
+    /// A thread whose own namespace differs from its thread-group leader's.
+    Thread { pid: u32, tid: u32, link: String },
+    /// An open nsfs file descriptor.
+    Fd { pid: u32, fd: i32 },
+    /// An nsfs bind mount, at `path` as seen in mount namespace `mnt_ns`.
+    BindMount { path: String, mnt_ns: u64 },
+    /// A socket created in it (found with SIOCGSKNS).
+    Socket { pid: u32, fd: i32 },
+    /// A namespace it owns (user namespaces) or its child (pid and user
+    /// namespaces), which keeps a reference to it.
+    Child {
+        #[serde(rename = "type")]
+        ty: NsType,
+        ns: u64,
+    },
+}
+
+impl Holder {
+    /// The short name used in the HOLDERS column and the JSON `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Holder::Process { .. } => "process",
+            Holder::Thread { .. } => "thread",
+            Holder::Fd { .. } => "fd",
+            Holder::BindMount { .. } => "bind-mount",
+            Holder::Socket { .. } => "socket",
+            Holder::Child { .. } => "child",
+        }
+    }
+
+    /// The process this holder belongs to, if any.
+    pub fn pid(&self) -> Option<u32> {
+        match *self {
+            Holder::Process { pid, .. }
+            | Holder::Thread { pid, .. }
+            | Holder::Fd { pid, .. }
+            | Holder::Socket { pid, .. } => Some(pid),
+            Holder::BindMount { .. } | Holder::Child { .. } => None,
+        }
+    }
+}
+
+/// Who created a namespace, as the tracer saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    /// `clone` (any fork/clone/clone3), `unshare` or `setns`.
+    pub syscall: &'static str,
+    pub flags: u64,
+    /// Wall-clock time of creation, nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    pub container: Option<String>,
+}
+
+/// Liveness of a namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    #[default]
+    Alive,
+    /// Found dead; `since_ns` is wall-clock nanoseconds since the epoch.
+    Gone { since_ns: u64 },
+}
+
+/// Everything known about one namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Namespace {
+    pub holders: BTreeSet<Holder>,
+    /// The owning user namespace (lsns ONS).
+    pub owner: Option<NsKey>,
+    /// The parent namespace, for pid and user namespaces (lsns PNS).
+    pub parent: Option<NsKey>,
+    /// `ip netns` names (entries of /run/netns and /var/run/netns).
+    pub netns_names: BTreeSet<String>,
+    pub origin: Option<Origin>,
+    pub state: State,
+}
+
+impl Namespace {
+    /// Thread-group leaders that have it in one of their links, lowest first.
+    pub fn pids(&self) -> BTreeSet<u32> {
+        self.holders
+            .iter()
+            .filter_map(|h| match h {
+                Holder::Process { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A container runtime's claim on a process, read from its cgroup path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// docker, containerd, kubernetes, podman, lxc, systemd-nspawn, ...
+    pub runtime: &'static str,
+    pub id: String,
+}
+
+/// What the scan or the tracer knows of a process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    /// `comm`, unescaped (output escapes it).
+    pub comm: String,
+    /// Command line with NULs turned into spaces; empty for kernel threads.
+    pub cmdline: String,
+    pub container: Option<Container>,
+    pub kthread: bool,
+}
+
+/// The whole inventory.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    namespaces: BTreeMap<NsKey, Namespace>,
+    /// The live namespace that currently has each (type, inode).
+    by_inode: HashMap<(NsType, u64), NsKey>,
+    pub processes: BTreeMap<u32, Process>,
+    /// Inode of each initial namespace (the host's defaults).
+    pub initial: BTreeMap<NsType, u64>,
+}
+
+impl Inventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resolves a (type, inode, maybe id) sighting to the key stored in the
+    /// inventory: a sighting without an id matches the live namespace with
+    /// that inode; one with an id never matches a namespace with another id.
+    pub fn resolve(&self, ty: NsType, inum: u64, id: Option<u64>) -> NsKey {
+        match self.by_inode.get(&(ty, inum)) {
+            // Two live namespaces never share an inode, so a sighting without
+            // an id, or a stored entry without one, is that namespace.
+            Some(k) if id.is_none() || k.id.is_none() || k.id == id => *k,
+            _ => NsKey::new(ty, inum, id),
+        }
+    }
+
+    /// The namespace for a sighting, created if new. A sighting that carries
+    /// an id upgrades an entry known by inode only.
+    pub fn entry(&mut self, ty: NsType, inum: u64, id: Option<u64>) -> (NsKey, &mut Namespace) {
+        let mut key = self.resolve(ty, inum, id);
+        if key.id.is_none() && id.is_some() {
+            let ns = self.namespaces.remove(&key).unwrap_or_default();
+            key.id = id;
+            self.namespaces.insert(key, ns);
+        }
+        if let Some(old) = self.by_inode.get(&(ty, inum)).copied()
+            && old != key
+        {
+            // The inode now belongs to another namespace: the old one is gone.
+            if let Some(ns) = self.namespaces.get_mut(&old)
+                && ns.state == State::Alive
+            {
+                ns.state = State::Gone { since_ns: 0 };
+            }
+        }
+        self.by_inode.insert((ty, inum), key);
+        (key, self.namespaces.entry(key).or_default())
+    }
+
+    pub fn get(&self, key: &NsKey) -> Option<&Namespace> {
+        self.namespaces.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &NsKey) -> Option<&mut Namespace> {
+        self.namespaces.get_mut(key)
+    }
+
+    /// The live namespace with this type and inode.
+    pub fn by_inode(&self, ty: NsType, inum: u64) -> Option<NsKey> {
+        self.by_inode.get(&(ty, inum)).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NsKey, &Namespace)> {
+        self.namespaces.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.namespaces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty()
+    }
+
+    /// Adds a holder; returns true when it was new.
+    pub fn add_holder(&mut self, ty: NsType, inum: u64, id: Option<u64>, holder: Holder) -> bool {
+        self.entry(ty, inum, id).1.holders.insert(holder)
+    }
+
+    /// Removes every holder that belongs to `pid` from every namespace;
+    /// returns the namespaces that lost one.
+    pub fn remove_pid(&mut self, pid: u32) -> Vec<NsKey> {
+        let mut touched = Vec::new();
+        for (key, ns) in &mut self.namespaces {
+            let before = ns.holders.len();
+            ns.holders.retain(|h| h.pid() != Some(pid));
+            if ns.holders.len() != before {
+                touched.push(*key);
+            }
+        }
+        self.processes.remove(&pid);
+        touched
+    }
+
+    /// Whether this is one of the host's initial namespaces.
+    pub fn is_initial(&self, key: &NsKey) -> bool {
+        self.initial.get(&key.ty) == Some(&key.inum)
+    }
+
+    /// Forgets a namespace entirely.
+    pub fn forget(&mut self, key: &NsKey) {
+        self.namespaces.remove(key);
+        if self.by_inode.get(&(key.ty, key.inum)) == Some(key) {
+            self.by_inode.remove(&(key.ty, key.inum));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_holder(pid: u32) -> Holder {
+        Holder::Process { pid, link: "net".into() }
+    }
+
+    #[test]
+    fn id_upgrades_inode_only_entry() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Net, 10, None, proc_holder(1));
+        inv.add_holder(NsType::Net, 10, Some(77), proc_holder(2));
+        assert_eq!(inv.len(), 1);
+        let (key, ns) = inv.iter().next().unwrap();
+        assert_eq!(key.id, Some(77));
+        assert_eq!(ns.pids().into_iter().collect::<Vec<_>>(), vec![1, 2]);
+        // A later sighting without an id still finds it.
+        assert_eq!(inv.resolve(NsType::Net, 10, None), *key);
+    }
+
+    #[test]
+    fn reused_inode_with_new_id_is_a_new_namespace() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Uts, 5, Some(1), proc_holder(1));
+        inv.add_holder(NsType::Uts, 5, Some(2), proc_holder(2));
+        assert_eq!(inv.len(), 2);
+        let old = inv.get(&NsKey::new(NsType::Uts, 5, Some(1))).unwrap();
+        assert!(matches!(old.state, State::Gone { .. }));
+        assert_eq!(inv.by_inode(NsType::Uts, 5), Some(NsKey::new(NsType::Uts, 5, Some(2))));
+    }
+
+    #[test]
+    fn same_inode_other_type_is_distinct() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Uts, 5, None, proc_holder(1));
+        inv.add_holder(NsType::Ipc, 5, None, proc_holder(1));
+        assert_eq!(inv.len(), 2);
+    }
+
+    #[test]
+    fn remove_pid_drops_all_its_holders() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Net, 10, None, proc_holder(7));
+        inv.add_holder(NsType::Net, 10, None, Holder::Fd { pid: 7, fd: 3 });
+        inv.add_holder(NsType::Net, 10, None, Holder::BindMount { path: "/x".into(), mnt_ns: 1 });
+        inv.add_holder(NsType::Uts, 11, None, proc_holder(8));
+        let touched = inv.remove_pid(7);
+        assert_eq!(touched, vec![NsKey::new(NsType::Net, 10, None)]);
+        let ns = inv.get(&touched[0]).unwrap();
+        assert_eq!(ns.holders.len(), 1);
+        assert_eq!(ns.holders.iter().next().unwrap().kind(), "bind-mount");
+    }
+
+    #[test]
+    fn holder_json_shape() {
+        let h = Holder::Fd { pid: 3, fd: 9 };
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"kind":"fd","pid":3,"fd":9}"#);
+        let h = Holder::Child { ty: NsType::User, ns: 4 };
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"kind":"child","type":"user","ns":4}"#);
+    }
+}

@@ -92,9 +92,9 @@ pub struct Event {
     pub ts_ns: u64,
     /// cgroup v2 id of the task that acted (the parent for a fork).
     pub cgroup_id: u64,
-    /// unshare: its flags; setns: its nstype argument; fork: the CLONE_NEW*
-    /// bits of the namespaces that differ from the parent (clone flags are not
-    /// visible from sched_process_fork).
+    /// unshare: its flags; setns: its nstype argument; fork and exit: 0
+    /// (clone flags are not visible from sched_process_fork; userspace
+    /// derives the CLONE_NEW* bits from `changed`).
     pub flags: u64,
     /// Return value of the syscall (0 for fork and exit).
     pub ret: i64,

@@ -7,9 +7,7 @@ use aya_ebpf::{
     macros::map,
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
-use listns_common::{
-    Config, EVENT_SIZE, Event, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key,
-};
+use listns_common::{Config, EVENT_SIZE, Event, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key};
 
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RINGBUF_BYTES, 0);
@@ -47,28 +45,37 @@ pub fn scratch() -> Option<&'static mut Event> {
     Some(ev)
 }
 
-/// Sets `changed` from `prev` vs `ns`, and `created` for each changed slot
-/// whose namespace the known map has not seen yet (marking it seen).
+/// Sets `valid` (slot read), `changed` (differs from `prev`) and `created`
+/// (changed, and not yet in the known map, which it is now marked in).
+/// With `compare` false only `valid` is set.
+///
+/// The masks are accumulated in the record (map memory) with volatile
+/// accesses: kept in registers as per-branch constants they would make the
+/// verifier explore all 2^10 combinations of slots.
 #[inline(always)]
-pub fn classify(ev: &mut Event) {
-    let mut changed = 0u16;
-    let mut created = 0u16;
+pub fn classify(ev: &mut Event, compare: bool) {
     for slot in 0..NS_SLOTS {
+        let bit = 1u16 << slot;
         let (now, before) = (ev.ns[slot], ev.prev[slot]);
-        if ev.valid & (1 << slot) == 0 || (now.inum == before.inum && now.id == before.id) {
+        if now.inum == 0 {
             continue;
         }
-        changed |= 1 << slot;
+        or_volatile(&mut ev.valid, bit);
+        if !compare || before.inum == 0 || (now.inum == before.inum && now.id == before.id) {
+            continue;
+        }
+        or_volatile(&mut ev.changed, bit);
         let key = known_key(slot, &now);
-        if KNOWN.get_ptr(key).is_none() {
-            // BPF_NOEXIST: of two CPUs racing on one namespace, one wins.
-            if KNOWN.insert(key, 1u8, 1).is_ok() {
-                created |= 1 << slot;
-            }
+        // BPF_NOEXIST: of two CPUs racing on one namespace, one wins.
+        if KNOWN.get_ptr(key).is_none() && KNOWN.insert(key, 1u8, 1).is_ok() {
+            or_volatile(&mut ev.created, bit);
         }
     }
-    ev.changed = changed;
-    ev.created = created;
+}
+
+#[inline(always)]
+fn or_volatile(field: &mut u16, bit: u16) {
+    unsafe { core::ptr::write_volatile(field, core::ptr::read_volatile(field) | bit) };
 }
 
 /// Copies the record into the ring buffer, counting it in `LOST` when there

@@ -11,11 +11,11 @@ use crate::{emit, task};
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let current = unsafe { bpf_get_current_task() } as *const u8;
     let Some(ev) = emit::scratch() else { return 0 };
-    ev.valid = task::read_namespaces(current, &mut ev.ns);
+    task::read_namespaces(current, &mut ev.ns);
     let mut outside = false;
     for slot in 0..NS_SLOTS {
-        let init = emit::init_inum(slot);
-        if ev.valid & (1 << slot) != 0 && init != 0 && ev.ns[slot].inum != init {
+        let (init, inum) = (emit::init_inum(slot), ev.ns[slot].inum);
+        if inum != 0 && init != 0 && inum != init {
             outside = true;
         }
     }
@@ -28,6 +28,7 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
     ev.prev = [NsRef::default(); NS_SLOTS];
+    emit::classify(ev, false);
     emit::submit(ev);
     0
 }

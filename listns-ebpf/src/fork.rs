@@ -3,7 +3,7 @@
 //! after comparing three pointers.
 
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
-use listns_common::{EventKind, NS_SLOTS, SLOT_TYPE};
+use listns_common::EventKind;
 
 use crate::{emit, task};
 
@@ -25,18 +25,9 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     ev.tid = task::tid(child);
     ev.ppid = task::ppid(child);
     ev.uid = task::uid(child);
-    let parent_valid = task::read_namespaces(parent, &mut ev.prev);
-    let child_valid = task::read_namespaces(child, &mut ev.ns);
-    ev.valid = child_valid & parent_valid;
-    emit::classify(ev);
-    ev.valid = child_valid;
-    let mut flags = 0u64;
-    for slot in 0..NS_SLOTS {
-        if ev.changed & (1 << slot) != 0 {
-            flags |= SLOT_TYPE[slot] as u64;
-        }
-    }
-    ev.flags = flags;
+    task::read_namespaces(parent, &mut ev.prev);
+    task::read_namespaces(child, &mut ev.ns);
+    emit::classify(ev, true);
     emit::submit(ev);
     0
 }

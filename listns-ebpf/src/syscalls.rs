@@ -18,8 +18,6 @@ use crate::{emit, task};
 pub struct Pending {
     flags: u64,
     fd: i64,
-    valid: u16,
-    _pad: [u16; 3],
     prev: [NsRef; NS_SLOTS],
 }
 
@@ -34,16 +32,25 @@ const RET: usize = 16;
 
 fn enter(ctx: &TracePointContext, flags: u64, fd: i64) {
     let current = unsafe { bpf_get_current_task() } as *const u8;
-    let mut p = Pending { flags, fd, valid: 0, _pad: [0; 3], prev: [NsRef::default(); NS_SLOTS] };
-    p.valid = task::read_namespaces(current, &mut p.prev);
+    let mut p = Pending {
+        flags,
+        fd,
+        prev: [NsRef::default(); NS_SLOTS],
+    };
+    task::read_namespaces(current, &mut p.prev);
     if PENDING.insert(bpf_get_current_pid_tgid(), p, 0).is_err() {
-        warn!(ctx, "listns: too many unshare/setns calls in flight; one will be missed");
+        warn!(
+            ctx,
+            "listns: too many unshare/setns calls in flight; one will be missed"
+        );
     }
 }
 
 fn exit(ctx: &TracePointContext, kind: EventKind) {
     let key = bpf_get_current_pid_tgid();
-    let Some(p) = PENDING.get_ptr(key) else { return };
+    let Some(p) = PENDING.get_ptr(key) else {
+        return;
+    };
     let p = unsafe { &*p };
     let ret: i64 = unsafe { ctx.read_at(RET) }.unwrap_or(-1);
     if ret != 0 {
@@ -57,19 +64,20 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
     let current = unsafe { bpf_get_current_task() } as *const u8;
     ev.kind = kind as u32;
     ev.flags = p.flags;
-    ev.fd = if kind == EventKind::Setns { p.fd as i32 } else { -1 };
+    ev.fd = if kind == EventKind::Setns {
+        p.fd as i32
+    } else {
+        -1
+    };
     ev.ret = ret;
     ev.pid = (key >> 32) as u32;
     ev.tid = key as u32;
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
     ev.prev = p.prev;
-    let prev_valid = p.valid;
     let _ = PENDING.remove(key);
-    let valid = task::read_namespaces(current, &mut ev.ns);
-    ev.valid = valid & prev_valid;
-    emit::classify(ev);
-    ev.valid = valid;
+    task::read_namespaces(current, &mut ev.ns);
+    emit::classify(ev, true);
     emit::submit(ev);
 }
 

@@ -3,9 +3,7 @@
 //! lacks (`OFF_MISSING`) leaves the field unknown (zero).
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
-use listns_common::{
-    NS_SLOTS, NsRef, OFF_MISSING, Offsets, SLOT_PID, SLOT_USER,
-};
+use listns_common::{NS_SLOTS, NsRef, OFF_MISSING, Offsets, SLOT_PID, SLOT_USER};
 
 /// Kernel struct offsets; userspace overrides this before loading and aya
 /// freezes it, so the verifier sees constants.
@@ -85,10 +83,11 @@ fn ns_ref(ns: *const u8, slot: usize) -> Option<NsRef> {
     Some(NsRef { id, inum, _pad: 0 })
 }
 
-/// Reads every slot of `task` into `out`; returns the mask of slots read.
+/// Reads every slot of `task` into `out`; a slot that cannot be read is
+/// left zero (inode 0). No mask is returned on purpose: a mask built from
+/// per-branch constants makes the verifier explore every combination.
 #[inline(always)]
-pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) -> u16 {
-    let mut valid = 0u16;
+pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) {
     let proxy = nsproxy(task);
     for slot in 0..NS_SLOTS {
         let ns = match slot {
@@ -96,13 +95,6 @@ pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) -> u16 {
             SLOT_USER => user_ns(task),
             _ => read_ptr(proxy, off!(nsproxy[slot])),
         };
-        match ns_ref(ns, slot) {
-            Some(r) => {
-                out[slot] = r;
-                valid |= 1 << slot;
-            }
-            None => out[slot] = NsRef::default(),
-        }
+        out[slot] = ns_ref(ns, slot).unwrap_or_default();
     }
-    valid
 }

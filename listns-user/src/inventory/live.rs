@@ -1,0 +1,349 @@
+//! Applying the tracer's task events to the inventory.
+//!
+//! A `TaskEvent` is one kernel record, decoded: a task and all its namespace
+//! slots before and after. Applying it updates the holders and returns the
+//! namespace-level changes (`created`, `joined`, `left`) for output.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{Holder, Inventory, NsKey, Origin};
+use crate::ns::{NsType, slot_name};
+
+/// What the task did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskEventKind {
+    Fork,
+    Unshare,
+    Setns,
+    Exit,
+}
+
+/// One namespace slot of a task as the kernel read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Index into `listns_common`'s slots (`ns::slot_name` names it).
+    pub slot: usize,
+    pub ty: NsType,
+    pub inum: u64,
+    pub id: Option<u64>,
+    /// The slot before the event (parent's for a fork), if it was read.
+    pub prev: Option<(u64, Option<u64>)>,
+    pub changed: bool,
+    /// First sighting in the kernel's map of known namespaces.
+    pub created: bool,
+}
+
+/// One decoded kernel record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskEvent {
+    pub kind: TaskEventKind,
+    /// Wall-clock time, nanoseconds since the epoch.
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+    pub flags: u64,
+    pub fd: i32,
+    pub slots: Vec<Slot>,
+}
+
+impl TaskEvent {
+    /// The syscall family behind the event.
+    pub fn syscall(&self) -> &'static str {
+        match self.kind {
+            TaskEventKind::Fork => "clone",
+            TaskEventKind::Unshare => "unshare",
+            TaskEventKind::Setns => "setns",
+            TaskEventKind::Exit => "exit",
+        }
+    }
+}
+
+/// A namespace-level change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Created,
+    Joined,
+    Left,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub key: NsKey,
+    /// The `/proc/PID/ns` link the change went through (`pid_for_children`, ...).
+    pub link: &'static str,
+}
+
+impl Inventory {
+    /// Applies one task event; returns what changed, in slot order, each
+    /// namespace once (a new pid namespace is both `pid` and
+    /// `pid_for_children` of a clone(CLONE_NEWPID) child).
+    pub fn apply(&mut self, ev: &TaskEvent) -> Vec<Change> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut push = |out: &mut Vec<Change>, kind, key: NsKey, link| {
+            if seen.insert(key) {
+                out.push(Change { kind, key, link });
+            }
+        };
+        let holder = |link: &'static str| {
+            if ev.tid == ev.pid {
+                Holder::Process {
+                    pid: ev.pid,
+                    link: link.to_string(),
+                }
+            } else {
+                Holder::Thread {
+                    pid: ev.pid,
+                    tid: ev.tid,
+                    link: link.to_string(),
+                }
+            }
+        };
+        if ev.kind == TaskEventKind::Exit {
+            for s in &ev.slots {
+                let key = self.resolve(s.ty, s.inum, s.id);
+                if !self.is_initial(&key) && self.get(&key).is_some() {
+                    push(&mut out, ChangeKind::Left, key, slot_name(s.slot));
+                }
+            }
+            if ev.tid == ev.pid {
+                self.remove_pid(ev.pid);
+            } else {
+                self.remove_tid(ev.pid, ev.tid);
+            }
+            return out;
+        }
+        for s in &ev.slots {
+            let link = slot_name(s.slot);
+            if ev.kind != TaskEventKind::Fork
+                && s.changed
+                && let Some((inum, id)) = s.prev
+            {
+                let old = self.resolve(s.ty, inum, id);
+                if let Some(ns) = self.get_mut(&old)
+                    && ns.holders.remove(&holder(link))
+                {
+                    push(&mut out, ChangeKind::Left, old, link);
+                }
+            }
+            let known = self.get(&self.resolve(s.ty, s.inum, s.id)).is_some();
+            let (key, ns) = self.entry(s.ty, s.inum, s.id);
+            ns.holders.insert(holder(link));
+            if !s.changed {
+                continue;
+            }
+            // The kernel's map decides first sightings; an entry the
+            // inventory already has (the map is an LRU) is a join.
+            if s.created && !known {
+                ns.origin = Some(Origin {
+                    pid: ev.pid,
+                    tid: ev.tid,
+                    comm: ev.comm.clone(),
+                    syscall: ev.syscall(),
+                    flags: ev.flags,
+                    time_ns: ev.time_ns,
+                    container: None,
+                });
+                push(&mut out, ChangeKind::Created, key, link);
+            } else {
+                push(&mut out, ChangeKind::Joined, key, link);
+            }
+        }
+        out
+    }
+
+    /// Removes the holders of one thread (not its thread group).
+    pub fn remove_tid(&mut self, pid: u32, tid: u32) {
+        let keys: Vec<NsKey> = self.iter().map(|(k, _)| *k).collect();
+        for key in keys {
+            if let Some(ns) = self.get_mut(&key) {
+                ns.holders.retain(|h| !matches!(h, Holder::Thread { pid: p, tid: t, .. } if *p == pid && *t == tid));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use listns_common::{SLOT_NET, SLOT_PID, SLOT_PID_FOR_CHILDREN, SLOT_UTS};
+
+    fn slot(slot: usize, inum: u64, prev: u64, created: bool) -> Slot {
+        Slot {
+            slot,
+            ty: NsType::of_slot(slot),
+            inum,
+            id: Some(inum + 1000),
+            prev: Some((prev, Some(prev + 1000))),
+            changed: inum != prev,
+            created,
+        }
+    }
+
+    fn event(kind: TaskEventKind, pid: u32, tid: u32, slots: Vec<Slot>) -> TaskEvent {
+        TaskEvent {
+            kind,
+            time_ns: 42,
+            pid,
+            tid,
+            ppid: 1,
+            uid: 0,
+            comm: "unshare".into(),
+            cgroup_id: 0,
+            flags: 0,
+            fd: -1,
+            slots,
+        }
+    }
+
+    fn inventory() -> Inventory {
+        let mut inv = Inventory::new();
+        inv.initial.insert(NsType::Net, 1);
+        inv.initial.insert(NsType::Uts, 2);
+        inv.add_holder(
+            NsType::Net,
+            1,
+            Some(1001),
+            Holder::Process {
+                pid: 10,
+                link: "net".into(),
+            },
+        );
+        inv.add_holder(
+            NsType::Uts,
+            2,
+            Some(1002),
+            Holder::Process {
+                pid: 10,
+                link: "uts".into(),
+            },
+        );
+        inv
+    }
+
+    #[test]
+    fn unshare_creates_and_leaves() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            10,
+            10,
+            vec![slot(SLOT_NET, 50, 1, true), slot(SLOT_UTS, 2, 2, false)],
+        );
+        let changes = inv.apply(&ev);
+        let kinds: Vec<_> = changes.iter().map(|c| (c.kind, c.key.inum)).collect();
+        assert_eq!(
+            kinds,
+            vec![(ChangeKind::Left, 1), (ChangeKind::Created, 50)]
+        );
+        let new = inv.get(&changes[1].key).unwrap();
+        assert_eq!(new.origin.as_ref().unwrap().syscall, "unshare");
+        assert_eq!(new.pids().into_iter().collect::<Vec<_>>(), vec![10]);
+        assert!(inv.get(&changes[0].key).unwrap().pids().is_empty());
+    }
+
+    #[test]
+    fn setns_into_known_namespace_is_a_join() {
+        let mut inv = inventory();
+        inv.add_holder(
+            NsType::Net,
+            50,
+            Some(1050),
+            Holder::BindMount {
+                path: "/run/netns/x".into(),
+                mnt_ns: 9,
+            },
+        );
+        // Even if the kernel's LRU forgot it, the inventory knows it.
+        let ev = event(
+            TaskEventKind::Setns,
+            10,
+            10,
+            vec![slot(SLOT_NET, 50, 1, true)],
+        );
+        let changes = inv.apply(&ev);
+        assert_eq!(changes[1].kind, ChangeKind::Joined);
+        assert!(inv.get(&changes[1].key).unwrap().origin.is_none());
+    }
+
+    #[test]
+    fn fork_reports_each_namespace_once_and_never_leaves() {
+        let mut inv = inventory();
+        // clone(CLONE_NEWPID): pid and pid_for_children are the same new namespace.
+        let ev = event(
+            TaskEventKind::Fork,
+            20,
+            20,
+            vec![
+                slot(SLOT_PID_FOR_CHILDREN, 60, 5, true),
+                slot(SLOT_PID, 60, 5, false),
+            ],
+        );
+        let changes = inv.apply(&ev);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].kind, ChangeKind::Created);
+        assert_eq!(changes[0].key.ty, NsType::Pid);
+    }
+
+    #[test]
+    fn thread_unshare_is_held_by_the_thread() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            10,
+            11,
+            vec![slot(SLOT_NET, 70, 1, true)],
+        );
+        let changes = inv.apply(&ev);
+        let ns = inv.get(&changes.last().unwrap().key).unwrap();
+        assert!(ns.holders.contains(&Holder::Thread {
+            pid: 10,
+            tid: 11,
+            link: "net".into()
+        }));
+        // Thread exit drops only that thread's holders.
+        let exit = event(
+            TaskEventKind::Exit,
+            10,
+            11,
+            vec![slot(SLOT_NET, 70, 70, false)],
+        );
+        let left = inv.apply(&exit);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].kind, ChangeKind::Left);
+        assert!(inv.get(&left[0].key).unwrap().holders.is_empty());
+        assert!(
+            !inv.get(&NsKey::new(NsType::Uts, 2, Some(1002)))
+                .unwrap()
+                .holders
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn exit_in_initial_namespaces_reports_nothing() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Exit,
+            10,
+            10,
+            vec![slot(SLOT_NET, 1, 1, false)],
+        );
+        assert!(inv.apply(&ev).is_empty());
+        assert!(
+            inv.get(&NsKey::new(NsType::Net, 1, Some(1001)))
+                .unwrap()
+                .holders
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! The live tracer: the only module that touches aya.
+//!
+//! It resolves kernel struct offsets from BTF, loads the eBPF object
+//! embedded at build time, attaches each hook it can (saying which events
+//! are missing for those it cannot), seeds the kernel's map of known
+//! namespaces, and hands back decoded records in batches. Lost records are
+//! read from the kernel's counter and reported with every batch.
+
+pub mod offsets;
+pub mod record;
+mod tracefs;
+
+use std::{path::PathBuf, time::Duration};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
+};
+use listns_common::{Config, NS_SLOTS, NsRef, RINGBUF_BYTES, known_key};
+use tokio::io::unix::AsyncFd;
+
+use crate::inventory::live::TaskEvent;
+use record::Clock;
+
+/// The object built by listns-user/build.rs (empty under AYA_BUILD_SKIP).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/listns"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(
+        "this binary was built without its eBPF programs (AYA_BUILD_SKIP); rebuild with `cargo xtask run`"
+    )]
+    NoObject,
+    #[error(
+        "no BTF at {0}: listns cannot locate namespaces in kernel memory on this kernel (CONFIG_DEBUG_INFO_BTF)"
+    )]
+    NoBtf(PathBuf),
+    #[error("reading BTF: {0}")]
+    Btf(String),
+    #[error("this kernel's BTF lacks {0:?}, which the tracer cannot do without")]
+    MissingOffsets(Vec<String>),
+    #[error(
+        "loading the eBPF programs was refused ({0}); the tracer needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)"
+    )]
+    NotPermitted(#[source] aya::EbpfError),
+    #[error("loading the eBPF programs")]
+    Load(#[source] aya::EbpfError),
+    #[error("eBPF map {0}")]
+    Map(&'static str, #[source] aya::maps::MapError),
+    #[error("no hook could be attached: {0}")]
+    NothingAttached(String),
+    #[error("ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A kernel hook and what is missed without it.
+struct Hook {
+    program: &'static str,
+    /// `None`: raw tracepoint named `name`.
+    category: Option<&'static str>,
+    name: &'static str,
+    misses: &'static str,
+}
+
+const HOOKS: [Hook; 6] = [
+    Hook {
+        program: "sched_process_fork",
+        category: None,
+        name: "sched_process_fork",
+        misses: "namespaces created or entered by fork/clone/clone3 children",
+    },
+    Hook {
+        program: "sched_process_exit",
+        category: Some("sched"),
+        name: "sched_process_exit",
+        misses: "processes leaving namespaces when they exit",
+    },
+    Hook {
+        program: "sys_enter_unshare",
+        category: Some("syscalls"),
+        name: "sys_enter_unshare",
+        misses: "namespaces created by unshare(2)",
+    },
+    Hook {
+        program: "sys_exit_unshare",
+        category: Some("syscalls"),
+        name: "sys_exit_unshare",
+        misses: "namespaces created by unshare(2)",
+    },
+    Hook {
+        program: "sys_enter_setns",
+        category: Some("syscalls"),
+        name: "sys_enter_setns",
+        misses: "processes joining namespaces with setns(2)",
+    },
+    Hook {
+        program: "sys_exit_setns",
+        category: Some("syscalls"),
+        name: "sys_exit_setns",
+        misses: "processes joining namespaces with setns(2)",
+    },
+];
+
+/// What start-up found and did, for the user to read.
+#[derive(Debug, Default, Clone)]
+pub struct Status {
+    /// Notes worth telling the user (tracefs mounted, no namespace ids, ...).
+    pub notes: Vec<String>,
+    /// Hooks that could not be attached, with the reason and what is missed.
+    pub failed: Vec<String>,
+    pub attached: Vec<&'static str>,
+    /// Whether the kernel has 64-bit namespace ids.
+    pub ns_ids: bool,
+}
+
+/// Options for loading.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Inode of each initial namespace by slot (0 = unknown): exits of tasks
+    /// that live only in these are not reported.
+    pub initial: [u32; NS_SLOTS],
+    /// Where the kernel's BTF is.
+    pub btf: PathBuf,
+    /// How often the consumer polls the ring buffer.
+    pub poll: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            initial: [0; NS_SLOTS],
+            btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
+            poll: Duration::from_millis(20),
+        }
+    }
+}
+
+/// A batch of events from the kernel.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<TaskEvent>,
+    /// Records the kernel could not write since the last batch.
+    pub lost: u64,
+    /// Records that did not decode (a bug if ever non-zero).
+    pub malformed: u64,
+}
+
+pub struct Tracer {
+    // Field order matters on drop: the ring buffer and maps close before the
+    // object that detaches the programs.
+    ring: AsyncFd<RingBuf<MapData>>,
+    lost: PerCpuArray<MapData, u64>,
+    known: BpfHashMap<MapData, u64, u8>,
+    lost_seen: u64,
+    clock: Clock,
+    poll: tokio::time::Interval,
+    logger: Option<tokio::task::JoinHandle<()>>,
+    _ebpf: Ebpf,
+    pub status: Status,
+}
+
+impl Tracer {
+    /// Loads and attaches everything that this kernel allows. Must run inside
+    /// a tokio runtime (the ring buffer and the log reader are async).
+    pub fn start(opts: &Options) -> Result<Tracer, TraceError> {
+        if OBJECT.is_empty() {
+            return Err(TraceError::NoObject);
+        }
+        let mut status = Status::default();
+        let resolved = offsets::resolve_file(&opts.btf)?;
+        if !resolved.missing.is_empty() {
+            return Err(TraceError::MissingOffsets(resolved.missing));
+        }
+        status.ns_ids = resolved.has_ns_id();
+        if !status.ns_ids {
+            status.notes.push(
+                "this kernel has no namespace ids (before 6.18): namespaces are keyed by inode, \
+                 and a namespace that reuses a dead one's inode is reported as joined, not created"
+                    .into(),
+            );
+        }
+        if let Some(note) = tracefs::ensure_mounted() {
+            status.notes.push(note);
+        }
+        let config = Config {
+            init_inum: opts.initial,
+            wakeup_bytes: RINGBUF_BYTES / 4,
+            _pad: 0,
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("OFFSETS", &resolved.offsets, true)
+            .override_global("CONFIG", &config, true)
+            .load(OBJECT)
+            .map_err(|e| {
+                if is_eperm(&e) {
+                    TraceError::NotPermitted(e)
+                } else {
+                    TraceError::Load(e)
+                }
+            })?;
+        let logger = start_logger(&mut ebpf, &mut status);
+        for hook in &HOOKS {
+            match attach(&mut ebpf, hook) {
+                Ok(()) => status.attached.push(hook.program),
+                Err(e) => status.failed.push(format!(
+                    "{} not attached ({e}): missing {}",
+                    hook.name, hook.misses
+                )),
+            }
+        }
+        if status.attached.is_empty() {
+            return Err(TraceError::NothingAttached(status.failed.join("; ")));
+        }
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(TraceError::Map(
+                name,
+                aya::maps::MapError::InvalidName { name: name.into() },
+            ))
+        };
+        let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?)
+            .map_err(|e| TraceError::Map("EVENTS", e))?;
+        let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?)
+            .map_err(|e| TraceError::Map("LOST", e))?;
+        let known = BpfHashMap::try_from(take(&mut ebpf, "KNOWN")?)
+            .map_err(|e| TraceError::Map("KNOWN", e))?;
+        let mut poll = tokio::time::interval(opts.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Tracer {
+            ring: register(ring)?,
+            lost,
+            known,
+            lost_seen: 0,
+            clock: Clock::now(),
+            poll,
+            logger,
+            _ebpf: ebpf,
+            status,
+        })
+    }
+
+    /// Marks namespaces as already known, so that the kernel reports them as
+    /// joined, not created. `slot` picks the type; returns how many failed.
+    pub fn seed_known(&mut self, namespaces: impl IntoIterator<Item = (usize, NsRef)>) -> usize {
+        let mut failed = 0;
+        for (slot, r) in namespaces {
+            if self.known.insert(known_key(slot, &r), 1, 0).is_err() {
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    /// Waits for the next non-empty batch: records are submitted without
+    /// waking us (a wakeup per record costs more than the record), so this
+    /// drains on a short timer, or at once when the kernel forces a wakeup
+    /// because the buffer is filling up.
+    pub async fn next_batch(&mut self) -> Result<Batch, TraceError> {
+        loop {
+            let mut batch = Batch::default();
+            {
+                let ring = self.ring.get_mut();
+                while let Some(item) = ring.next() {
+                    match record::decode(&item, &self.clock) {
+                        Ok(ev) => batch.events.push(ev),
+                        Err(e) => {
+                            log::warn!("malformed record: {e}");
+                            batch.malformed += 1;
+                        }
+                    }
+                }
+            }
+            batch.lost = self.take_lost();
+            if !batch.events.is_empty() || batch.lost > 0 || batch.malformed > 0 {
+                return Ok(batch);
+            }
+            tokio::select! {
+                guard = self.ring.readable_mut() => guard?.clear_ready(),
+                _ = self.poll.tick() => {}
+            }
+        }
+    }
+
+    /// Records lost since the last call.
+    fn take_lost(&mut self) -> u64 {
+        let total: u64 = match self.lost.get(&0, 0) {
+            Ok(values) => values.iter().sum(),
+            Err(e) => {
+                log::warn!("reading the lost-record counter: {e}");
+                return 0;
+            }
+        };
+        let new = total.saturating_sub(self.lost_seen);
+        self.lost_seen = total;
+        new
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if let Some(logger) = self.logger.take() {
+            logger.abort();
+        }
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, hook: &Hook) -> Result<(), aya::programs::ProgramError> {
+    let program = ebpf
+        .program_mut(hook.program)
+        .ok_or_else(|| aya::programs::ProgramError::UnexpectedProgramType)?;
+    match hook.category {
+        None => {
+            let p: &mut RawTracePoint = program.try_into()?;
+            p.load()?;
+            p.attach(hook.name)?;
+        }
+        Some(category) => {
+            let p: &mut TracePoint = program.try_into()?;
+            p.load()?;
+            p.attach(category, hook.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Forwards the programs' own diagnostics (aya-log) to the `log` crate.
+fn start_logger(ebpf: &mut Ebpf, status: &mut Status) -> Option<tokio::task::JoinHandle<()>> {
+    let logger = match aya_log::EbpfLogger::init(ebpf) {
+        Ok(l) => l,
+        Err(e) => {
+            status
+                .notes
+                .push(format!("eBPF diagnostics unavailable: {e}"));
+            return None;
+        }
+    };
+    let mut logger = match register(logger) {
+        Ok(l) => l,
+        Err(e) => {
+            status
+                .notes
+                .push(format!("eBPF diagnostics unavailable: {e}"));
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        while let Ok(mut guard) = logger.readable_mut().await {
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    }))
+}
+
+/// Registers a map fd with tokio for readability.
+fn register<T: std::os::fd::AsRawFd>(inner: T) -> std::io::Result<AsyncFd<T>> {
+    // SAFETY: the fd belongs to `inner` (an aya ring buffer or the log
+    // reader), which the AsyncFd owns until it is dropped, and it never
+    // changes.
+    unsafe { AsyncFd::register_with_interest(inner, tokio::io::Interest::READABLE) }
+        .map_err(std::io::Error::from)
+}
+
+fn is_eperm(e: &aya::EbpfError) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.raw_os_error() == Some(libc::EPERM)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string().contains("Operation not permitted")
+}

@@ -1,1 +1,116 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup | run | test | bench`.
+//!
+//! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
+//! builds the eBPF object). `run` and `test` set up the toolchain first.
+
+mod setup;
+
+use std::{path::Path, process::Command};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the eBPF build needs (nightly rust-src, bpf-linker); idempotent.
+    Setup,
+    /// Build in release mode and run listns as root; without ARGS runs `listns watch`.
+    Run {
+        /// Arguments for listns (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Unit tests and the privileged integration tests (one thread: they share kernel state).
+    Test {
+        /// Extra arguments for `cargo test` (a test name filter, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks against peers run side by side (see BENCHMARKS.md).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() {
+    if let Err(e) = run_task(Cli::parse().task) {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_task(task: Task) -> Result<()> {
+    let root = setup::workspace_root();
+    match task {
+        Task::Setup => setup::setup(),
+        Task::Run { args } => {
+            setup::setup()?;
+            cargo(&root, &["build", "--release", "--package", "listns-user", "--bin", "listns"])?;
+            let args = if args.is_empty() { vec!["watch".to_string()] } else { args };
+            run_as_root(&root.join("target/release/listns"), &args)
+        }
+        Task::Test { args } => {
+            setup::setup()?;
+            let mut cmd = vec!["test", "--workspace", "--exclude", "listns-ebpf"];
+            let (cargo_args, test_args) = split_dashdash(&args);
+            cmd.extend(cargo_args.iter().map(String::as_str));
+            cmd.extend(["--", "--test-threads=1"]);
+            cmd.extend(test_args.iter().map(String::as_str));
+            cargo(&root, &cmd)
+        }
+        Task::Bench { args } => {
+            setup::setup()?;
+            cargo(&root, &["build", "--release", "--package", "listns-user", "--bin", "listns"])?;
+            let mut cmd = vec!["run", "--release", "--package", "listns-tests", "--bin", "listns-bench", "--"];
+            cmd.extend(args.iter().map(String::as_str));
+            cargo(&root, &cmd)
+        }
+    }
+}
+
+fn split_dashdash(args: &[String]) -> (&[String], &[String]) {
+    match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs the binary as root: directly when already root, else through `sudo -E`.
+fn run_as_root(bin: &Path, args: &[String]) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if is_root {
+        Command::new(bin)
+    } else {
+        eprintln!("xtask: listns needs root; running it through sudo -E");
+        let mut c = Command::new("sudo");
+        c.arg("-E").arg(bin);
+        c
+    };
+    let status = cmd.args(args).status().with_context(|| {
+        if is_root { format!("running {}", bin.display()) } else { "running sudo (is it installed?)".into() }
+    })?;
+    // Pass listns's own exit code through.
+    std::process::exit(status.code().unwrap_or(1));
+}

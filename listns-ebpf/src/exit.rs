@@ -15,7 +15,8 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let mut outside = false;
     for slot in 0..NS_SLOTS {
         let (init, inum) = (emit::init_inum(slot), ev.ns[slot].inum);
-        if inum != 0 && init != 0 && inum != init {
+        // An unknown initial inode (0) reports every exit rather than none.
+        if inum != 0 && inum != init {
             outside = true;
         }
     }

@@ -90,6 +90,24 @@ impl fmt::Display for NsType {
     }
 }
 
+/// Names of the CLONE_NEW* flags in `flags` (`CLONE_NEWNET`, ...).
+pub fn flag_names(flags: u64) -> Vec<&'static str> {
+    NsType::ALL
+        .into_iter()
+        .filter(|t| flags & t.clone_flag() as u64 != 0)
+        .map(|t| match t {
+            NsType::Mnt => "CLONE_NEWNS",
+            NsType::Net => "CLONE_NEWNET",
+            NsType::Pid => "CLONE_NEWPID",
+            NsType::User => "CLONE_NEWUSER",
+            NsType::Uts => "CLONE_NEWUTS",
+            NsType::Ipc => "CLONE_NEWIPC",
+            NsType::Cgroup => "CLONE_NEWCGROUP",
+            NsType::Time => "CLONE_NEWTIME",
+        })
+        .collect()
+}
+
 /// Name of a kernel record slot, as the `/proc/PID/ns` link is called.
 pub fn slot_name(slot: usize) -> &'static str {
     match slot {

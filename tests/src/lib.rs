@@ -53,3 +53,51 @@ pub fn run(cmd: &str, args: &[&str]) {
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(status.success(), "{cmd} {args:?} failed: {status}");
 }
+
+/// Inodes of every namespace of one type that a process or thread holds now.
+pub fn live_inodes(ty: &str) -> std::collections::HashSet<u64> {
+    let mut out = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let ino = ns_inode(t.path().join("ns").join(ty));
+            if ino != 0 {
+                out.insert(ino);
+            }
+        }
+    }
+    out
+}
+
+/// The `listns` binary of this build. `cargo xtask test` builds it before
+/// the tests run; a plain `cargo test` may not have.
+pub fn listns_bin() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let bin = target.join(profile).join("listns");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo xtask test` (it builds the binary first)",
+        bin.display()
+    );
+    bin
+}
+
+/// Names of the BPF programs loaded in the kernel right now.
+pub fn loaded_program_names() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .map(|p| p.name_as_str().unwrap_or("").to_string())
+        .collect()
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use listns::inventory::live::{TaskEvent, TaskEventKind};
 use listns::ns::NsType;
 use listns::trace::{Options, Tracer};
-use listns_tests::require_root;
+use listns_tests::{live_inodes, require_root, run};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -50,6 +50,7 @@ fn unshare_net_is_reported_as_created() {
             tracer.status.failed
         );
         let before = listns_tests::ns_inode("/proc/self/ns/net");
+        let alive_before = live_inodes("net");
         let child = std::process::Command::new("unshare")
             .args(["-n", "true"])
             .spawn()
@@ -74,11 +75,286 @@ fn unshare_net_is_reported_as_created() {
             .find(|s| s.ty == NsType::Net && s.slot == 3)
             .expect("net slot");
         assert!(net.changed && net.created, "{net:?}");
-        assert_ne!(net.inum, before);
+        assert!(
+            !alive_before.contains(&net.inum),
+            "new netns {} was alive before",
+            net.inum
+        );
         assert_eq!(
             net.prev.map(|p| p.0),
             Some(before),
             "prev is the netns before unshare"
+        );
+    });
+}
+
+/// Forks a child that runs `f` (async-signal-safe calls only) and `_exit`s
+/// with its result; returns the child's pid after reaping it.
+fn fork_child(f: impl FnOnce() -> i32) -> u32 {
+    // SAFETY: the child calls only raw syscalls and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = f();
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    pid as u32
+}
+
+fn find(events: &[TaskEvent], pid: u32, kind: TaskEventKind) -> &TaskEvent {
+    events
+        .iter()
+        .find(|e| e.pid == pid && e.kind == kind)
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind:?} event from pid {pid} among {} events",
+                events.len()
+            )
+        })
+}
+
+#[test]
+fn burst_of_short_lived_namespaces_is_caught_whole() {
+    if !require_root("burst_of_short_lived_namespaces_is_caught_whole") {
+        return;
+    }
+    const N: usize = 1000;
+    rt().block_on(async {
+        let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        let mut pids = std::collections::HashSet::new();
+        let drain = async {
+            // Each child lives only for one unshare(CLONE_NEWUTS) and _exit.
+            for _ in 0..N {
+                pids.insert(fork_child(|| unsafe { libc::unshare(libc::CLONE_NEWUTS) }));
+            }
+        };
+        drain.await;
+        let (events, lost) = collect(&mut tracer, Duration::from_secs(20), |evs| {
+            evs.iter()
+                .filter(|e| e.kind == TaskEventKind::Unshare && pids.contains(&e.pid))
+                .count()
+                >= N
+        })
+        .await;
+        assert_eq!(lost, 0, "records lost");
+        let ids: std::collections::HashSet<u64> = events
+            .iter()
+            .filter(|e| e.kind == TaskEventKind::Unshare && pids.contains(&e.pid))
+            .map(|e| {
+                let uts = e
+                    .slots
+                    .iter()
+                    .find(|s| s.ty == NsType::Uts)
+                    .expect("uts slot");
+                assert!(
+                    uts.created,
+                    "pid {}: uts not reported as created: {uts:?}",
+                    e.pid
+                );
+                // Kernels without ids key by inode, which this burst reuses.
+                uts.id.expect("this kernel has namespace ids")
+            })
+            .collect();
+        assert_eq!(ids.len(), N, "distinct namespace ids");
+    });
+}
+
+#[test]
+fn clone_newpid_newns_child_is_reported() {
+    if !require_root("clone_newpid_newns_child_is_reported") {
+        return;
+    }
+    rt().block_on(async {
+        let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        // Raw clone without a new stack behaves like fork: the path that
+        // tracers hooking only unshare/setns miss.
+        let pid = unsafe {
+            let flags = (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD) as libc::c_ulong;
+            libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize)
+        };
+        assert!(
+            pid >= 0,
+            "clone failed: {}",
+            std::io::Error::last_os_error()
+        );
+        if pid == 0 {
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        let pid = pid as u32;
+        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
+            evs.iter()
+                .any(|e| e.pid == pid && e.kind == TaskEventKind::Fork)
+        })
+        .await;
+        let ev = find(&events, pid, TaskEventKind::Fork);
+        let mine = std::process::id();
+        assert_eq!(ev.ppid, mine, "ppid is the cloning test process");
+        for ty in [NsType::Pid, NsType::Mnt] {
+            let s = ev
+                .slots
+                .iter()
+                .find(|s| s.ty == ty && s.changed)
+                .unwrap_or_else(|| panic!("{ty} not changed: {ev:?}"));
+            assert!(s.created, "{ty} not created: {s:?}");
+        }
+        assert!(
+            ev.slots
+                .iter()
+                .filter(|s| s.ty == NsType::Net)
+                .all(|s| !s.changed)
+        );
+        assert_eq!(
+            ev.flags as i32 & (libc::CLONE_NEWPID | libc::CLONE_NEWNS),
+            libc::CLONE_NEWPID | libc::CLONE_NEWNS
+        );
+    });
+}
+
+#[test]
+fn unshare_user_is_reported_from_credentials() {
+    if !require_root("unshare_user_is_reported_from_credentials") {
+        return;
+    }
+    rt().block_on(async {
+        let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        let before = listns_tests::ns_inode("/proc/self/ns/user");
+        let child = std::process::Command::new("unshare")
+            .args(["-U", "true"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(child.wait_with_output().unwrap().status.success());
+        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
+            evs.iter()
+                .any(|e| e.pid == pid && e.kind == TaskEventKind::Unshare)
+        })
+        .await;
+        let ev = find(&events, pid, TaskEventKind::Unshare);
+        let user = ev
+            .slots
+            .iter()
+            .find(|s| s.ty == NsType::User)
+            .expect("user slot");
+        assert!(user.changed && user.created, "{user:?}");
+        assert_eq!(user.prev.map(|p| p.0), Some(before));
+        assert_ne!(user.inum, before);
+    });
+}
+
+/// `ip netns add` on drop: deletes it again.
+struct NetnsGuard(&'static str);
+
+impl NetnsGuard {
+    fn new(name: &'static str) -> Self {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        run("ip", &["netns", "add", name]);
+        NetnsGuard(name)
+    }
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", self.0])
+            .status();
+    }
+}
+
+#[test]
+fn setns_into_existing_netns_is_a_join() {
+    if !require_root("setns_into_existing_netns_is_a_join") {
+        return;
+    }
+    let _ns = NetnsGuard::new("listns-test-setns");
+    let target = listns_tests::ns_inode("/run/netns/listns-test-setns");
+    rt().block_on(async {
+        let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        // The netns existed before the tracer: mark it known, as the scan would.
+        let seeded = tracer.seed_known([(
+            3usize,
+            listns_common::NsRef {
+                id: netns_id("/run/netns/listns-test-setns"),
+                inum: target as u32,
+                _pad: 0,
+            },
+        )]);
+        assert_eq!(seeded, 0);
+        let child = std::process::Command::new("nsenter")
+            .args(["--net=/run/netns/listns-test-setns", "true"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(child.wait_with_output().unwrap().status.success());
+        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
+            evs.iter()
+                .any(|e| e.pid == pid && e.kind == TaskEventKind::Setns)
+        })
+        .await;
+        let ev = find(&events, pid, TaskEventKind::Setns);
+        assert_eq!(ev.comm, "nsenter");
+        let net = ev
+            .slots
+            .iter()
+            .find(|s| s.ty == NsType::Net)
+            .expect("net slot");
+        assert_eq!(net.inum, target);
+        assert!(
+            net.changed && !net.created,
+            "a join, not a creation: {net:?}"
+        );
+        assert!(ev.fd >= 0);
+    });
+}
+
+fn netns_id(path: &str) -> u64 {
+    use std::os::fd::AsFd;
+    let f = std::fs::File::open(path).unwrap();
+    listns::ns::get_id(f.as_fd()).unwrap_or(0)
+}
+
+#[test]
+fn thread_that_unshares_its_own_netns_is_reported() {
+    if !require_root("thread_that_unshares_its_own_netns_is_reported") {
+        return;
+    }
+    rt().block_on(async {
+        let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        let tid = std::thread::spawn(|| {
+            // Only this thread moves: unshare(CLONE_NEWNET) is per thread.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            unsafe { libc::gettid() as u32 }
+        })
+        .join()
+        .unwrap();
+        let pid = std::process::id();
+        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
+            evs.iter()
+                .any(|e| e.tid == tid && e.kind == TaskEventKind::Unshare)
+        })
+        .await;
+        let ev = events
+            .iter()
+            .find(|e| e.tid == tid && e.kind == TaskEventKind::Unshare)
+            .expect("unshare event");
+        assert_eq!(ev.pid, pid);
+        assert_ne!(ev.tid, ev.pid);
+        let net = ev.slots.iter().find(|s| s.ty == NsType::Net).unwrap();
+        assert!(net.created);
+        assert_ne!(
+            net.inum,
+            listns_tests::ns_inode("/proc/self/ns/net"),
+            "the process's own netns did not move"
         );
     });
 }

@@ -53,8 +53,22 @@ fn run_task(task: Task) -> Result<()> {
         Task::Setup => setup::setup(),
         Task::Run { args } => {
             setup::setup()?;
-            cargo(&root, &["build", "--release", "--package", "listns-user", "--bin", "listns"])?;
-            let args = if args.is_empty() { vec!["watch".to_string()] } else { args };
+            cargo(
+                &root,
+                &[
+                    "build",
+                    "--release",
+                    "--package",
+                    "listns-user",
+                    "--bin",
+                    "listns",
+                ],
+            )?;
+            let args = if args.is_empty() {
+                vec!["watch".to_string()]
+            } else {
+                args
+            };
             run_as_root(&root.join("target/release/listns"), &args)
         }
         Task::Test { args } => {
@@ -68,8 +82,26 @@ fn run_task(task: Task) -> Result<()> {
         }
         Task::Bench { args } => {
             setup::setup()?;
-            cargo(&root, &["build", "--release", "--package", "listns-user", "--bin", "listns"])?;
-            let mut cmd = vec!["run", "--release", "--package", "listns-tests", "--bin", "listns-bench", "--"];
+            cargo(
+                &root,
+                &[
+                    "build",
+                    "--release",
+                    "--package",
+                    "listns-user",
+                    "--bin",
+                    "listns",
+                ],
+            )?;
+            let mut cmd = vec![
+                "run",
+                "--release",
+                "--package",
+                "listns-tests",
+                "--bin",
+                "listns-bench",
+                "--",
+            ];
             cmd.extend(args.iter().map(String::as_str));
             cargo(&root, &cmd)
         }
@@ -109,7 +141,11 @@ fn run_as_root(bin: &Path, args: &[String]) -> Result<()> {
         c
     };
     let status = cmd.args(args).status().with_context(|| {
-        if is_root { format!("running {}", bin.display()) } else { "running sudo (is it installed?)".into() }
+        if is_root {
+            format!("running {}", bin.display())
+        } else {
+            "running sudo (is it installed?)".into()
+        }
     })?;
     // Pass listns's own exit code through.
     std::process::exit(status.code().unwrap_or(1));

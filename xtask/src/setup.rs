@@ -26,7 +26,10 @@ fn step(msg: &str) {
 fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -66,13 +69,23 @@ fn nightly() -> Result<Nightly> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .find(|n| n.starts_with(&format!("libLLVM.so.{llvm_major}")))
         .with_context(|| {
-            format!("nightly ships no libLLVM.so.{llvm_major}* in {}/lib to build bpf-linker against", sysroot.display())
+            format!(
+                "nightly ships no libLLVM.so.{llvm_major}* in {}/lib to build bpf-linker against",
+                sysroot.display()
+            )
         })?;
-    Ok(Nightly { sysroot, llvm_major, libllvm })
+    Ok(Nightly {
+        sysroot,
+        llvm_major,
+        libllvm,
+    })
 }
 
 fn ensure_rust_src(n: &Nightly) -> Result<()> {
-    if n.sysroot.join("lib/rustlib/src/rust/library/core/Cargo.toml").exists() {
+    if n.sysroot
+        .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+        .exists()
+    {
         return Ok(());
     }
     step("nightly has no rust-src (needed to build `core` for BPF); adding it");
@@ -88,7 +101,9 @@ fn cargo_home() -> PathBuf {
 }
 
 fn home() -> PathBuf {
-    env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 /// The lasting folder whose lib/ holds the symlinks bpf-linker links to.
@@ -123,7 +138,10 @@ fn bpf_linker_problem(n: &Nightly) -> Option<String> {
     let wanted = format!("libLLVM.so.{}", n.llvm_major);
     let soname = line.split_whitespace().next().unwrap_or("");
     if !soname.starts_with(&wanted) {
-        return Some(format!("it uses {soname}, nightly uses LLVM {}", n.llvm_major));
+        return Some(format!(
+            "it uses {soname}, nightly uses LLVM {}",
+            n.llvm_major
+        ));
     }
     None
 }
@@ -145,8 +163,18 @@ fn install_bpf_linker(n: &Nightly) -> Result<()> {
         prefix.display()
     ));
     run(Command::new("cargo")
-        .args(["install", "bpf-linker", "--force", "--version", BPF_LINKER_VERSION])
-        .args(["--no-default-features", "--features", &format!("llvm-{}", n.llvm_major)])
+        .args([
+            "install",
+            "bpf-linker",
+            "--force",
+            "--version",
+            BPF_LINKER_VERSION,
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{}", n.llvm_major),
+        ])
         .env("LLVM_PREFIX", &prefix))
     .map_err(|e| {
         anyhow::anyhow!(
@@ -174,5 +202,8 @@ pub fn setup() -> Result<()> {
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }

@@ -264,6 +264,32 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Takes in a fresh scan after records were lost: holders come from the
+    /// scan, what the tracer learnt (origins) stays. A namespace the scan no
+    /// longer finds keeps its entry with no holders. Returns how many
+    /// namespaces the scan found that the inventory did not have.
+    pub fn merge_rescan(&mut self, scan: Inventory) -> usize {
+        for ns in self.namespaces.values_mut() {
+            ns.holders.clear();
+        }
+        let mut discovered = 0;
+        for (key, found) in scan.namespaces {
+            let known = self.get(&self.resolve(key.ty, key.inum, key.id)).is_some();
+            let (_, ns) = self.entry(key.ty, key.inum, key.id);
+            if !known {
+                discovered += 1;
+            }
+            let origin = ns.origin.take();
+            *ns = found;
+            ns.origin = ns.origin.take().or(origin);
+        }
+        self.processes = scan.processes;
+        self.initial = scan.initial;
+        discovered
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +356,33 @@ mod tests {
         let ns = inv.get(&touched[0]).unwrap();
         assert_eq!(ns.holders.len(), 1);
         assert_eq!(ns.holders.iter().next().unwrap().kind(), "bind-mount");
+    }
+
+    #[test]
+    fn rescan_keeps_origins_and_counts_new() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));
+        let key = NsKey::new(NsType::Net, 10, Some(1));
+        inv.get_mut(&key).unwrap().origin = Some(Origin {
+            pid: 7,
+            tid: 7,
+            comm: "unshare".into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns: 1,
+            container: None,
+        });
+        let mut scan = Inventory::new();
+        scan.add_holder(NsType::Net, 10, Some(1), Holder::Fd { pid: 8, fd: 4 });
+        scan.add_holder(NsType::Uts, 20, Some(2), proc_holder(8));
+        assert_eq!(inv.merge_rescan(scan), 1);
+        let ns = inv.get(&key).unwrap();
+        assert_eq!(ns.origin.as_ref().unwrap().comm, "unshare");
+        assert_eq!(
+            ns.holders.iter().map(Holder::kind).collect::<Vec<_>>(),
+            vec!["fd"]
+        );
+        assert_eq!(inv.len(), 2);
     }
 
     #[test]

@@ -182,8 +182,8 @@ mod tests {
         assert!(r.offsets.task_nsproxy < task && r.offsets.task_real_cred < task);
         let common = struct_size(&btf, "ns_common").unwrap();
         assert!(r.offsets.ns_common_inum < common);
-        for slot in 0..NS_SLOTS {
-            let size = struct_size(&btf, NS_STRUCT[slot]).unwrap();
+        for (slot, name) in NS_STRUCT.iter().enumerate() {
+            let size = struct_size(&btf, name).unwrap();
             assert!(r.offsets.ns_common[slot] + common <= size, "slot {slot}");
         }
         // Distinct nsproxy members at distinct offsets.

@@ -101,3 +101,11 @@ pub fn loaded_program_names() -> Vec<String> {
         .map(|p| p.name_as_str().unwrap_or("").to_string())
         .collect()
 }
+
+/// The release `listns` binary (`cargo xtask bench` builds it).
+pub fn listns_bin_release() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release/listns")
+}

@@ -1,0 +1,247 @@
+//! `cargo xtask bench`: listns measured against a peer run side by side in
+//! the same run. Method and results: BENCHMARKS.md.
+//!
+//! trace: the cost of the live tracer (`listns watch --json` writing to a
+//! pipe this bench reads) on the host's fork+exit and unshare paths, as the
+//! ratio of rounds with and without it, interleaved A/B so that drift hits
+//! both; the highest namespace-creation rate this machine reaches, held for
+//! ten seconds, with the tracer's created and lost counts; and the memory
+//! each tracked namespace costs the inventory.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// Counts live heap bytes, to measure the inventory's memory per namespace.
+struct Counting;
+static HEAP: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        HEAP.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        HEAP.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let all = args.is_empty();
+    let want = |name: &str| all || args.iter().any(|a| a == name);
+    if !nix::unistd::geteuid().is_root() {
+        bail!("the benchmarks create namespaces and load eBPF: run them as root (cargo xtask bench)");
+    }
+    if want("trace") {
+        trace_bench()?;
+    }
+    if want("memory") {
+        memory_bench();
+    }
+    Ok(())
+}
+
+/// fork + child `_exit` + wait, `n` times; returns ns per iteration.
+fn fork_exit(n: u32, unshare_flags: i32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: the child makes one raw syscall and _exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                if unshare_flags != 0 && libc::unshare(unshare_flags) != 0 {
+                    libc::_exit(1);
+                }
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// `listns watch --json --events-only`, its stdout counted by a thread.
+struct Watch {
+    child: Child,
+    created: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    fn start() -> Result<Watch> {
+        let bin = listns_tests::listns_bin_release();
+        let mut child = Command::new(&bin)
+            .args(["watch", "--json", "--events-only"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let created = Arc::new(AtomicU64::new(0));
+        let lost = Arc::new(AtomicU64::new(0));
+        let out = child.stdout.take().unwrap();
+        let (c, l) = (created.clone(), lost.clone());
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line.starts_with(r#"{"event":"created""#) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                } else if line.starts_with(r#"{"event":"lost""#) {
+                    let n = serde_json::from_str::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|v| v["count"].as_u64())
+                        .unwrap_or(1);
+                    l.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+        });
+        // Attached once its fork program shows up in the kernel.
+        let ready = listns_tests::wait_for(Duration::from_secs(20), || {
+            listns_tests::loaded_program_names().iter().any(|n| n.starts_with("sched_process_f")).then_some(())
+        });
+        if ready.is_none() {
+            bail!("listns watch did not attach within 20 s");
+        }
+        // Let it finish its start-up scan before measuring.
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(Watch { child, created, lost, reader: Some(reader) })
+    }
+
+    fn stop(mut self) -> Result<()> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait()?;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if !status.success() {
+            bail!("listns watch exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+fn trace_bench() -> Result<()> {
+    println!("## trace: cost of `listns watch --json` on the host (A/B interleaved, same run)");
+    let rounds = 5;
+    for (name, flags, n) in [("fork+exit", 0, 4000u32), ("fork+unshare(UTS)+exit", libc::CLONE_NEWUTS, 2000)] {
+        fork_exit(n / 4, flags); // warm-up
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            off.push(fork_exit(n, flags));
+            let w = Watch::start()?;
+            on.push(fork_exit(n, flags));
+            w.stop()?;
+        }
+        let (off_m, on_m) = (median(&mut off), median(&mut on));
+        println!(
+            "{name:<24} without {:>8.1} us/op  with {:>8.1} us/op  ratio {:.3} ({:+.1}%)  [{rounds} rounds of {n}, medians]",
+            off_m / 1e3,
+            on_m / 1e3,
+            on_m / off_m,
+            (on_m / off_m - 1.0) * 100.0
+        );
+    }
+    sustained_rate()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Two creator processes, each forking children that unshare a UTS
+/// namespace and exit, flat out for ten seconds.
+fn sustained_rate() -> Result<()> {
+    let secs = 10.0;
+    let w = Watch::start()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicU64::new(0));
+    let creators: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, made) = (stop.clone(), made.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    fork_exit(100, libc::CLONE_NEWUTS);
+                    made.fetch_add(100, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for c in creators {
+        let _ = c.join();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // Let the consumer catch up before counting.
+    let total = made.load(Ordering::Relaxed);
+    listns_tests::wait_for(Duration::from_secs(10), || (w.created.load(Ordering::Relaxed) >= total).then_some(()));
+    let (created, lost) = (w.created.load(Ordering::Relaxed), w.lost.load(Ordering::Relaxed));
+    w.stop()?;
+    println!(
+        "sustained creation       {:.0} UTS namespaces/s for {elapsed:.1} s (2 creators): made {total}, reported created {created}, lost {lost}",
+        total as f64 / elapsed
+    );
+    Ok(())
+}
+
+/// Heap bytes per namespace the inventory tracks, from a counting allocator
+/// around 10,000 applied `created` events.
+fn memory_bench() {
+    use listns::inventory::{
+        Inventory,
+        live::{Slot, TaskEvent, TaskEventKind},
+    };
+    use listns::ns::NsType;
+    let n = 10_000u64;
+    let mut inv = Inventory::new();
+    let before = HEAP.load(Ordering::Relaxed);
+    for i in 0..n {
+        let ev = TaskEvent {
+            kind: TaskEventKind::Unshare,
+            time_ns: i,
+            pid: 100_000 + i as u32,
+            tid: 100_000 + i as u32,
+            ppid: 1,
+            uid: 0,
+            comm: "unshare".into(),
+            cgroup_id: 1,
+            flags: libc::CLONE_NEWUTS as u64,
+            fd: -1,
+            slots: vec![Slot {
+                slot: listns_common::SLOT_UTS,
+                ty: NsType::Uts,
+                inum: 5_000_000 + i,
+                id: Some(1_000_000 + i),
+                prev: Some((4026531838, Some(1))),
+                changed: true,
+                created: true,
+            }],
+        };
+        inv.apply(&ev);
+    }
+    let bytes = HEAP.load(Ordering::Relaxed) - before;
+    println!(
+        "## memory\ninventory                {:.0} heap bytes per tracked namespace ({n} namespaces, one holder and an origin each)",
+        bytes as f64 / n as f64
+    );
+    println!(
+        "kernel                   KNOWN map: 8-byte key + 1-byte value per namespace in an LRU hash of {} entries (preallocated)",
+        listns_common::KNOWN_MAX
+    );
+}

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod inventory;
+pub mod lifecycle;
 pub mod ns;
 pub mod output;
 pub mod trace;

@@ -117,6 +117,9 @@ pub struct Namespace {
     pub netns_names: BTreeSet<String>,
     pub origin: Option<Origin>,
     pub state: State,
+    /// Alive, but the latest scan found nothing holding it: kept alive by
+    /// a reference no scan can see (set by `lifecycle`).
+    pub hidden: bool,
 }
 
 impl Namespace {
@@ -280,9 +283,11 @@ impl Inventory {
             if !known {
                 discovered += 1;
             }
-            let origin = ns.origin.take();
+            let (origin, hidden) = (ns.origin.take(), ns.hidden);
             *ns = found;
             ns.origin = ns.origin.take().or(origin);
+            // Found holding something: no longer hidden.
+            ns.hidden = hidden && ns.holders.is_empty();
         }
         self.processes = scan.processes;
         self.initial = scan.initial;

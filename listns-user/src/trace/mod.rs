@@ -251,6 +251,14 @@ impl Tracer {
         failed
     }
 
+    /// Removes dead namespaces from the kernel's map, so that a later
+    /// namespace reusing the inode (kernels without ids) is seen as created.
+    pub fn forget_known(&mut self, namespaces: impl IntoIterator<Item = (usize, NsRef)>) {
+        for (slot, r) in namespaces {
+            let _ = self.known.remove(&known_key(slot, &r));
+        }
+    }
+
     /// Waits for the next non-empty batch: records are submitted without
     /// waking us (a wakeup per record costs more than the record), so this
     /// drains on a short timer, or at once when the kernel forces a wakeup

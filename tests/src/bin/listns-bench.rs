@@ -44,7 +44,9 @@ fn main() -> Result<()> {
     let all = args.is_empty();
     let want = |name: &str| all || args.iter().any(|a| a == name);
     if !nix::unistd::geteuid().is_root() {
-        bail!("the benchmarks create namespaces and load eBPF: run them as root (cargo xtask bench)");
+        bail!(
+            "the benchmarks create namespaces and load eBPF: run them as root (cargo xtask bench)"
+        );
     }
     if want("trace") {
         trace_bench()?;
@@ -111,14 +113,22 @@ impl Watch {
         });
         // Attached once its fork program shows up in the kernel.
         let ready = listns_tests::wait_for(Duration::from_secs(20), || {
-            listns_tests::loaded_program_names().iter().any(|n| n.starts_with("sched_process_f")).then_some(())
+            listns_tests::loaded_program_names()
+                .iter()
+                .any(|n| n.starts_with("sched_process_f"))
+                .then_some(())
         });
         if ready.is_none() {
             bail!("listns watch did not attach within 20 s");
         }
         // Let it finish its start-up scan before measuring.
         std::thread::sleep(Duration::from_secs(2));
-        Ok(Watch { child, created, lost, reader: Some(reader) })
+        Ok(Watch {
+            child,
+            created,
+            lost,
+            reader: Some(reader),
+        })
     }
 
     fn stop(mut self) -> Result<()> {
@@ -137,7 +147,10 @@ impl Watch {
 fn trace_bench() -> Result<()> {
     println!("## trace: cost of `listns watch --json` on the host (A/B interleaved, same run)");
     let rounds = 5;
-    for (name, flags, n) in [("fork+exit", 0, 4000u32), ("fork+unshare(UTS)+exit", libc::CLONE_NEWUTS, 2000)] {
+    for (name, flags, n) in [
+        ("fork+exit", 0, 4000u32),
+        ("fork+unshare(UTS)+exit", libc::CLONE_NEWUTS, 2000),
+    ] {
         fork_exit(n / 4, flags); // warm-up
         let (mut off, mut on) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
@@ -190,8 +203,13 @@ fn sustained_rate() -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
     // Let the consumer catch up before counting.
     let total = made.load(Ordering::Relaxed);
-    listns_tests::wait_for(Duration::from_secs(10), || (w.created.load(Ordering::Relaxed) >= total).then_some(()));
-    let (created, lost) = (w.created.load(Ordering::Relaxed), w.lost.load(Ordering::Relaxed));
+    listns_tests::wait_for(Duration::from_secs(10), || {
+        (w.created.load(Ordering::Relaxed) >= total).then_some(())
+    });
+    let (created, lost) = (
+        w.created.load(Ordering::Relaxed),
+        w.lost.load(Ordering::Relaxed),
+    );
     w.stop()?;
     println!(
         "sustained creation       {:.0} UTS namespaces/s for {elapsed:.1} s (2 creators): made {total}, reported created {created}, lost {lost}",

@@ -1,0 +1,148 @@
+//! Liveness by nsfs file handle (Linux 6.18+).
+//!
+//! A namespace's handle is {u64 id, u32 type (CLONE_NEW*), u32 inode};
+//! `open_by_handle_at` reopens the namespace while anything at all keeps it
+//! alive, and answers ESTALE once it is dead, without any holder being
+//! known. One syscall per check.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::inventory::NsKey;
+
+/// `FILEID_NSFS`, the handle type nsfs hands out.
+const FILEID_NSFS: i32 = 0xf1;
+const HANDLE_BYTES: usize = 16;
+
+#[repr(C)]
+struct FileHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; HANDLE_BYTES],
+}
+
+/// What a liveness check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead,
+    /// The check itself failed (no permission, no id, ...).
+    Unknown,
+}
+
+/// Reopens namespaces by handle; `None` from [`Handles::probe`] when this
+/// kernel or this process cannot.
+#[derive(Debug)]
+pub struct Handles {
+    /// Any fd on nsfs: the mount that `open_by_handle_at` resolves against.
+    mount_fd: OwnedFd,
+}
+
+impl Handles {
+    /// Checks that handles work here by round-tripping our own netns.
+    pub fn probe() -> Result<Handles, String> {
+        let file = std::fs::File::open("/proc/self/ns/net")
+            .map_err(|e| format!("/proc/self/ns/net: {e}"))?;
+        let mount_fd = OwnedFd::from(file);
+        let mut fh = FileHandle {
+            handle_bytes: HANDLE_BYTES as u32,
+            handle_type: 0,
+            f_handle: [0; HANDLE_BYTES],
+        };
+        let mut mnt_id = 0i32;
+        // SAFETY: fh has room for HANDLE_BYTES bytes as handle_bytes says;
+        // the path is an empty C string used with AT_EMPTY_PATH.
+        let r = unsafe {
+            libc::name_to_handle_at(
+                mount_fd.as_raw_fd(),
+                c"".as_ptr(),
+                (&raw mut fh).cast(),
+                &mut mnt_id,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if r != 0 {
+            return Err(format!(
+                "nsfs has no file handles on this kernel ({}; they arrived in 6.18)",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if fh.handle_type != FILEID_NSFS || fh.handle_bytes as usize != HANDLE_BYTES {
+            return Err(format!(
+                "unexpected nsfs handle (type {:#x}, {} bytes)",
+                fh.handle_type, fh.handle_bytes
+            ));
+        }
+        let handles = Handles { mount_fd };
+        let (id, ty, inum) = decode(&fh.f_handle);
+        let own = match crate::ns::NsType::from_clone_flag(ty) {
+            Some(t) => NsKey::new(t, inum as u64, Some(id)),
+            None => return Err(format!("unknown namespace type {ty:#x} in an nsfs handle")),
+        };
+        match handles.check(&own) {
+            Liveness::Alive => Ok(handles),
+            other => Err(format!(
+                "reopening our own netns by handle gave {other:?} (needs CAP_DAC_READ_SEARCH)"
+            )),
+        }
+    }
+
+    /// One `open_by_handle_at`. A namespace without an id cannot be checked.
+    pub fn check(&self, key: &NsKey) -> Liveness {
+        let Some(id) = key.id else {
+            return Liveness::Unknown;
+        };
+        let mut fh = FileHandle {
+            handle_bytes: HANDLE_BYTES as u32,
+            handle_type: FILEID_NSFS,
+            f_handle: encode(id, key.ty.clone_flag(), key.inum as u32),
+        };
+        // SAFETY: fh is a complete file_handle of handle_bytes bytes.
+        let fd = unsafe {
+            libc::open_by_handle_at(
+                self.mount_fd.as_raw_fd(),
+                (&raw mut fh).cast(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new fd that we own; closed at once.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            return Liveness::Alive;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESTALE) | Some(libc::ENOENT) => Liveness::Dead,
+            _ => Liveness::Unknown,
+        }
+    }
+}
+
+/// The 16 handle bytes: id, type, inode, native-endian as the kernel writes them.
+pub fn encode(id: u64, ty: u32, inum: u32) -> [u8; HANDLE_BYTES] {
+    let mut b = [0; HANDLE_BYTES];
+    b[..8].copy_from_slice(&id.to_ne_bytes());
+    b[8..12].copy_from_slice(&ty.to_ne_bytes());
+    b[12..].copy_from_slice(&inum.to_ne_bytes());
+    b
+}
+
+pub fn decode(b: &[u8; HANDLE_BYTES]) -> (u64, u32, u32) {
+    let id = u64::from_ne_bytes(b[..8].try_into().unwrap());
+    let ty = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+    let inum = u32::from_ne_bytes(b[12..].try_into().unwrap());
+    (id, ty, inum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_bytes_round_trip() {
+        // As name_to_handle_at wrote it for net:[4026531833] with id 3.
+        let kernel: [u8; 16] = [
+            3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0xf9, 0xff, 0xff, 0xef,
+        ];
+        assert_eq!(decode(&kernel), (3, 0x4000_0000, 4026531833));
+        assert_eq!(encode(3, 0x4000_0000, 4026531833), kernel);
+    }
+}

@@ -1,0 +1,355 @@
+//! Namespace lifecycle: alive, gone, hidden.
+//!
+//! When the last known holder of a namespace goes away (an exit, a setns
+//! away), the namespace may be dead, being torn down (network namespaces
+//! die asynchronously), or alive through a reference no scan can see. After
+//! a short debounce, off the event path, its liveness is checked: by nsfs
+//! file handle where the kernel has them (one syscall, no holder needed),
+//! otherwise by looking for holders again. Dead: `gone`. Alive but no
+//! holder found by a fresh scan, after a few tries: `hidden`. A periodic
+//! sweep catches the rest, and gone namespaces are forgotten after a while
+//! so that a tracer running for weeks keeps flat memory.
+
+pub mod handle;
+pub mod listns_syscall;
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use crate::inventory::{Inventory, NsKey, State, live::Change, live::ChangeKind};
+pub use handle::{Handles, Liveness};
+
+/// How liveness is decided on this kernel.
+#[derive(Debug)]
+pub enum Method {
+    /// nsfs file handles (6.18+).
+    Handles(Handles),
+    /// Re-checking the holders with a scan: a namespace alive only through
+    /// a reference no scan can see is then indistinguishable from a dead one.
+    Holders,
+}
+
+impl Method {
+    /// Handles where they work, else holders; with the reason.
+    pub fn detect() -> (Method, String) {
+        match Handles::probe() {
+            Ok(h) => (
+                Method::Handles(h),
+                "liveness by nsfs file handle (open_by_handle_at)".into(),
+            ),
+            Err(why) => (
+                Method::Holders,
+                format!(
+                    "liveness by re-checking holders: {why}; a namespace kept alive by a reference no scan \
+                     can see will be reported gone, not hidden"
+                ),
+            ),
+        }
+    }
+
+    fn check(&self, key: &NsKey) -> Liveness {
+        match self {
+            Method::Handles(h) => h.check(key),
+            Method::Holders => Liveness::Unknown,
+        }
+    }
+}
+
+/// What the lifecycle found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Gone(NsKey),
+    Hidden(NsKey),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    due: Instant,
+    tries: u32,
+}
+
+/// Tuning; the defaults suit a long-running tracer.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// First check after the last holder went away.
+    pub debounce: Duration,
+    /// Checks of an alive namespace without holders before it is hidden
+    /// (netns teardown is asynchronous: it can look alive for a while).
+    pub tries: u32,
+    pub sweep_every: Duration,
+    /// Gone namespaces are forgotten after this long.
+    pub forget_after: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            debounce: Duration::from_millis(200),
+            tries: 4,
+            sweep_every: Duration::from_secs(10),
+            forget_after: Duration::from_secs(600),
+        }
+    }
+}
+
+pub struct Lifecycle {
+    pub method: Method,
+    pub tuning: Tuning,
+    pending: BTreeMap<NsKey, Pending>,
+    last_sweep: Instant,
+}
+
+impl Lifecycle {
+    pub fn new(method: Method, tuning: Tuning, now: Instant) -> Self {
+        Lifecycle {
+            method,
+            tuning,
+            pending: BTreeMap::new(),
+            last_sweep: now,
+        }
+    }
+
+    /// Schedules a check of every namespace that just lost its last holder.
+    pub fn note(&mut self, changes: &[Change], inv: &Inventory, now: Instant) {
+        for c in changes.iter().filter(|c| c.kind == ChangeKind::Left) {
+            if let Some(ns) = inv.get(&c.key)
+                && ns.holders.is_empty()
+                && ns.state == State::Alive
+                && !inv.is_initial(&c.key)
+            {
+                self.pending.entry(c.key).or_insert(Pending {
+                    due: now + self.tuning.debounce,
+                    tries: 0,
+                });
+            }
+        }
+    }
+
+    /// When the next check is due, if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        let pending = self.pending.values().map(|p| p.due).min();
+        let sweep = self.last_sweep + self.tuning.sweep_every;
+        Some(pending.map_or(sweep, |p| p.min(sweep)))
+    }
+
+    /// Runs the checks that are due. `rescan` returns a fresh scan (None if
+    /// it failed); it is called at most once. `now_ns` is wall-clock time
+    /// for the `Gone` state.
+    pub fn run(
+        &mut self,
+        inv: &mut Inventory,
+        now: Instant,
+        now_ns: u64,
+        rescan: impl FnOnce() -> Option<Inventory>,
+    ) -> Vec<Verdict> {
+        if now >= self.last_sweep + self.tuning.sweep_every {
+            self.last_sweep = now;
+            self.sweep(inv, now);
+        }
+        let due: Vec<(NsKey, Pending)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.due <= now)
+            .map(|(k, p)| (*k, *p))
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        let mut verdicts = Vec::new();
+        let mut unexplained = Vec::new();
+        for (key, p) in due {
+            self.pending.remove(&key);
+            match inv.get(&key) {
+                Some(ns) if ns.state == State::Alive && ns.holders.is_empty() => {}
+                _ => continue, // found a holder meanwhile, or already decided
+            }
+            match self.method.check(&key) {
+                Liveness::Dead => {
+                    mark_gone(inv, &key, now_ns);
+                    verdicts.push(Verdict::Gone(key));
+                }
+                Liveness::Alive | Liveness::Unknown => unexplained.push((key, p)),
+            }
+        }
+        if unexplained.is_empty() {
+            return verdicts;
+        }
+        // Something still holds these (or we cannot tell): look again.
+        if let Some(scan) = rescan() {
+            inv.merge_rescan(scan);
+        }
+        for (key, p) in unexplained {
+            let Some(ns) = inv.get(&key) else { continue };
+            if !ns.holders.is_empty() || ns.state != State::Alive {
+                continue;
+            }
+            match self.method {
+                Method::Holders => {
+                    mark_gone(inv, &key, now_ns);
+                    verdicts.push(Verdict::Gone(key));
+                }
+                Method::Handles(_) if p.tries + 1 < self.tuning.tries => {
+                    let backoff = self.tuning.debounce * 2u32.pow(p.tries + 1);
+                    self.pending.insert(
+                        key,
+                        Pending {
+                            due: now + backoff,
+                            tries: p.tries + 1,
+                        },
+                    );
+                }
+                Method::Handles(_) => {
+                    if let Some(ns) = inv.get_mut(&key)
+                        && !ns.hidden
+                    {
+                        ns.hidden = true;
+                        verdicts.push(Verdict::Hidden(key));
+                    }
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// Every alive namespace with no holder gets a check; with handles,
+    /// hidden namespaces are re-checked too, so their death is seen.
+    fn sweep(&mut self, inv: &Inventory, now: Instant) {
+        for (key, ns) in inv.iter() {
+            if ns.state == State::Alive && ns.holders.is_empty() && !inv.is_initial(key) {
+                self.pending
+                    .entry(*key)
+                    .or_insert(Pending { due: now, tries: 0 });
+            }
+        }
+    }
+
+    /// Forgets namespaces gone for longer than `forget_after`; returns them.
+    pub fn forget(&mut self, inv: &mut Inventory, now_ns: u64) -> Vec<NsKey> {
+        let limit = self.tuning.forget_after.as_nanos() as u64;
+        let old: Vec<NsKey> = inv
+            .iter()
+            .filter(|(_, ns)| matches!(ns.state, State::Gone { since_ns } if now_ns.saturating_sub(since_ns) > limit))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in &old {
+            inv.forget(key);
+            self.pending.remove(key);
+        }
+        old
+    }
+}
+
+fn mark_gone(inv: &mut Inventory, key: &NsKey, now_ns: u64) {
+    if let Some(ns) = inv.get_mut(key) {
+        ns.state = State::Gone { since_ns: now_ns };
+        ns.hidden = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Holder;
+    use crate::ns::NsType;
+
+    fn setup() -> (Inventory, NsKey) {
+        let mut inv = Inventory::new();
+        let key = NsKey::new(NsType::Net, 50, Some(9));
+        inv.add_holder(
+            NsType::Net,
+            50,
+            Some(9),
+            Holder::Process {
+                pid: 5,
+                link: "net".into(),
+            },
+        );
+        inv.remove_pid(5);
+        (inv, key)
+    }
+
+    fn left(key: NsKey) -> Vec<Change> {
+        vec![Change {
+            kind: ChangeKind::Left,
+            key,
+            link: "net",
+        }]
+    }
+
+    #[test]
+    fn holders_method_reports_gone_when_rescan_finds_nothing() {
+        let (mut inv, key) = setup();
+        let t0 = Instant::now();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
+        lc.note(&left(key), &inv, t0);
+        // Not yet due: debounced.
+        assert!(
+            lc.run(&mut inv, t0, 1, || panic!("no rescan before the debounce"))
+                .is_empty()
+        );
+        let t1 = t0 + Duration::from_millis(250);
+        let v = lc.run(&mut inv, t1, 2, || Some(Inventory::new()));
+        assert_eq!(v, vec![Verdict::Gone(key)]);
+        assert_eq!(inv.get(&key).unwrap().state, State::Gone { since_ns: 2 });
+    }
+
+    #[test]
+    fn a_holder_found_by_the_rescan_keeps_it_alive() {
+        let (mut inv, key) = setup();
+        let t0 = Instant::now();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
+        lc.note(&left(key), &inv, t0);
+        let mut scan = Inventory::new();
+        scan.add_holder(NsType::Net, 50, Some(9), Holder::Fd { pid: 8, fd: 3 });
+        let v = lc.run(&mut inv, t0 + Duration::from_secs(1), 2, || Some(scan));
+        assert!(v.is_empty());
+        assert_eq!(inv.get(&key).unwrap().state, State::Alive);
+    }
+
+    #[test]
+    fn held_namespaces_are_not_scheduled() {
+        let mut inv = Inventory::new();
+        let key = NsKey::new(NsType::Net, 50, Some(9));
+        inv.add_holder(
+            NsType::Net,
+            50,
+            Some(9),
+            Holder::BindMount {
+                path: "/x".into(),
+                mnt_ns: 1,
+            },
+        );
+        let t0 = Instant::now();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
+        lc.note(&left(key), &inv, t0);
+        assert!(lc.pending.is_empty());
+    }
+
+    #[test]
+    fn gone_namespaces_are_forgotten_after_the_limit() {
+        let (mut inv, key) = setup();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), Instant::now());
+        inv.get_mut(&key).unwrap().state = State::Gone { since_ns: 1_000 };
+        assert!(lc.forget(&mut inv, 2_000).is_empty());
+        let later = 1_000 + Tuning::default().forget_after.as_nanos() as u64 + 1;
+        assert_eq!(lc.forget(&mut inv, later), vec![key]);
+        assert!(inv.get(&key).is_none());
+    }
+
+    #[test]
+    fn sweep_schedules_unheld_namespaces() {
+        let (mut inv, key) = setup();
+        let t0 = Instant::now();
+        let tuning = Tuning {
+            sweep_every: Duration::from_secs(1),
+            ..Tuning::default()
+        };
+        let mut lc = Lifecycle::new(Method::Holders, tuning, t0);
+        let v = lc.run(&mut inv, t0 + Duration::from_secs(2), 5, || {
+            Some(Inventory::new())
+        });
+        assert_eq!(v, vec![Verdict::Gone(key)]);
+    }
+}

@@ -73,4 +73,7 @@ pub struct WatchArgs {
     /// Do not print the initial inventory, only events.
     #[arg(long)]
     pub events_only: bool,
+    /// Forget namespaces this many seconds after they are gone (keeps memory flat).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub forget_after: f64,
 }

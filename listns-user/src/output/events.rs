@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::sanitize::escape;
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
+use crate::inventory::{Namespace, NsKey};
 use crate::ns::flag_names;
 
 pub fn rfc3339(time_ns: u64) -> String {
@@ -85,6 +86,45 @@ pub fn change_text(ev: &TaskEvent, c: &Change) -> String {
     )
 }
 
+/// `gone` or `hidden`, with the creator where the tracer saw it.
+pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> Value {
+    let o = ns.origin.as_ref();
+    json!({
+        "event": event,
+        "time": rfc3339(time_ns),
+        "type": key.ty,
+        "ns": key.inum,
+        "id": key.id,
+        "pid": o.map(|o| o.pid),
+        "comm": o.map(|o| o.comm.as_str()),
+        "syscall": o.map(|o| o.syscall),
+        "created": o.map(|o| rfc3339(o.time_ns)),
+        "hidden": ns.hidden,
+    })
+}
+
+pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> String {
+    let time = rfc3339(time_ns);
+    let clock = time.get(11..26).unwrap_or(&time);
+    let id = key.id.map_or(String::new(), |id| format!(" id {id}"));
+    let origin = match &ns.origin {
+        Some(o) => format!(
+            "  created by pid {} {} via {} at {}",
+            o.pid,
+            escape(&o.comm),
+            o.syscall,
+            rfc3339(o.time_ns)
+        ),
+        None => "  (created before listns started)".into(),
+    };
+    let what = if event == "hidden" {
+        "HIDDEN   alive, but nothing a scan can see holds it;"
+    } else {
+        "gone   "
+    };
+    format!("{clock}  {what} {:<6} {}{id}{origin}", key.ty.name(), key.inum)
+}
+
 pub fn lost_json(count: u64) -> Value {
     json!({ "event": "lost", "time": rfc3339(now_ns()), "count": count })
 }
@@ -106,7 +146,6 @@ pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::NsKey;
     use crate::ns::NsType;
 
     fn event(comm: &str) -> TaskEvent {
@@ -144,6 +183,27 @@ mod tests {
         assert_eq!(v["ns"], 4026532000u64);
         assert_eq!(v["time"], "2023-11-14T22:13:20.123456Z");
         assert_eq!(v["flags"], json!(["CLONE_NEWNET"]));
+    }
+
+    #[test]
+    fn hidden_event_names_its_creator() {
+        let mut ns = Namespace { hidden: true, ..Default::default() };
+        ns.origin = Some(crate::inventory::Origin {
+            pid: 77,
+            tid: 77,
+            comm: "sandbox".into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns: 1_700_000_000_000_000_000,
+            container: None,
+        });
+        let key = change().key;
+        let v = verdict_json("hidden", &key, &ns, 1_700_000_001_000_000_000);
+        assert_eq!((v["event"].as_str(), v["pid"].as_u64(), v["comm"].as_str()), (Some("hidden"), Some(77), Some("sandbox")));
+        assert_eq!(v["hidden"], true);
+        assert_eq!(v["created"], "2023-11-14T22:13:20.000000Z");
+        let t = verdict_text("hidden", &key, &ns, 1_700_000_001_000_000_000);
+        assert!(t.contains("HIDDEN") && t.contains("pid 77 sandbox"), "{t}");
     }
 
     #[test]

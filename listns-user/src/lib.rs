@@ -10,3 +10,4 @@ pub mod cli;
 pub mod inventory;
 pub mod ns;
 pub mod output;
+pub mod scan;

@@ -573,3 +573,6 @@ impl Merged {
 pub fn scan_host() -> Result<(Inventory, ScanStats), ScanError> {
     Scanner::new("/proc").scan()
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,4 +11,5 @@ pub mod inventory;
 pub mod lifecycle;
 pub mod ns;
 pub mod output;
+pub mod scan;
 pub mod trace;

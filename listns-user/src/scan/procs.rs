@@ -1,0 +1,288 @@
+//! Processes and threads: `/proc/PID/stat`, `/proc/PID/ns/*`,
+//! `/proc/PID/task/TID/ns/*` and `/proc/PID/fd/*`, all read with `*at`
+//! calls relative to open directory fds (readlinkat on the links is half the
+//! cost of stat on them).
+//!
+//! Reading one process yields a [`ProcRead`]; nothing here touches the
+//! inventory, so the work splits across threads and merges afterwards.
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::errno::Errno;
+
+use super::sys::{self, NumName};
+use crate::ns::{self, NsType};
+
+/// The links under `ns/`, in the order slots are stored.
+pub const LINKS: [(&str, &std::ffi::CStr, NsType); 10] = [
+    ("mnt", c"mnt", NsType::Mnt),
+    ("net", c"net", NsType::Net),
+    ("pid", c"pid", NsType::Pid),
+    ("user", c"user", NsType::User),
+    ("uts", c"uts", NsType::Uts),
+    ("ipc", c"ipc", NsType::Ipc),
+    ("cgroup", c"cgroup", NsType::Cgroup),
+    ("time", c"time", NsType::Time),
+    ("pid_for_children", c"pid_for_children", NsType::Pid),
+    ("time_for_children", c"time_for_children", NsType::Time),
+];
+/// Index of the link each `*_for_children` slot shadows.
+pub const FOR_CHILDREN_OF: [(usize, usize); 2] = [(8, 2), (9, 7)];
+
+/// Inodes of a task's ns links; 0 where a link was missing or unreadable.
+pub type Links = [u64; 10];
+
+/// `PF_KTHREAD` in the flags field of `/proc/PID/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Why something could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It exited (or the fd closed) while we looked.
+    Gone,
+    /// EACCES/EPERM: not ours to read.
+    Denied,
+    /// Anything else (a malformed file, an odd errno).
+    Other,
+}
+
+impl Failure {
+    pub fn of(e: Errno) -> Failure {
+        match e {
+            Errno::ENOENT | Errno::ESRCH => Failure::Gone,
+            Errno::EACCES | Errno::EPERM => Failure::Denied,
+            _ => Failure::Other,
+        }
+    }
+}
+
+/// Fields of `/proc/PID/stat` the scan uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    pub comm: Vec<u8>,
+    pub ppid: u32,
+    pub flags: u64,
+    pub threads: u32,
+}
+
+impl Stat {
+    pub fn kthread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+}
+
+/// Parses `/proc/PID/stat`; the comm is inside the first `(` and the last
+/// `)` and may contain anything, spaces and parentheses included.
+pub fn parse_stat(content: &[u8]) -> Option<Stat> {
+    let open = content.iter().position(|&b| b == b'(')?;
+    let close = content.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = content[open + 1..close].to_vec();
+    let rest = std::str::from_utf8(content.get(close + 2..)?).ok()?;
+    // After the comm: state(3) ppid(4) pgrp session tty_nr tpgid flags(9)
+    // ... num_threads(20).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(18).collect();
+    Some(Stat {
+        comm,
+        ppid: fields.get(1)?.parse().ok()?,
+        flags: fields.get(6)?.parse().ok()?,
+        threads: fields.get(17)?.parse().ok()?,
+    })
+}
+
+/// An nsfs fd or a socket fd seen in `/proc/PID/fd`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdSeen {
+    Ns { fd: i32, ty: NsType, inum: u64 },
+    Socket { fd: i32, inode: u64 },
+}
+
+/// Everything read about one process.
+#[derive(Clone, Debug, Default)]
+pub struct ProcRead {
+    pub pid: u32,
+    pub uid: u32,
+    pub stat: Stat,
+    pub links: Links,
+    /// Threads whose links differ from the leader's: (tid, their links).
+    pub threads: Vec<(u32, Links)>,
+    pub fds: Vec<FdSeen>,
+    /// Links that could not be read (a missing link on an old kernel is not counted).
+    pub links_failed: usize,
+    pub threads_seen: usize,
+    pub threads_failed: usize,
+    pub fds_seen: usize,
+    pub fds_failed: usize,
+    /// The fd directory as a whole could not be listed.
+    pub fd_dir_failed: Option<Failure>,
+}
+
+/// Reads one process; `Err` when it vanished or refused before anything
+/// useful was read.
+pub fn read_process(
+    root: BorrowedFd<'_>,
+    pid: u32,
+    want_fds: bool,
+    buf: &mut Vec<u8>,
+) -> Result<ProcRead, Failure> {
+    let name = NumName::new(pid as u64);
+    let dir = sys::open_path_dir(root, name.as_cstr()).map_err(Failure::of)?;
+    let (_, uid) = sys::fstat(dir.as_fd()).map_err(Failure::of)?;
+    sys::read_at(dir.as_fd(), c"stat", buf).map_err(Failure::of)?;
+    let stat = parse_stat(buf).ok_or(Failure::Other)?;
+    let mut out = ProcRead {
+        pid,
+        uid,
+        stat,
+        ..Default::default()
+    };
+
+    let nsdir = sys::open_path_dir(dir.as_fd(), c"ns").map_err(Failure::of)?;
+    let (links, failed, denied) = read_links(nsdir.as_fd());
+    if links.iter().all(|&l| l == 0) {
+        // Nothing readable at all: a zombie, or not ours.
+        return Err(if denied {
+            Failure::Denied
+        } else {
+            Failure::Gone
+        });
+    }
+    out.links = links;
+    out.links_failed = failed;
+
+    if out.stat.threads > 1 {
+        read_threads(dir.as_fd(), &mut out);
+    }
+    if want_fds && !out.stat.kthread() {
+        read_fds(dir.as_fd(), &mut out);
+    }
+    Ok(out)
+}
+
+/// Reads the ten ns links under an open `ns` directory. Returns the inodes,
+/// how many could not be read, and whether any refusal was EACCES.
+fn read_links(nsdir: BorrowedFd<'_>) -> (Links, usize, bool) {
+    let mut links = [0u64; 10];
+    let mut failed = 0;
+    let mut denied = false;
+    let mut buf = [0u8; 64];
+    for (i, (_, cname, ty)) in LINKS.iter().enumerate() {
+        match sys::readlink_at(nsdir, cname, &mut buf) {
+            Ok(text) => match ns::parse_link(text) {
+                Some((t, inum)) if t == *ty => links[i] = inum,
+                _ => failed += 1,
+            },
+            // Old kernels lack time/cgroup links: not a failure.
+            Err(Errno::ENOENT) => {}
+            Err(e) => {
+                denied |= matches!(e, Errno::EACCES | Errno::EPERM);
+                failed += 1;
+            }
+        }
+    }
+    (links, failed, denied)
+}
+
+fn read_threads(dir: BorrowedFd<'_>, out: &mut ProcRead) {
+    let Ok(taskdir) = sys::open_dir(dir, c"task") else {
+        out.threads_failed += 1;
+        return;
+    };
+    let Ok(tids) = sys::list_numbers(taskdir.as_fd()) else {
+        out.threads_failed += 1;
+        return;
+    };
+    for tid in tids {
+        if tid == out.pid {
+            continue;
+        }
+        out.threads_seen += 1;
+        let name = NumName::new(tid as u64);
+        let nsdir = sys::open_path_dir(taskdir.as_fd(), name.as_cstr())
+            .and_then(|t| sys::open_path_dir(t.as_fd(), c"ns"));
+        let Ok(nsdir) = nsdir else {
+            out.threads_failed += 1;
+            continue;
+        };
+        let (links, failed, _) = read_links(nsdir.as_fd());
+        if failed == LINKS.len() {
+            out.threads_failed += 1;
+            continue;
+        }
+        if links.iter().zip(&out.links).any(|(t, l)| *t != 0 && t != l) {
+            out.threads.push((tid, links));
+        }
+    }
+}
+
+fn read_fds(dir: BorrowedFd<'_>, out: &mut ProcRead) {
+    let fddir = sys::open_dir(dir, c"fd");
+    let listed = fddir
+        .as_ref()
+        .map_err(|e| *e)
+        .and_then(|d| sys::list_numbers(d.as_fd()).map(|f| (d, f)));
+    let (fddir, fds) = match listed {
+        Ok(x) => x,
+        Err(e) => {
+            out.fd_dir_failed = Some(Failure::of(e));
+            return;
+        }
+    };
+    let mut buf = [0u8; 256];
+    for fd in fds {
+        out.fds_seen += 1;
+        let name = NumName::new(fd as u64);
+        match sys::readlink_at(fddir.as_fd(), name.as_cstr(), &mut buf) {
+            Ok(text) => {
+                if let Some(inode) = text
+                    .strip_prefix(b"socket:[")
+                    .and_then(|r| r.strip_suffix(b"]"))
+                {
+                    if let Some(inode) =
+                        std::str::from_utf8(inode).ok().and_then(|s| s.parse().ok())
+                    {
+                        out.fds.push(FdSeen::Socket {
+                            fd: fd as i32,
+                            inode,
+                        });
+                    }
+                } else if text.ends_with(b"]")
+                    && let Some((ty, inum)) = ns::parse_link(text)
+                {
+                    out.fds.push(FdSeen::Ns {
+                        fd: fd as i32,
+                        ty,
+                        inum,
+                    });
+                }
+            }
+            // Closed between listing and reading: nothing held.
+            Err(Errno::ENOENT) => {}
+            Err(_) => out.fds_failed += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let s =
+            parse_stat(b"42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 100 0 0")
+                .unwrap();
+        assert_eq!(s.comm, b"a) b (c)");
+        assert_eq!(s.ppid, 7);
+        assert_eq!(s.flags, 4194560);
+        assert_eq!(s.threads, 3);
+        assert!(!s.kthread());
+        let k = parse_stat(b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0")
+            .unwrap();
+        assert!(k.kthread());
+        assert_eq!(parse_stat(b"2 (x) S 0"), None);
+        assert_eq!(parse_stat(b"garbage"), None);
+    }
+}

@@ -1,0 +1,509 @@
+//! Privileged scan tests: each builds a way of holding a namespace for real
+//! and asserts that the scan reports it with the right holder. Root is
+//! needed; without it each test says why and passes, except under CI (`CI`
+//! set), where it fails. Run with `--test-threads=1`.
+
+use std::{
+    fs,
+    io::Read,
+    os::fd::{AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use listns::{
+    inventory::{Holder, Inventory, NsKey},
+    ns::NsType,
+    scan::Scanner,
+};
+
+/// True when the test may run; prints why not, and panics under CI.
+fn privileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let why = format!("{test}: needs root (creates namespaces and mounts)");
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}; CI must run these as root");
+    }
+    eprintln!("SKIPPED {why}");
+    false
+}
+
+fn scan() -> Inventory {
+    let (inv, stats) = Scanner::new("/proc").scan().expect("scan");
+    assert!(stats.live);
+    inv
+}
+
+fn link_inode(path: impl AsRef<Path>) -> u64 {
+    let text = fs::read_link(path.as_ref())
+        .unwrap_or_else(|e| panic!("readlink {}: {e}", path.as_ref().display()));
+    listns::ns::parse_link(text.as_os_str().as_encoded_bytes())
+        .expect("ns link")
+        .1
+}
+
+fn holders(inv: &Inventory, ty: NsType, inum: u64) -> Vec<Holder> {
+    let key = inv
+        .by_inode(ty, inum)
+        .unwrap_or_else(|| panic!("{ty}:[{inum}] not in the scan"));
+    inv.get(&key).unwrap().holders.iter().cloned().collect()
+}
+
+/// Polls `cond` until it holds or `secs` pass.
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(st.success(), "{cmd} {args:?} failed: {st}");
+}
+
+/// A child process killed and reaped on drop.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &str, args: &[&str]) -> Proc {
+        Proc(
+            Command::new(cmd)
+                .args(args)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{cmd}: {e}")),
+        )
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A forked child that runs `setup` (async-signal-safe calls only), reports
+/// readiness through a pipe, then pauses until killed on drop.
+struct Forked(nix::unistd::Pid);
+
+impl Forked {
+    fn new(setup: impl FnOnce() -> bool) -> Forked {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child only makes raw syscalls and exits.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = setup();
+                let _ = nix::unistd::write(&w, &[ok as u8]);
+                loop {
+                    // SAFETY: pause is async-signal-safe.
+                    unsafe { libc::pause() };
+                }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(w);
+                let mut b = [0u8];
+                let mut f = fs::File::from(r);
+                f.read_exact(&mut b).unwrap();
+                assert_eq!(b[0], 1, "setup in the forked child failed");
+                Forked(child)
+            }
+        }
+    }
+    fn pid(&self) -> u32 {
+        self.0.as_raw() as u32
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.0, None);
+    }
+}
+
+/// A temporary directory removed on drop (after unmounting what is in it).
+struct TempDirGuard(#[allow(dead_code)] tempfile::TempDir, Vec<PathBuf>);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        for m in &self.1 {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+#[test]
+fn ip_netns_add_is_named_and_bind_held() {
+    if !privileged("ip_netns_add") {
+        return;
+    }
+    struct NetnsGuard(&'static str);
+    impl Drop for NetnsGuard {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["netns", "del", self.0])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let _ = Command::new("ip")
+        .args(["netns", "del", "listns-t1"])
+        .stderr(Stdio::null())
+        .status();
+    run("ip", &["netns", "add", "listns-t1"]);
+    let _g = NetnsGuard("listns-t1");
+    let inum = fs::metadata("/run/netns/listns-t1")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    let inv = scan();
+    let key = inv.by_inode(NsType::Net, inum).expect("netns found");
+    let ns = inv.get(&key).unwrap();
+    assert!(ns.netns_names.contains("listns-t1"));
+    assert!(
+        ns.holders
+            .iter()
+            .any(|h| matches!(h, Holder::BindMount { path, .. } if path == "/run/netns/listns-t1")),
+        "{:?}",
+        ns.holders
+    );
+    assert!(key.id.is_some(), "6.18 has namespace ids");
+    assert_eq!(
+        ns.owner.map(|o| o.inum),
+        inv.initial.get(&NsType::User).copied()
+    );
+}
+
+#[test]
+fn netns_bind_mounted_at_an_arbitrary_path() {
+    if !privileged("netns_bind_mount") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("held here");
+    fs::write(&file, b"").unwrap();
+    let _g = TempDirGuard(dir, vec![file.clone()]);
+    run("unshare", &[&format!("--net={}", file.display()), "true"]);
+    let inum = link_inode_of_file(&file);
+    let inv = scan();
+    let h = holders(&inv, NsType::Net, inum);
+    assert_eq!(
+        h,
+        vec![Holder::BindMount {
+            path: file.display().to_string(),
+            mnt_ns: link_inode("/proc/self/ns/mnt")
+        }]
+    );
+}
+
+fn link_inode_of_file(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
+}
+
+#[test]
+fn bind_mount_only_inside_a_private_mount_namespace() {
+    if !privileged("private_bind_mount") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inner");
+    fs::write(&file, b"").unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "unshare --net={f} true && readlink /proc/self/ns/mnt > {r}.tmp && mv {r}.tmp {r} && exec sleep 60",
+        f = file.display(),
+        r = ready.display()
+    );
+    let p = Proc::spawn(
+        "unshare",
+        &["-m", "--propagation", "private", "sh", "-c", &script],
+    );
+    wait_for("the private bind mount", 10, || ready.exists());
+    let inner_mnt = listns::ns::parse_link(fs::read_to_string(&ready).unwrap().trim().as_bytes())
+        .unwrap()
+        .1;
+    assert_ne!(inner_mnt, link_inode("/proc/self/ns/mnt"));
+    // Not visible from here.
+    assert!(
+        !fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&file.display().to_string())
+    );
+    let inv = scan();
+    let found: Vec<_> = inv
+        .iter()
+        .filter(|(k, ns)| {
+            k.ty == NsType::Net
+                && ns.holders.iter().any(|h| matches!(h, Holder::BindMount { path, mnt_ns } if *path == file.display().to_string() && *mnt_ns == inner_mnt))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "the bind mount inside pid {}'s mount namespace",
+        p.pid()
+    );
+    assert!(found[0].0.id.is_some(), "opened through /proc/PID/root");
+}
+
+#[test]
+fn user_namespace_held_only_by_an_fd_after_its_creator_exits() {
+    if !privileged("userns_fd") {
+        return;
+    }
+    let creator = Proc::spawn("unshare", &["-U", "sleep", "60"]);
+    let path = format!("/proc/{}/ns/user", creator.pid());
+    wait_for("the new user namespace", 10, || {
+        fs::read_link(&path).is_ok_and(|l| l != fs::read_link("/proc/self/ns/user").unwrap())
+    });
+    let inum = link_inode(&path);
+    let held: OwnedFd = fs::File::open(&path).unwrap().into();
+    drop(creator);
+    let inv = scan();
+    let me = std::process::id();
+    assert_eq!(
+        holders(&inv, NsType::User, inum),
+        vec![Holder::Fd {
+            pid: me,
+            fd: held.as_raw_fd()
+        }]
+    );
+}
+
+#[test]
+fn netns_held_only_by_a_socket() {
+    if !privileged("netns_socket") {
+        return;
+    }
+    // A thread enters a new netns, opens a socket there, and exits: only
+    // the socket keeps that netns alive.
+    let (sock, inum) = std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let inum = link_inode("/proc/thread-self/ns/net");
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").ok();
+        let s = s.map(OwnedFd::from).unwrap_or_else(|| {
+            // lo is down in a fresh netns: an unbound socket is enough.
+            let fd = nix::sys::socket::socket(
+                nix::sys::socket::AddressFamily::Inet,
+                nix::sys::socket::SockType::Datagram,
+                nix::sys::socket::SockFlag::empty(),
+                None,
+            )
+            .unwrap();
+            fd
+        });
+        (s, inum)
+    })
+    .join()
+    .unwrap();
+    let inv = scan();
+    let me = std::process::id();
+    assert_eq!(
+        holders(&inv, NsType::Net, inum),
+        vec![Holder::Socket {
+            pid: me,
+            fd: sock.as_raw_fd()
+        }]
+    );
+}
+
+#[test]
+fn thread_that_unshared_its_own_netns() {
+    if !privileged("thread_netns") {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        tx.send((
+            nix::unistd::gettid().as_raw() as u32,
+            link_inode("/proc/thread-self/ns/net"),
+        ))
+        .unwrap();
+        let _ = done_rx.recv();
+    });
+    let (tid, inum) = rx.recv().unwrap();
+    let inv = scan();
+    drop(done_tx);
+    t.join().unwrap();
+    let me = std::process::id();
+    assert_eq!(
+        holders(&inv, NsType::Net, inum),
+        vec![Holder::Thread {
+            pid: me,
+            tid,
+            link: "net".into()
+        }]
+    );
+}
+
+#[test]
+fn time_namespace_held_through_time_for_children() {
+    if !privileged("time_for_children") {
+        return;
+    }
+    // unshare(CLONE_NEWTIME) without exec: the process's own time link is
+    // unchanged; only time_for_children shows the new namespace.
+    // SAFETY (in the child): a raw syscall.
+    let child = Forked::new(|| unsafe { libc::unshare(libc::CLONE_NEWTIME) } == 0);
+    let pid = child.pid();
+    let own = link_inode(format!("/proc/{pid}/ns/time"));
+    let inum = link_inode(format!("/proc/{pid}/ns/time_for_children"));
+    assert_ne!(own, inum);
+    let inv = scan();
+    assert_eq!(
+        holders(&inv, NsType::Time, inum),
+        vec![Holder::Process {
+            pid,
+            link: "time_for_children".into()
+        }]
+    );
+}
+
+#[test]
+fn intermediate_user_namespace_without_a_process() {
+    if !privileged("intermediate_userns") {
+        return;
+    }
+    // The first unshare creates U1 and execs the second, which creates U2
+    // and execs sleep: no process is left in U1; U2 keeps it alive.
+    let p = Proc::spawn("unshare", &["-U", "-r", "unshare", "-U", "sleep", "60"]);
+    let path = format!("/proc/{}/ns/user", p.pid());
+    let init_user = link_inode("/proc/self/ns/user");
+    // Wait until the sleep runs (two levels below ours).
+    wait_for("the nested user namespaces", 10, || {
+        fs::read_to_string(format!("/proc/{}/comm", p.pid())).is_ok_and(|c| c.trim() == "sleep")
+    });
+    let u2 = link_inode(&path);
+    let inv = scan();
+    let k2 = inv.by_inode(NsType::User, u2).unwrap();
+    let u1: NsKey = inv.get(&k2).unwrap().parent.expect("U2's parent is known");
+    assert_ne!(u1.inum, init_user);
+    assert_eq!(
+        holders(&inv, NsType::User, u1.inum),
+        vec![Holder::Child {
+            ty: NsType::User,
+            ns: u2
+        }]
+    );
+    let ns1 = inv.get(&u1).unwrap();
+    assert_eq!(ns1.parent.map(|k| k.inum), Some(init_user));
+    assert!(u1.id.is_some());
+}
+
+#[test]
+fn every_namespace_lsns_lists_listns_lists_too() {
+    if !privileged("lsns_superset") {
+        return;
+    }
+    let out = Command::new("lsns")
+        .arg("-J")
+        .output()
+        .expect("lsns installed");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mine = listns_json();
+    let have: std::collections::HashSet<(String, u64)> = mine["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["type"].as_str().unwrap().to_string(),
+                n["ns"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for n in v["namespaces"].as_array().unwrap() {
+        let k = (
+            n["type"].as_str().unwrap().to_string(),
+            n["ns"].as_u64().unwrap(),
+        );
+        // A process lsns saw may have exited before our scan: check it still exists.
+        if !have.contains(&k)
+            && n["pid"]
+                .as_u64()
+                .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
+        {
+            missing.push(k);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "lsns lists namespaces listns does not: {missing:?}"
+    );
+}
+
+/// Runs the built `listns -J` binary.
+fn listns_json() -> serde_json::Value {
+    let out = Command::new(listns_bin())
+        .arg("-J")
+        .output()
+        .expect("run listns");
+    assert!(
+        out.status.success(),
+        "listns -J failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("listns -J prints JSON")
+}
+
+/// The `listns` binary next to this test's target directory, built if missing.
+fn listns_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap(); // target/<profile>
+    let bin = dir.join("listns");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "listns-user", "--bin", "listns"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "cannot build listns");
+    }
+    bin
+}
+
+#[test]
+fn binary_reports_a_fresh_netns_process_with_the_right_holder() {
+    if !privileged("binary_json") {
+        return;
+    }
+    let p = Proc::spawn("unshare", &["-n", "sleep", "60"]);
+    let path = format!("/proc/{}/ns/net", p.pid());
+    let mine = link_inode("/proc/self/ns/net");
+    wait_for("the new netns", 10, || {
+        fs::read_link(&path).is_ok_and(|_| link_inode(&path) != mine)
+    });
+    let inum = link_inode(&path);
+    let v = listns_json();
+    let ns = v["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "net" && n["ns"] == inum)
+        .expect("the netns is listed");
+    assert_eq!(ns["nprocs"], 1);
+    assert_eq!(ns["pid"], p.pid());
+    assert!(ns["id"].is_u64());
+    assert_eq!(
+        ns["holders"],
+        serde_json::json!([{"kind": "process", "pid": p.pid(), "link": "net"}])
+    );
+    assert!(ns["command"].as_str().unwrap().starts_with("sleep 60"));
+    assert_eq!(v["scan"]["initial"]["net"], "kthreadd");
+}

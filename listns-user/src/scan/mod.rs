@@ -212,7 +212,15 @@ impl Scanner {
         let mut inv = Inventory::new();
 
         // 1. Processes, threads and fds, read in parallel, merged in pid order.
+        let phase = |name: &str| {
+            log::debug!(
+                "scan: {name} done at {:.1} ms",
+                start.elapsed().as_secs_f64() * 1e3
+            )
+        };
+        phase("listing");
         let reads = self.read_processes(root.as_fd(), &pids);
+        phase("processes");
         let mut merged = Merged::default();
         for r in reads {
             match r {
@@ -225,6 +233,7 @@ impl Scanner {
         for ((ty, inum), holders) in std::mem::take(&mut merged.sightings) {
             inv.entry(ty, inum, None).1.holders.extend(holders);
         }
+        phase("merge");
         let mut extra = hierarchy::Extra::default();
 
         // 2. Sockets.
@@ -247,6 +256,7 @@ impl Scanner {
             }
         }
 
+        phase("sockets");
         // 3. nsfs bind mounts, one process per mount namespace.
         let self_mnt = own_mnt_ns(root.as_fd());
         mounts_pass(
@@ -267,6 +277,7 @@ impl Scanner {
             &mut extra,
         );
 
+        phase("mounts, netns");
         // 5. Ids, owners, parents.
         if stats.live {
             let out = hierarchy::resolve(root.as_fd(), &mut inv, extra);
@@ -276,6 +287,7 @@ impl Scanner {
             stats.namespaces_unopened = inv.len();
         }
 
+        phase("hierarchy");
         // 6. The host's initial namespaces.
         let (initial, how) = initial::determine(&merged.candidates, &inv);
         inv.initial = initial;
@@ -284,6 +296,7 @@ impl Scanner {
         // 7. Command lines and containers.
         self.read_details(root.as_fd(), &mut inv);
 
+        phase("details");
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok((inv, stats))
     }

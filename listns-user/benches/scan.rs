@@ -59,10 +59,10 @@ unsafe fn leader(g: usize, members: usize, ready: i32) -> ! {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             flags |= libc::CLONE_NEWCGROUP;
         }
-        if g % 4 == 0 {
+        if g.is_multiple_of(4) {
             flags |= libc::CLONE_NEWNET;
         }
         if libc::unshare(flags) != 0 {

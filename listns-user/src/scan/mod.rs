@@ -34,6 +34,7 @@ use crate::{
     output::sanitize,
 };
 use procs::{Failure, FdSeen, LINKS, ProcRead};
+use sys::NumName;
 
 pub use initial::InitialSource;
 
@@ -47,6 +48,9 @@ pub enum ScanError {
         source: std::io::Error,
     },
 }
+
+/// Pids up to this get their stat read in the main pass.
+const EAGER_STAT_PIDS: u32 = 256;
 
 /// How much to read about each process beyond its namespaces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -307,7 +311,9 @@ impl Scanner {
             let mut buf = Vec::new();
             return pids
                 .iter()
-                .map(|&pid| procs::read_process(root, pid, self.fds, &mut buf))
+                .map(|&pid| {
+                    procs::read_process(root, pid, self.fds, self.eager_stat(pid), &mut buf)
+                })
                 .collect();
         }
         // Interleaved chunks keep the load even (low pids are kernel threads).
@@ -325,7 +331,13 @@ impl Scanner {
                             for (i, &pid) in block.iter().enumerate() {
                                 out.push((
                                     c * chunk + i,
-                                    procs::read_process(root, pid, self.fds, &mut buf),
+                                    procs::read_process(
+                                        root,
+                                        pid,
+                                        self.fds,
+                                        self.eager_stat(pid),
+                                        &mut buf,
+                                    ),
                                 ));
                             }
                         }
@@ -341,6 +353,14 @@ impl Scanner {
         let mut all: Vec<_> = results.into_iter().flatten().collect();
         all.sort_unstable_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Whether to read /proc/PID/stat during the main pass: for every
+    /// process when all details are wanted, else only for low pids, where
+    /// kthreadd and the first kernel threads are (the initial namespaces
+    /// are decided from them). The rest is read for the processes shown.
+    fn eager_stat(&self, pid: u32) -> bool {
+        self.details == Details::All || pid <= EAGER_STAT_PIDS
     }
 
     fn read_details(&self, root: BorrowedFd<'_>, inv: &mut Inventory) {
@@ -373,6 +393,16 @@ impl Scanner {
             let Some(p) = inv.processes.get_mut(&pid) else {
                 continue;
             };
+            if !p_has_stat(p) {
+                let name = NumName::new(pid as u64);
+                let stat = sys::open_path_dir(root, name.as_cstr())
+                    .and_then(|d| sys::read_at(d.as_fd(), c"stat", &mut buf))
+                    .ok()
+                    .and_then(|_| procs::parse_stat(&buf));
+                if let Some(st) = stat {
+                    fill_from_stat(p, &st);
+                }
+            }
             let name = format!("{pid}/cmdline");
             if let Ok(c) = std::ffi::CString::new(name)
                 && sys::read_at(root, &c, &mut buf).is_ok()
@@ -395,6 +425,17 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether a process's stat fields were read (every process has a comm).
+fn p_has_stat(p: &Process) -> bool {
+    !p.comm.is_empty()
+}
+
+fn fill_from_stat(p: &mut Process, st: &procs::Stat) {
+    p.ppid = st.ppid;
+    p.comm = sanitize::from_bytes(&st.comm);
+    p.kthread = st.kthread();
 }
 
 /// Pids that hold a namespace, best representative first: processes whose
@@ -507,7 +548,7 @@ impl Merged {
             stats.fd_dirs_failed += 1;
         }
         let pid = p.pid;
-        let kthread = p.stat.kthread();
+        let kthread = p.stat.as_ref().is_some_and(procs::Stat::kthread);
         self.candidates.offer(pid, kthread, &p.links);
         for (i, &inum) in p.links.iter().enumerate() {
             if inum == 0 {
@@ -567,18 +608,15 @@ impl Merged {
                 FdSeen::Socket { fd, inode } => self.sockets.add(inode, pid, fd),
             }
         }
-        inv.processes.insert(
+        let mut proc = Process {
             pid,
-            Process {
-                pid,
-                ppid: p.stat.ppid,
-                uid: p.uid,
-                comm: sanitize::from_bytes(&p.stat.comm),
-                cmdline: String::new(),
-                container: None,
-                kthread,
-            },
-        );
+            uid: p.uid,
+            ..Default::default()
+        };
+        if let Some(st) = &p.stat {
+            fill_from_stat(&mut proc, st);
+        }
+        inv.processes.insert(pid, proc);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Scan benchmark: builds host states of N processes spread over hundreds of
 //! namespaces, then times `listns -J` against `lsns -J` in the same run,
-//! with peak memory (wait4's ru_maxrss of each run) and a correctness check
+//! with peak memory (GNU time's maximum RSS of each run) and a correctness check
 //! (every (type, inode) lsns lists, listns lists too).
 //!
 //! Run as root: `cargo bench -p listns-user --bench scan` (sizes and runs:
@@ -109,34 +109,20 @@ struct Run {
     stdout: Vec<u8>,
 }
 
-/// Runs a command with stdout captured; wall time and the child's own peak RSS.
+/// Runs a command with stdout captured: wall time, and its peak RSS as
+/// GNU time reports it (wait4's ru_maxrss would include the pages of this
+/// bench process that the child had before exec).
 fn run(cmd: &str, args: &[&str]) -> Run {
+    let rss_file = std::env::temp_dir().join(format!("listns-bench-rss-{}", std::process::id()));
+    let mut full = vec!["-f", "%M", "-o", rss_file.to_str().unwrap(), cmd];
+    full.extend_from_slice(args);
     let start = Instant::now();
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid out-parameter.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child.
-    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-    assert_eq!(r, child.id() as i32);
-    std::mem::forget(child); // already reaped
-    Run {
-        secs: start.elapsed().as_secs_f64(),
-        maxrss_kib: ru.ru_maxrss,
-        stdout,
-    }
+    let out = Command::new("/usr/bin/time").args(&full).stderr(Stdio::null()).output().expect("/usr/bin/time");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{cmd} failed");
+    let maxrss_kib = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(-1);
+    let _ = std::fs::remove_file(&rss_file);
+    Run { secs, maxrss_kib, stdout: out.stdout }
 }
 
 fn keys(json: &[u8]) -> HashSet<(String, u64)> {

@@ -117,12 +117,23 @@ fn run(cmd: &str, args: &[&str]) -> Run {
     let mut full = vec!["-f", "%M", "-o", rss_file.to_str().unwrap(), cmd];
     full.extend_from_slice(args);
     let start = Instant::now();
-    let out = Command::new("/usr/bin/time").args(&full).stderr(Stdio::null()).output().expect("/usr/bin/time");
+    let out = Command::new("/usr/bin/time")
+        .args(&full)
+        .stderr(Stdio::null())
+        .output()
+        .expect("/usr/bin/time");
     let secs = start.elapsed().as_secs_f64();
     assert!(out.status.success(), "{cmd} failed");
-    let maxrss_kib = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(-1);
+    let maxrss_kib = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(-1);
     let _ = std::fs::remove_file(&rss_file);
-    Run { secs, maxrss_kib, stdout: out.stdout }
+    Run {
+        secs,
+        maxrss_kib,
+        stdout: out.stdout,
+    }
 }
 
 fn keys(json: &[u8]) -> HashSet<(String, u64)> {

@@ -84,6 +84,8 @@ pub struct ScanStats {
     pub processes: usize,
     pub processes_gone: usize,
     pub processes_denied: usize,
+    /// The first few pids that refused (PID 1 does on some hosts).
+    pub denied_pids: Vec<u32>,
     pub processes_failed: usize,
     /// ns links that could not be read in otherwise readable processes.
     pub links_failed: usize,
@@ -136,6 +138,15 @@ impl ScanStats {
             self.fds_failed + self.fd_dirs_failed,
             self.fd_dirs_failed,
         );
+        if !self.denied_pids.is_empty() {
+            let pids: Vec<String> = self.denied_pids.iter().map(u32::to_string).collect();
+            let more = if self.processes_denied > pids.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            line.push_str(&format!(" (denied: pid {}{more})", pids.join(", ")));
+        }
         for (n, what) in [
             (self.threads_failed, "threads"),
             (self.links_failed, "ns links"),
@@ -226,11 +237,16 @@ impl Scanner {
         let reads = self.read_processes(root.as_fd(), &pids);
         phase("processes");
         let mut merged = Merged::default();
-        for r in reads {
+        for (r, &pid) in reads.into_iter().zip(&pids) {
             match r {
                 Ok(p) => merged.add(&mut inv, &mut stats, p),
                 Err(Failure::Gone) => stats.processes_gone += 1,
-                Err(Failure::Denied) => stats.processes_denied += 1,
+                Err(Failure::Denied) => {
+                    stats.processes_denied += 1;
+                    if stats.denied_pids.len() < 3 {
+                        stats.denied_pids.push(pid);
+                    }
+                }
                 Err(Failure::Other) => stats.processes_failed += 1,
             }
         }

@@ -14,9 +14,7 @@ fn main() -> anyhow::Result<()> {
     println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     if skip {
-        println!(
-            "cargo:warning=AYA_BUILD_SKIP is set: the eBPF programs are not built; `listns watch` will not run"
-        );
+        println!("cargo:warning=AYA_BUILD_SKIP is set: the eBPF programs are not built; `listns watch` will not run");
         if !object.exists() {
             fs::write(&object, [])?;
         }
@@ -30,11 +28,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "listns-ebpf",
-            root_dir: "../listns-ebpf",
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "listns-ebpf", root_dir: "../listns-ebpf", ..Default::default() }],
         aya_build::Toolchain::default(),
     )
 }
@@ -42,17 +36,13 @@ fn main() -> anyhow::Result<()> {
 /// A plain-words reason when the eBPF toolchain is absent, instead of the
 /// linker error that would follow.
 fn missing_toolchain() -> Option<String> {
-    let nightly = Command::new("rustc")
-        .args(["+nightly", "--print", "sysroot"])
-        .output();
+    let nightly = Command::new("rustc").args(["+nightly", "--print", "sysroot"]).output();
     let sysroot = match nightly {
         Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
         _ => return Some("no nightly toolchain (`rustup toolchain install nightly`)".into()),
     };
     if !sysroot.join("lib/rustlib/src/rust/library/core").exists() {
-        return Some(
-            "nightly has no rust-src (`rustup component add rust-src --toolchain nightly`)".into(),
-        );
+        return Some("nightly has no rust-src (`rustup component add rust-src --toolchain nightly`)".into());
     }
     let found = env::split_paths(&env::var_os("PATH").unwrap_or_default())
         .any(|dir| dir.join("bpf-linker").is_file());

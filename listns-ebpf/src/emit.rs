@@ -7,7 +7,9 @@ use aya_ebpf::{
     macros::map,
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
-use listns_common::{Config, EVENT_SIZE, Event, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key};
+use listns_common::{
+    Config, EVENT_SIZE, Event, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key,
+};
 
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RINGBUF_BYTES, 0);

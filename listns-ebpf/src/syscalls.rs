@@ -34,27 +34,16 @@ const RET: usize = 16;
 
 fn enter(ctx: &TracePointContext, flags: u64, fd: i64) {
     let current = unsafe { bpf_get_current_task() } as *const u8;
-    let mut p = Pending {
-        flags,
-        fd,
-        valid: 0,
-        _pad: [0; 3],
-        prev: [NsRef::default(); NS_SLOTS],
-    };
+    let mut p = Pending { flags, fd, valid: 0, _pad: [0; 3], prev: [NsRef::default(); NS_SLOTS] };
     p.valid = task::read_namespaces(current, &mut p.prev);
     if PENDING.insert(bpf_get_current_pid_tgid(), p, 0).is_err() {
-        warn!(
-            ctx,
-            "listns: too many unshare/setns calls in flight; one will be missed"
-        );
+        warn!(ctx, "listns: too many unshare/setns calls in flight; one will be missed");
     }
 }
 
 fn exit(ctx: &TracePointContext, kind: EventKind) {
     let key = bpf_get_current_pid_tgid();
-    let Some(p) = PENDING.get_ptr(key) else {
-        return;
-    };
+    let Some(p) = PENDING.get_ptr(key) else { return };
     let p = unsafe { &*p };
     let ret: i64 = unsafe { ctx.read_at(RET) }.unwrap_or(-1);
     if ret != 0 {
@@ -68,11 +57,7 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
     let current = unsafe { bpf_get_current_task() } as *const u8;
     ev.kind = kind as u32;
     ev.flags = p.flags;
-    ev.fd = if kind == EventKind::Setns {
-        p.fd as i32
-    } else {
-        -1
-    };
+    ev.fd = if kind == EventKind::Setns { p.fd as i32 } else { -1 };
     ev.ret = ret;
     ev.pid = (key >> 32) as u32;
     ev.tid = key as u32;

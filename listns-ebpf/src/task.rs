@@ -3,7 +3,9 @@
 //! lacks (`OFF_MISSING`) leaves the field unknown (zero).
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
-use listns_common::{NS_SLOTS, NsRef, OFF_MISSING, Offsets, SLOT_PID, SLOT_USER};
+use listns_common::{
+    NS_SLOTS, NsRef, OFF_MISSING, Offsets, SLOT_PID, SLOT_USER,
+};
 
 /// Kernel struct offsets; userspace overrides this before loading and aya
 /// freezes it, so the verifier sees constants.

@@ -77,10 +77,7 @@ impl NsType {
 
     /// The namespace types named by a set of CLONE_NEW* flags.
     pub fn from_flags(flags: u64) -> Vec<NsType> {
-        NsType::ALL
-            .into_iter()
-            .filter(|t| flags & t.clone_flag() as u64 != 0)
-            .collect()
+        NsType::ALL.into_iter().filter(|t| flags & t.clone_flag() as u64 != 0).collect()
     }
 }
 
@@ -178,15 +175,9 @@ mod tests {
 
     #[test]
     fn parse_links() {
-        assert_eq!(
-            parse_link(b"net:[4026531840]"),
-            Some((NsType::Net, 4026531840))
-        );
+        assert_eq!(parse_link(b"net:[4026531840]"), Some((NsType::Net, 4026531840)));
         assert_eq!(parse_link(b"pid_for_children:[1]"), None);
-        assert_eq!(
-            parse_link(b"time:[4026531834]"),
-            Some((NsType::Time, 4026531834))
-        );
+        assert_eq!(parse_link(b"time:[4026531834]"), Some((NsType::Time, 4026531834)));
         assert_eq!(parse_link(b"socket:[123]"), None);
         assert_eq!(parse_link(b"net:[12"), None);
         assert_eq!(parse_link(b"\xffnet:[1]"), None);

@@ -267,10 +267,7 @@ mod tests {
     use super::*;
 
     fn proc_holder(pid: u32) -> Holder {
-        Holder::Process {
-            pid,
-            link: "net".into(),
-        }
+        Holder::Process { pid, link: "net".into() }
     }
 
     #[test]
@@ -294,10 +291,7 @@ mod tests {
         assert_eq!(inv.len(), 2);
         let old = inv.get(&NsKey::new(NsType::Uts, 5, Some(1))).unwrap();
         assert!(matches!(old.state, State::Gone { .. }));
-        assert_eq!(
-            inv.by_inode(NsType::Uts, 5),
-            Some(NsKey::new(NsType::Uts, 5, Some(2)))
-        );
+        assert_eq!(inv.by_inode(NsType::Uts, 5), Some(NsKey::new(NsType::Uts, 5, Some(2))));
     }
 
     #[test]
@@ -313,15 +307,7 @@ mod tests {
         let mut inv = Inventory::new();
         inv.add_holder(NsType::Net, 10, None, proc_holder(7));
         inv.add_holder(NsType::Net, 10, None, Holder::Fd { pid: 7, fd: 3 });
-        inv.add_holder(
-            NsType::Net,
-            10,
-            None,
-            Holder::BindMount {
-                path: "/x".into(),
-                mnt_ns: 1,
-            },
-        );
+        inv.add_holder(NsType::Net, 10, None, Holder::BindMount { path: "/x".into(), mnt_ns: 1 });
         inv.add_holder(NsType::Uts, 11, None, proc_holder(8));
         let touched = inv.remove_pid(7);
         assert_eq!(touched, vec![NsKey::new(NsType::Net, 10, None)]);
@@ -333,17 +319,8 @@ mod tests {
     #[test]
     fn holder_json_shape() {
         let h = Holder::Fd { pid: 3, fd: 9 };
-        assert_eq!(
-            serde_json::to_string(&h).unwrap(),
-            r#"{"kind":"fd","pid":3,"fd":9}"#
-        );
-        let h = Holder::Child {
-            ty: NsType::User,
-            ns: 4,
-        };
-        assert_eq!(
-            serde_json::to_string(&h).unwrap(),
-            r#"{"kind":"child","type":"user","ns":4}"#
-        );
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"kind":"fd","pid":3,"fd":9}"#);
+        let h = Holder::Child { ty: NsType::User, ns: 4 };
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"kind":"child","type":"user","ns":4}"#);
     }
 }

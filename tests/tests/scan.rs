@@ -294,14 +294,13 @@ fn netns_held_only_by_a_socket() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").ok();
         let s = s.map(OwnedFd::from).unwrap_or_else(|| {
             // lo is down in a fresh netns: an unbound socket is enough.
-            let fd = nix::sys::socket::socket(
+            nix::sys::socket::socket(
                 nix::sys::socket::AddressFamily::Inet,
                 nix::sys::socket::SockType::Datagram,
                 nix::sys::socket::SockFlag::empty(),
                 None,
             )
-            .unwrap();
-            fd
+            .unwrap()
         });
         (s, inum)
     })

@@ -70,13 +70,32 @@ pub fn namespace_object(cells: &Cells<'_>, key: &NsKey, ns: &Namespace, cols: &[
     Object(obj)
 }
 
+/// The namespace list, built one object at a time as it is written (a
+/// 10,000-process host has tens of thousands of holders).
+struct List<'a, 'b> {
+    cells: &'a Cells<'b>,
+    cols: &'a [Column],
+    rows: &'a [(&'b NsKey, &'b Namespace)],
+}
+
+impl Serialize for List<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for (k, ns) in self.rows {
+            seq.serialize_element(&namespace_object(self.cells, k, ns, self.cols))?;
+        }
+        seq.end()
+    }
+}
+
 /// The top level: `namespaces`, then `scan` (what was read and how).
-struct Top<'a> {
-    namespaces: Vec<Object>,
+struct Top<'a, 'b> {
+    namespaces: List<'a, 'b>,
     stats: Option<&'a ScanStats>,
 }
 
-impl Serialize for Top<'_> {
+impl Serialize for Top<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("namespaces", &self.namespaces)?;
@@ -94,10 +113,7 @@ pub fn render(
     rows: &[(&NsKey, &Namespace)],
     stats: Option<&ScanStats>,
 ) -> io::Result<()> {
-    let namespaces = rows
-        .iter()
-        .map(|(k, ns)| namespace_object(cells, k, ns, cols))
-        .collect();
+    let namespaces = List { cells, cols, rows };
     serde_json::to_writer_pretty(&mut *out, &Top { namespaces, stats })
         .map_err(io::Error::other)?;
     writeln!(out)

@@ -34,6 +34,7 @@ use crate::{
     output::sanitize,
 };
 use procs::{Failure, FdSeen, LINKS, ProcRead};
+use sys::NumName;
 
 pub use initial::InitialSource;
 
@@ -47,6 +48,9 @@ pub enum ScanError {
         source: std::io::Error,
     },
 }
+
+/// Pids up to this get their stat read in the main pass.
+const EAGER_STAT_PIDS: u32 = 256;
 
 /// How much to read about each process beyond its namespaces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +84,8 @@ pub struct ScanStats {
     pub processes: usize,
     pub processes_gone: usize,
     pub processes_denied: usize,
+    /// The first few pids that refused (PID 1 does on some hosts).
+    pub denied_pids: Vec<u32>,
     pub processes_failed: usize,
     /// ns links that could not be read in otherwise readable processes.
     pub links_failed: usize,
@@ -132,6 +138,15 @@ impl ScanStats {
             self.fds_failed + self.fd_dirs_failed,
             self.fd_dirs_failed,
         );
+        if !self.denied_pids.is_empty() {
+            let pids: Vec<String> = self.denied_pids.iter().map(u32::to_string).collect();
+            let more = if self.processes_denied > pids.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            line.push_str(&format!(" (denied: pid {}{more})", pids.join(", ")));
+        }
         for (n, what) in [
             (self.threads_failed, "threads"),
             (self.links_failed, "ns links"),
@@ -212,19 +227,33 @@ impl Scanner {
         let mut inv = Inventory::new();
 
         // 1. Processes, threads and fds, read in parallel, merged in pid order.
+        let phase = |name: &str| {
+            log::debug!(
+                "scan: {name} done at {:.1} ms",
+                start.elapsed().as_secs_f64() * 1e3
+            )
+        };
+        phase("listing");
         let reads = self.read_processes(root.as_fd(), &pids);
+        phase("processes");
         let mut merged = Merged::default();
-        for r in reads {
+        for (r, &pid) in reads.into_iter().zip(&pids) {
             match r {
                 Ok(p) => merged.add(&mut inv, &mut stats, p),
                 Err(Failure::Gone) => stats.processes_gone += 1,
-                Err(Failure::Denied) => stats.processes_denied += 1,
+                Err(Failure::Denied) => {
+                    stats.processes_denied += 1;
+                    if stats.denied_pids.len() < 3 {
+                        stats.denied_pids.push(pid);
+                    }
+                }
                 Err(Failure::Other) => stats.processes_failed += 1,
             }
         }
         for ((ty, inum), holders) in std::mem::take(&mut merged.sightings) {
             inv.entry(ty, inum, None).1.holders.extend(holders);
         }
+        phase("merge");
         let mut extra = hierarchy::Extra::default();
 
         // 2. Sockets.
@@ -247,6 +276,7 @@ impl Scanner {
             }
         }
 
+        phase("sockets");
         // 3. nsfs bind mounts, one process per mount namespace.
         let self_mnt = own_mnt_ns(root.as_fd());
         mounts_pass(
@@ -267,6 +297,7 @@ impl Scanner {
             &mut extra,
         );
 
+        phase("mounts, netns");
         // 5. Ids, owners, parents.
         if stats.live {
             let out = hierarchy::resolve(root.as_fd(), &mut inv, extra);
@@ -276,6 +307,7 @@ impl Scanner {
             stats.namespaces_unopened = inv.len();
         }
 
+        phase("hierarchy");
         // 6. The host's initial namespaces.
         let (initial, how) = initial::determine(&merged.candidates, &inv);
         inv.initial = initial;
@@ -284,6 +316,7 @@ impl Scanner {
         // 7. Command lines and containers.
         self.read_details(root.as_fd(), &mut inv);
 
+        phase("details");
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok((inv, stats))
     }
@@ -294,7 +327,9 @@ impl Scanner {
             let mut buf = Vec::new();
             return pids
                 .iter()
-                .map(|&pid| procs::read_process(root, pid, self.fds, &mut buf))
+                .map(|&pid| {
+                    procs::read_process(root, pid, self.fds, self.eager_stat(pid), &mut buf)
+                })
                 .collect();
         }
         // Interleaved chunks keep the load even (low pids are kernel threads).
@@ -312,7 +347,13 @@ impl Scanner {
                             for (i, &pid) in block.iter().enumerate() {
                                 out.push((
                                     c * chunk + i,
-                                    procs::read_process(root, pid, self.fds, &mut buf),
+                                    procs::read_process(
+                                        root,
+                                        pid,
+                                        self.fds,
+                                        self.eager_stat(pid),
+                                        &mut buf,
+                                    ),
                                 ));
                             }
                         }
@@ -328,6 +369,14 @@ impl Scanner {
         let mut all: Vec<_> = results.into_iter().flatten().collect();
         all.sort_unstable_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Whether to read /proc/PID/stat during the main pass: for every
+    /// process when all details are wanted, else only for low pids, where
+    /// kthreadd and the first kernel threads are (the initial namespaces
+    /// are decided from them). The rest is read for the processes shown.
+    fn eager_stat(&self, pid: u32) -> bool {
+        self.details == Details::All || pid <= EAGER_STAT_PIDS
     }
 
     fn read_details(&self, root: BorrowedFd<'_>, inv: &mut Inventory) {
@@ -360,6 +409,16 @@ impl Scanner {
             let Some(p) = inv.processes.get_mut(&pid) else {
                 continue;
             };
+            if !p_has_stat(p) {
+                let name = NumName::new(pid as u64);
+                let stat = sys::open_path_dir(root, name.as_cstr())
+                    .and_then(|d| sys::read_at(d.as_fd(), c"stat", &mut buf))
+                    .ok()
+                    .and_then(|_| procs::parse_stat(&buf));
+                if let Some(st) = stat {
+                    fill_from_stat(p, &st);
+                }
+            }
             let name = format!("{pid}/cmdline");
             if let Ok(c) = std::ffi::CString::new(name)
                 && sys::read_at(root, &c, &mut buf).is_ok()
@@ -382,6 +441,17 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether a process's stat fields were read (every process has a comm).
+fn p_has_stat(p: &Process) -> bool {
+    !p.comm.is_empty()
+}
+
+fn fill_from_stat(p: &mut Process, st: &procs::Stat) {
+    p.ppid = st.ppid;
+    p.comm = sanitize::from_bytes(&st.comm);
+    p.kthread = st.kthread();
 }
 
 /// Pids that hold a namespace, best representative first: processes whose
@@ -494,7 +564,7 @@ impl Merged {
             stats.fd_dirs_failed += 1;
         }
         let pid = p.pid;
-        let kthread = p.stat.kthread();
+        let kthread = p.stat.as_ref().is_some_and(procs::Stat::kthread);
         self.candidates.offer(pid, kthread, &p.links);
         for (i, &inum) in p.links.iter().enumerate() {
             if inum == 0 {
@@ -554,18 +624,15 @@ impl Merged {
                 FdSeen::Socket { fd, inode } => self.sockets.add(inode, pid, fd),
             }
         }
-        inv.processes.insert(
+        let mut proc = Process {
             pid,
-            Process {
-                pid,
-                ppid: p.stat.ppid,
-                uid: p.uid,
-                comm: sanitize::from_bytes(&p.stat.comm),
-                cmdline: String::new(),
-                container: None,
-                kthread,
-            },
-        );
+            uid: p.uid,
+            ..Default::default()
+        };
+        if let Some(st) = &p.stat {
+            fill_from_stat(&mut proc, st);
+        }
+        inv.processes.insert(pid, proc);
     }
 }
 

@@ -104,7 +104,10 @@ pub enum FdSeen {
 pub struct ProcRead {
     pub pid: u32,
     pub uid: u32,
-    pub stat: Stat,
+    /// Read eagerly only where asked (low pids, where kernel threads live,
+    /// or every process); otherwise later, for the processes shown.
+    pub stat: Option<Stat>,
+    pub nthreads: u32,
     pub links: Links,
     /// Threads whose links differ from the leader's: (tid, their links).
     pub threads: Vec<(u32, Links)>,
@@ -125,17 +128,27 @@ pub fn read_process(
     root: BorrowedFd<'_>,
     pid: u32,
     want_fds: bool,
+    eager_stat: bool,
     buf: &mut Vec<u8>,
 ) -> Result<ProcRead, Failure> {
     let name = NumName::new(pid as u64);
     let dir = sys::open_path_dir(root, name.as_cstr()).map_err(Failure::of)?;
-    let (_, uid) = sys::fstat(dir.as_fd()).map_err(Failure::of)?;
-    sys::read_at(dir.as_fd(), c"stat", buf).map_err(Failure::of)?;
-    let stat = parse_stat(buf).ok_or(Failure::Other)?;
+    // /proc/PID/task has 2 + (number of threads) links, and the owner of
+    // the process: cheaper than having the kernel format /proc/PID/stat.
+    let (uid, threads, stat) = match sys::fstatat(dir.as_fd(), c"task") {
+        Ok((uid, nlink)) if !eager_stat => (uid, nlink.saturating_sub(2) as u32, None),
+        _ => {
+            let (_, uid) = sys::fstat(dir.as_fd()).map_err(Failure::of)?;
+            sys::read_at(dir.as_fd(), c"stat", buf).map_err(Failure::of)?;
+            let stat = parse_stat(buf).ok_or(Failure::Other)?;
+            (uid, stat.threads, Some(stat))
+        }
+    };
     let mut out = ProcRead {
         pid,
         uid,
         stat,
+        nthreads: threads,
         ..Default::default()
     };
 
@@ -152,10 +165,10 @@ pub fn read_process(
     out.links = links;
     out.links_failed = failed;
 
-    if out.stat.threads > 1 {
+    if out.nthreads > 1 {
         read_threads(dir.as_fd(), &mut out);
     }
-    if want_fds && !out.stat.kthread() {
+    if want_fds && !out.stat.as_ref().is_some_and(Stat::kthread) {
         read_fds(dir.as_fd(), &mut out);
     }
     Ok(out)

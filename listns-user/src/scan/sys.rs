@@ -169,6 +169,25 @@ pub(crate) fn for_each_entry(dir: BorrowedFd<'_>, mut f: impl FnMut(&[u8])) -> R
     }
 }
 
+/// `fstatat` without following links: (uid, nlink).
+pub(crate) fn fstatat(dir: BorrowedFd<'_>, name: &CStr) -> Result<(u32, u64), Errno> {
+    // SAFETY: zeroed stat is a valid out-parameter; name is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok((st.st_uid, st.st_nlink))
+    }
+}
+
 /// Lists the numeric entries of a directory (pids, tids, fd numbers), sorted.
 pub(crate) fn list_numbers(dir: BorrowedFd<'_>) -> Result<Vec<u32>, Errno> {
     let mut out = Vec::new();

@@ -43,6 +43,8 @@ impl Fixture {
         let p = self.root().join(pid.to_string());
         fs::create_dir_all(p.join("ns")).unwrap();
         fs::create_dir_all(p.join("fd")).unwrap();
+        // Like procfs, task/ has 2 + (one per thread directory) links.
+        fs::create_dir_all(p.join("task")).unwrap();
         fs::write(
             p.join("stat"),
             format!("{pid} ({comm}) S 1 {pid} {pid} 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 {threads} 0 100 0 0\n"),
@@ -304,13 +306,14 @@ fn unreadable_mountinfo_is_counted() {
 #[test]
 fn vanished_and_broken_processes_are_skipped_and_counted() {
     let f = basic();
-    fs::create_dir_all(f.root().join("500")).unwrap(); // exited: no stat
+    fs::create_dir_all(f.root().join("500")).unwrap(); // exited: no stat, no task
+    // Low pids (kernel threads live there) have their stat read in the main pass.
     f.proc(501, "zombie", 0x0040_0100, 1, &[]);
     for (name, _, _) in procs::LINKS {
         fs::remove_file(f.root().join(format!("501/ns/{name}"))).unwrap();
     }
-    f.proc(502, "weird", 0x0040_0100, 1, &[]);
-    f.file(502, "stat", b"502 no parentheses at all");
+    f.proc(202, "weird", 0x0040_0100, 1, &[]);
+    f.file(202, "stat", b"202 no parentheses at all");
     f.proc(
         503,
         "bad name",

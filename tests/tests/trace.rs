@@ -143,7 +143,7 @@ fn burst_of_short_lived_namespaces_is_caught_whole() {
         })
         .await;
         assert_eq!(lost, 0, "records lost");
-        let ids: std::collections::HashSet<u64> = events
+        let uts: Vec<_> = events
             .iter()
             .filter(|e| e.kind == TaskEventKind::Unshare && pids.contains(&e.pid))
             .map(|e| {
@@ -152,13 +152,29 @@ fn burst_of_short_lived_namespaces_is_caught_whole() {
                     .iter()
                     .find(|s| s.ty == NsType::Uts)
                     .expect("uts slot");
-                assert!(
-                    uts.created,
-                    "pid {}: uts not reported as created: {uts:?}",
-                    e.pid
-                );
-                // Kernels without ids key by inode, which this burst reuses.
-                uts.id.expect("this kernel has namespace ids")
+                assert!(uts.changed, "pid {}: uts did not change: {uts:?}", e.pid);
+                uts
+            })
+            .collect();
+        assert_eq!(uts.len(), N, "unshare events from the burst");
+        if !tracer.status.ns_ids {
+            // Kernels before 6.18: namespaces are keyed by inode, which the
+            // kernel hands to the next namespace at once, so a reused inode
+            // is reported as joined (see README). Assert what holds there.
+            let created = uts.iter().filter(|s| s.created).count();
+            let inodes: std::collections::HashSet<u64> = uts.iter().map(|s| s.inum).collect();
+            println!(
+                "NOTE burst: no namespace ids on this kernel: {N} unshare events, none lost; \
+                 {created} reported as created, {} distinct inodes; distinct ids not checked",
+                inodes.len()
+            );
+            return;
+        }
+        let ids: std::collections::HashSet<u64> = uts
+            .iter()
+            .map(|s| {
+                assert!(s.created, "uts not reported as created: {s:?}");
+                s.id.expect("this kernel has namespace ids")
             })
             .collect();
         assert_eq!(ids.len(), N, "distinct namespace ids");
@@ -250,7 +266,11 @@ fn unshare_user_is_reported_from_credentials() {
 }
 
 /// `ip netns add` on drop: deletes it again.
-struct NetnsGuard(&'static str);
+struct NetnsGuard {
+    name: &'static str,
+    /// Bound to /run/netns/NAME without iproute2 (see `new`).
+    by_hand: bool,
+}
 
 impl NetnsGuard {
     fn new(name: &'static str) -> Self {
@@ -258,15 +278,47 @@ impl NetnsGuard {
             .args(["netns", "delete", name])
             .stderr(std::process::Stdio::null())
             .status();
+        if std::env::var_os("LISTNS_VM").is_some() && !ip_has_netns() {
+            // The kernel-matrix guests (`cargo xtask integration-test vm`)
+            // have busybox's `ip`, which lacks `netns`: do what `ip netns add`
+            // does, bind a new netns to /run/netns/NAME, with `unshare`.
+            println!("NOTE {name}: `ip` has no netns subcommand here; using unshare --net=FILE");
+            let path = format!("/run/netns/{name}");
+            std::fs::create_dir_all("/run/netns").unwrap();
+            std::fs::File::create(&path).unwrap();
+            run("unshare", &[&format!("--net={path}"), "true"]);
+            return NetnsGuard {
+                name,
+                by_hand: true,
+            };
+        }
         run("ip", &["netns", "add", name]);
-        NetnsGuard(name)
+        NetnsGuard {
+            name,
+            by_hand: false,
+        }
     }
+}
+
+fn ip_has_netns() -> bool {
+    std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Drop for NetnsGuard {
     fn drop(&mut self) {
+        if self.by_hand {
+            let path = format!("/run/netns/{}", self.name);
+            let _ = nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
         let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", self.0])
+            .args(["netns", "delete", self.name])
             .status();
     }
 }

@@ -266,11 +266,7 @@ fn unshare_user_is_reported_from_credentials() {
 }
 
 /// `ip netns add` on drop: deletes it again.
-struct NetnsGuard {
-    name: &'static str,
-    /// Bound to /run/netns/NAME without iproute2 (see `new`).
-    by_hand: bool,
-}
+struct NetnsGuard(&'static str);
 
 impl NetnsGuard {
     fn new(name: &'static str) -> Self {
@@ -278,47 +274,15 @@ impl NetnsGuard {
             .args(["netns", "delete", name])
             .stderr(std::process::Stdio::null())
             .status();
-        if std::env::var_os("LISTNS_VM").is_some() && !ip_has_netns() {
-            // The kernel-matrix guests (`cargo xtask integration-test vm`)
-            // have busybox's `ip`, which lacks `netns`: do what `ip netns add`
-            // does, bind a new netns to /run/netns/NAME, with `unshare`.
-            println!("NOTE {name}: `ip` has no netns subcommand here; using unshare --net=FILE");
-            let path = format!("/run/netns/{name}");
-            std::fs::create_dir_all("/run/netns").unwrap();
-            std::fs::File::create(&path).unwrap();
-            run("unshare", &[&format!("--net={path}"), "true"]);
-            return NetnsGuard {
-                name,
-                by_hand: true,
-            };
-        }
         run("ip", &["netns", "add", name]);
-        NetnsGuard {
-            name,
-            by_hand: false,
-        }
+        NetnsGuard(name)
     }
-}
-
-fn ip_has_netns() -> bool {
-    std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 impl Drop for NetnsGuard {
     fn drop(&mut self) {
-        if self.by_hand {
-            let path = format!("/run/netns/{}", self.name);
-            let _ = nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_file(&path);
-            return;
-        }
         let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", self.name])
+            .args(["netns", "delete", self.0])
             .status();
     }
 }

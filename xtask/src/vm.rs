@@ -430,10 +430,14 @@ fn build_static(root: &Path) -> Result<StaticBuild> {
         // (which resolve offsets from the running kernel's BTF) as `unit`.
         let name = if kinds.contains(&"test") {
             target.to_string()
-        } else if kinds.contains(&"lib") {
+        } else if kinds.contains(&"lib")
+            && msg["manifest_path"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("listns-user/Cargo.toml"))
+        {
             format!("{target}-unit")
         } else {
-            continue; // the binaries' unit tests: nothing kernel-specific
+            continue; // other unit tests: nothing kernel-specific
         };
         tests.push((name, PathBuf::from(exe)));
     }
@@ -471,7 +475,7 @@ fn build_static(root: &Path) -> Result<StaticBuild> {
 /// The guest's /init. It must end with a `LISTNS-VM-DONE:` line; anything
 /// else (a crash, a hang until the timeout) is a failure.
 const INIT: &str = r#"#!/bin/sh
-export PATH=/bin HOME=/root TMPDIR=/tmp
+export PATH=/usr/bin:/bin HOME=/root TMPDIR=/tmp
 # Privileged tests must run, never skip (CI); tests may adapt to the
 # guest's tools (LISTNS_VM); listns_bin() finds /target/debug/listns.
 export CI=true LISTNS_VM=1 CARGO_TARGET_DIR=/target RUST_BACKTRACE=1
@@ -489,7 +493,7 @@ fail=0
 for t in /tests/*; do
   name=${t##*/}
   echo "LISTNS-VM-BEGIN: $name"
-  "$t" --test-threads=1 --color=never @ARGS@
+  "$t" --test-threads=1 --color=never --show-output @ARGS@
   rc=$?
   echo "LISTNS-VM-END: $name rc=$rc"
   [ "$rc" -eq 0 ] || fail=1
@@ -499,13 +503,57 @@ sync
 poweroff -f
 "#;
 
-/// Writes `target/vm-cache/initramfs.cpio.gz`: busybox and its applets, the
-/// test executables, `listns`, and /init.
+/// Tools the tests run that busybox lacks (`ip netns`, `lsns`) or does
+/// differently: the host's own, with the shared libraries they load, so the
+/// guests drive the same tools as the host. (tool, Debian package)
+const HOST_TOOLS: [(&str, &str); 4] = [
+    ("ip", "iproute2"),
+    ("lsns", "util-linux"),
+    ("unshare", "util-linux"),
+    ("nsenter", "util-linux"),
+];
+
+/// Copies a host tool to /usr/bin and every library `ldd` names to the same
+/// path in the initramfs.
+fn copy_host_tool(stage: &Path, (tool, package): (&str, &str)) -> Result<()> {
+    let Some(path) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+    else {
+        bail!("{tool} is missing on the host: apt-get install {package}");
+    };
+    fs::copy(&path, stage.join("usr/bin").join(tool))
+        .with_context(|| format!("copying {}", path.display()))?;
+    let out = Command::new("ldd")
+        .arg(&path)
+        .output()
+        .context("running ldd")?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+        // "/lib64/ld-linux-x86-64.so.2 (0x...)"; vdso has no path.
+        let lib = line.split("=>").last().unwrap_or("").trim();
+        let lib = lib.split(" (").next().unwrap_or("").trim();
+        if !lib.starts_with('/') {
+            continue;
+        }
+        let dest = stage.join(lib.trim_start_matches('/'));
+        if dest.exists() {
+            continue;
+        }
+        fs::create_dir_all(dest.parent().unwrap())?;
+        fs::copy(lib, &dest).with_context(|| format!("copying {lib}"))?;
+    }
+    Ok(())
+}
+
+/// Writes `target/vm-cache/initramfs.cpio.gz`: busybox and its applets, a
+/// few host tools, the test executables, `listns`, and /init.
 fn make_initramfs(cache: &Path, build: &StaticBuild, test_args: &[String]) -> Result<PathBuf> {
     let stage = cache.join("initramfs");
     let _ = fs::remove_dir_all(&stage);
     for dir in [
         "bin",
+        "usr/bin",
         "tests",
         "target/debug",
         "proc",
@@ -532,6 +580,11 @@ fn make_initramfs(cache: &Path, build: &StaticBuild, test_args: &[String]) -> Re
             .with_context(|| format!("copying {}", exe.display()))?;
     }
     fs::copy(&build.listns, stage.join("target/debug/listns"))?;
+    // Tests that find `listns` next to their own directory look at /listns.
+    std::os::unix::fs::symlink("target/debug/listns", stage.join("listns"))?;
+    for tool in HOST_TOOLS {
+        copy_host_tool(&stage, tool)?;
+    }
     let args: String = test_args
         .iter()
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
@@ -634,7 +687,7 @@ fn run_host(build: &StaticBuild, test_args: &[String], logs: &Path) -> Result<Ou
     let mut parsed = Parsed::default();
     for (name, exe) in &build.tests {
         let out = Command::new(exe)
-            .args(["--test-threads=1", "--color=never"])
+            .args(["--test-threads=1", "--color=never", "--show-output"])
             .args(test_args)
             .env("CI", std::env::var("CI").unwrap_or_else(|_| "true".into()))
             .env("CARGO_TARGET_DIR", &build.target_dir_for_tests)

@@ -92,6 +92,32 @@ pub fn uid(task: *const u8) -> u32 {
     read::<u32>(cred, off!(cred_uid)).unwrap_or(u32::MAX)
 }
 
+/// Kernels without namespace ids whose BTF has the reference counts.
+#[inline(always)]
+pub fn forgets_dying_namespaces() -> bool {
+    off!(ns_common_ns_id) == OFF_MISSING
+        && off!(nsproxy_count) != OFF_MISSING
+        && off!(ns_common_count) != OFF_MISSING
+}
+
+/// `nsproxy.count`.
+#[inline(always)]
+pub fn nsproxy_refs(proxy: *const u8) -> u32 {
+    read_or_zero::<u32>(proxy, off!(nsproxy_count))
+}
+
+/// `ns_common.count` of the namespace in `proxy`'s member for `slot` (0 for
+/// the slots that are not in the nsproxy, or when it cannot be read).
+#[inline(always)]
+pub fn nsproxy_ns_refs(proxy: *const u8, slot: usize) -> u32 {
+    let (member, common) = (off!(nsproxy[slot]), off!(ns_common[slot]));
+    if member == OFF_MISSING || common == OFF_MISSING {
+        return 0;
+    }
+    let ns = read_ptr(proxy, member);
+    read_or_zero::<u32>(ns.wrapping_add(common as usize), off!(ns_common_count))
+}
+
 /// Identity of the namespace whose struct (uts_namespace, net, ...) is at
 /// `ns`, for a slot of that type.
 #[inline(always)]

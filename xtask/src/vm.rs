@@ -9,10 +9,11 @@
 //!   machines) for each Debian `-cloud-amd64` kernel series asked for, the
 //!   newest package of each series that apt knows of.
 //!
-//! A guest has no disk: its initramfs holds busybox (the shell and the
-//! `unshare`, `nsenter`, `mount`... the tests call), the test executables, a
-//! static `listns` and an `/init` script that mounts what the tests need,
-//! runs every test executable and prints marker lines on the serial console.
+//! A guest has no disk: its initramfs holds a static busybox (the shell,
+//! `mount`, `sleep`...), the host's `ip`, `lsns`, `unshare` and `nsenter`
+//! with their shared libraries, the test executables, a static `listns`
+//! and an `/init` script that mounts what the tests need, runs every test
+//! executable and prints marker lines on the serial console.
 //! xtask reads the console, prints each test runner's summary per kernel,
 //! and fails when any kernel fails, a guest gives no verdict before its
 //! timeout, or a kernel package cannot be fetched.

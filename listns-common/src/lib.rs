@@ -157,6 +157,10 @@ pub struct Offsets {
     pub ns_common: [u32; NS_SLOTS],
     pub ns_common_inum: u32,
     pub ns_common_ns_id: u32,
+    /// Reference counts (`nsproxy.count`, `ns_common.count`): used only on
+    /// kernels without namespace ids, to forget namespaces that die.
+    pub nsproxy_count: u32,
+    pub ns_common_count: u32,
 }
 
 impl Offsets {
@@ -177,6 +181,8 @@ impl Offsets {
         ns_common: [OFF_MISSING; NS_SLOTS],
         ns_common_inum: OFF_MISSING,
         ns_common_ns_id: OFF_MISSING,
+        nsproxy_count: OFF_MISSING,
+        ns_common_count: OFF_MISSING,
     };
 }
 

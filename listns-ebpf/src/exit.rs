@@ -3,7 +3,7 @@
 //! Tasks living entirely in the initial namespaces are not reported.
 
 use aya_ebpf::{helpers::bpf_get_current_task, macros::tracepoint, programs::TracePointContext};
-use listns_common::{EventKind, NS_SLOTS, NsRef};
+use listns_common::{EventKind, NS_SLOTS, NsRef, known_key};
 
 use crate::{emit, task};
 
@@ -30,6 +30,30 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     ev.uid = task::uid(current);
     ev.prev = [NsRef::default(); NS_SLOTS];
     emit::classify(ev, false);
+    forget_dying(current, &ev.ns);
     emit::submit(ev);
     0
+}
+
+/// Kernels without namespace ids key namespaces by inode, and hand a dead
+/// namespace's inode to the next new one at once. A namespace that only
+/// this task's nsproxy holds, with only this task holding the nsproxy, dies
+/// with the task: forget it, so that the next one with its inode is
+/// reported as created, not joined. (A setns into it between now and
+/// exit_task_namespaces() would keep it alive: then it is reported as
+/// created a second time, the lesser error.)
+#[inline(always)]
+fn forget_dying(task: *const u8, ns: &[NsRef; NS_SLOTS]) {
+    if !task::forgets_dying_namespaces() {
+        return;
+    }
+    let proxy = task::nsproxy(task);
+    if task::nsproxy_refs(proxy) != 1 {
+        return;
+    }
+    for (slot, r) in ns.iter().enumerate() {
+        if r.inum != 0 && task::nsproxy_ns_refs(proxy, slot) == 1 {
+            let _ = emit::KNOWN.remove(&known_key(slot, r));
+        }
+    }
 }

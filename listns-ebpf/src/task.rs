@@ -1,8 +1,14 @@
 //! Reading a task's namespaces with `bpf_probe_read_kernel`, at offsets that
 //! userspace resolved from the running kernel's BTF. An offset the kernel
 //! lacks (`OFF_MISSING`) leaves the field unknown (zero).
+//!
+//! The namespace reads do not branch on whether a read succeeded:
+//! `bpf_probe_read_kernel` zeroes its destination when it fails, which is
+//! exactly "unknown". Branching on every result (and on null pointers) made
+//! Linux 6.1's verifier walk every combination of outcomes over the ten
+//! slots and give up at its 1M-instruction limit.
 
-use aya_ebpf::helpers::bpf_probe_read_kernel;
+use aya_ebpf::helpers::{bpf_probe_read_kernel, generated};
 use listns_common::{NS_SLOTS, NsRef, OFF_MISSING, Offsets, SLOT_PID, SLOT_USER};
 
 /// Kernel struct offsets; userspace overrides this before loading and aya
@@ -25,9 +31,28 @@ fn read<T>(base: *const u8, off: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel(base.wrapping_add(off as usize) as *const T).ok() }
 }
 
+/// Like `read`, without branches: zero when the offset is missing or the
+/// read fails (a null `base` fails too: the kernel refuses low addresses).
+#[inline(always)]
+fn read_or_zero<T: Default>(base: *const u8, off: u32) -> T {
+    let mut v = T::default();
+    if off != OFF_MISSING {
+        // SAFETY: the helper writes at most size_of::<T>() bytes into `v`
+        // and zeroes them when the kernel address cannot be read.
+        unsafe {
+            generated::bpf_probe_read_kernel(
+                (&raw mut v).cast(),
+                core::mem::size_of::<T>() as u32,
+                base.wrapping_add(off as usize).cast(),
+            )
+        };
+    }
+    v
+}
+
 #[inline(always)]
 fn read_ptr(base: *const u8, off: u32) -> *const u8 {
-    read::<*const u8>(base, off).unwrap_or(core::ptr::null())
+    read_or_zero::<usize>(base, off) as *const u8
 }
 
 pub fn nsproxy(task: *const u8) -> *const u8 {
@@ -42,9 +67,7 @@ pub fn user_ns(task: *const u8) -> *const u8 {
 /// `task_active_pid_ns()`: `task->thread_pid->numbers[level].ns`.
 pub fn active_pid_ns(task: *const u8) -> *const u8 {
     let pid = read_ptr(task, off!(task_thread_pid));
-    let Some(level) = read::<u32>(pid, off!(pid_level)) else {
-        return core::ptr::null();
-    };
+    let level = read_or_zero::<u32>(pid, off!(pid_level));
     let (numbers, size, ns) = (off!(pid_numbers), off!(upid_size), off!(upid_ns));
     if numbers == OFF_MISSING || size == OFF_MISSING || ns == OFF_MISSING || level > 64 {
         return core::ptr::null();
@@ -53,11 +76,11 @@ pub fn active_pid_ns(task: *const u8) -> *const u8 {
 }
 
 pub fn tgid(task: *const u8) -> u32 {
-    read::<u32>(task, off!(task_tgid)).unwrap_or(0)
+    read_or_zero::<u32>(task, off!(task_tgid))
 }
 
 pub fn tid(task: *const u8) -> u32 {
-    read::<u32>(task, off!(task_pid)).unwrap_or(0)
+    read_or_zero::<u32>(task, off!(task_pid))
 }
 
 pub fn ppid(task: *const u8) -> u32 {
@@ -69,18 +92,46 @@ pub fn uid(task: *const u8) -> u32 {
     read::<u32>(cred, off!(cred_uid)).unwrap_or(u32::MAX)
 }
 
+/// Kernels without namespace ids whose BTF has the reference counts.
+#[inline(always)]
+pub fn forgets_dying_namespaces() -> bool {
+    off!(ns_common_ns_id) == OFF_MISSING
+        && off!(nsproxy_count) != OFF_MISSING
+        && off!(ns_common_count) != OFF_MISSING
+}
+
+/// `nsproxy.count`.
+#[inline(always)]
+pub fn nsproxy_refs(proxy: *const u8) -> u32 {
+    read_or_zero::<u32>(proxy, off!(nsproxy_count))
+}
+
+/// `ns_common.count` of the namespace in `proxy`'s member for `slot` (0 for
+/// the slots that are not in the nsproxy, or when it cannot be read).
+#[inline(always)]
+pub fn nsproxy_ns_refs(proxy: *const u8, slot: usize) -> u32 {
+    let (member, common) = (off!(nsproxy[slot]), off!(ns_common[slot]));
+    if member == OFF_MISSING || common == OFF_MISSING {
+        return 0;
+    }
+    let ns = read_ptr(proxy, member);
+    read_or_zero::<u32>(ns.wrapping_add(common as usize), off!(ns_common_count))
+}
+
 /// Identity of the namespace whose struct (uts_namespace, net, ...) is at
 /// `ns`, for a slot of that type.
 #[inline(always)]
-fn ns_ref(ns: *const u8, slot: usize) -> Option<NsRef> {
+fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
     let common_off = off!(ns_common[slot]);
-    if ns.is_null() || common_off == OFF_MISSING {
-        return None;
+    if common_off == OFF_MISSING {
+        return NsRef::default();
     }
     let common = ns.wrapping_add(common_off as usize);
-    let inum = read::<u32>(common, off!(ns_common_inum))?;
-    let id = read::<u64>(common, off!(ns_common_ns_id)).unwrap_or(0);
-    Some(NsRef { id, inum, _pad: 0 })
+    NsRef {
+        id: read_or_zero::<u64>(common, off!(ns_common_ns_id)),
+        inum: read_or_zero::<u32>(common, off!(ns_common_inum)),
+        _pad: 0,
+    }
 }
 
 /// Reads every slot of `task` into `out`; a slot that cannot be read is
@@ -95,6 +146,6 @@ pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) {
             SLOT_USER => user_ns(task),
             _ => read_ptr(proxy, off!(nsproxy[slot])),
         };
-        out[slot] = ns_ref(ns, slot).unwrap_or_default();
+        out[slot] = ns_ref(ns, slot);
     }
 }

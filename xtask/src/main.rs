@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask setup | run | test | bench`.
+//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
 mod setup;
+mod vm;
 
 use std::{path::Path, process::Command};
 
@@ -33,11 +34,21 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Integration tests somewhere other than plain `cargo test` on this kernel.
+    #[command(subcommand)]
+    IntegrationTest(IntegrationTarget),
     /// Benchmarks against peers run side by side (see BENCHMARKS.md).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum IntegrationTarget {
+    /// The kernel matrix: the privileged tests on the host kernel and on
+    /// Debian's 6.1 and 6.12 kernels booted under QEMU (see README).
+    Vm(vm::VmArgs),
 }
 
 fn main() {
@@ -81,6 +92,10 @@ fn run_task(task: Task) -> Result<()> {
             cmd.extend(["--", "--test-threads=1"]);
             cmd.extend(test_args.iter().map(String::as_str));
             cargo(&root, &cmd)
+        }
+        Task::IntegrationTest(IntegrationTarget::Vm(args)) => {
+            setup::setup()?;
+            vm::run(&root, &args)
         }
         Task::Bench { args } => {
             setup::setup()?;

@@ -104,6 +104,10 @@ pub fn resolve(btf: &Btf) -> Resolved {
     }
     // ns_id arrived in 6.18; older kernels lack it, which is not an error.
     o.ns_common_ns_id = member_offset(btf, "ns_common", "ns_id").unwrap_or(OFF_MISSING);
+    // Only for kernels without ids (see exit.rs); optional too (6.18 renamed
+    // ns_common.count, and has ids).
+    o.nsproxy_count = member_offset(btf, "nsproxy", "count").unwrap_or(OFF_MISSING);
+    o.ns_common_count = member_offset(btf, "ns_common", "count").unwrap_or(OFF_MISSING);
     match struct_size(btf, "upid") {
         Some(size) => o.upid_size = size,
         None => missing.push("upid (size)".into()),

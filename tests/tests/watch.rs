@@ -21,7 +21,10 @@ const OURS: [&str; 6] = [
 ];
 
 fn ours_loaded() -> usize {
-    loaded_program_names().iter().filter(|n| OURS.contains(&n.as_str())).count()
+    loaded_program_names()
+        .iter()
+        .filter(|n| OURS.contains(&n.as_str()))
+        .count()
 }
 
 /// `listns watch --json`, its lines parsed by a thread.
@@ -43,17 +46,28 @@ impl Watch {
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("invalid JSON {line:?}: {e}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("invalid JSON {line:?}: {e}"));
                 if tx.send(v).is_err() {
                     break;
                 }
             }
         });
-        let mut w = Watch { child, lines, seen: Vec::new() };
+        let mut w = Watch {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
         // Ready once the initial inventory is out (its last "existing" line
         // comes after the programs are attached) and the programs are loaded.
-        assert!(wait_for(Duration::from_secs(30), || (ours_loaded() == OURS.len()).then_some(())).is_some(), "programs not attached");
-        w.wait(Duration::from_secs(30), |v| v["event"] == "existing").expect("initial inventory");
+        assert!(
+            wait_for(Duration::from_secs(30), || (ours_loaded() == OURS.len())
+                .then_some(()))
+            .is_some(),
+            "programs not attached"
+        );
+        w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
+            .expect("initial inventory");
         w
     }
 
@@ -104,7 +118,12 @@ fn ctrl_c_detaches_everything_and_exits_zero() {
     assert_eq!(ours_loaded(), OURS.len());
     let status = w.interrupt();
     assert!(status.success(), "exit status {status}");
-    assert_eq!(ours_loaded(), 0, "programs left behind: {:?}", loaded_program_names());
+    assert_eq!(
+        ours_loaded(),
+        0,
+        "programs left behind: {:?}",
+        loaded_program_names()
+    );
 }
 
 #[test]
@@ -113,18 +132,30 @@ fn unshare_net_is_a_created_event_with_every_key() {
         return;
     }
     let mut w = Watch::start(&[]);
-    let child = Command::new("unshare").args(["-n", "true"]).spawn().unwrap();
+    let child = Command::new("unshare")
+        .args(["-n", "true"])
+        .spawn()
+        .unwrap();
     let pid = child.id();
     assert!(child.wait_with_output().unwrap().status.success());
     let ev = w
-        .wait(Duration::from_secs(10), |v| is(v, "created", "net") && v["pid"] == pid)
+        .wait(Duration::from_secs(10), |v| {
+            is(v, "created", "net") && v["pid"] == pid
+        })
         .expect("created event for the new netns");
-    for key in ["event", "type", "ns", "id", "pid", "comm", "time", "syscall", "flags"] {
+    for key in [
+        "event", "type", "ns", "id", "pid", "comm", "time", "syscall", "flags",
+    ] {
         assert!(ev.get(key).is_some(), "missing {key}: {ev}");
     }
     assert_eq!(ev["comm"], "unshare");
     assert_eq!(ev["syscall"], "unshare");
-    assert!(ev["flags"].as_array().unwrap().contains(&"CLONE_NEWNET".into()));
+    assert!(
+        ev["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&"CLONE_NEWNET".into())
+    );
     // Every existing line carries the required keys too.
     for v in w.seen.iter().filter(|v| v["event"] == "existing") {
         for key in ["type", "ns", "id", "holders"] {
@@ -146,10 +177,16 @@ fn netns_gone_after_its_bind_mount_is_unmounted() {
     let arg = format!("--net={}", file.display());
     run("unshare", &[&arg, "true"]);
     let inode = listns_tests::ns_inode(&file);
-    let created = w.wait(Duration::from_secs(10), |v| is(v, "created", "net") && v["ns"] == inode).expect("created");
+    let created = w
+        .wait(Duration::from_secs(10), |v| {
+            is(v, "created", "net") && v["ns"] == inode
+        })
+        .expect("created");
     run("umount", &[file.to_str().unwrap()]);
     let gone = w
-        .wait(Duration::from_secs(15), |v| is(v, "gone", "net") && v["id"] == created["id"])
+        .wait(Duration::from_secs(15), |v| {
+            is(v, "gone", "net") && v["id"] == created["id"]
+        })
         .expect("gone within a few seconds of the unmount");
     assert_eq!(gone["ns"], inode);
 }
@@ -162,7 +199,10 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
         return;
     }
     let name = "listns-test-fd";
-    let _ = Command::new("ip").args(["netns", "delete", name]).stderr(Stdio::null()).status();
+    let _ = Command::new("ip")
+        .args(["netns", "delete", name])
+        .stderr(Stdio::null())
+        .status();
     let mut w = Watch::start(&[]);
     run("ip", &["netns", "add", name]);
     let path = format!("/run/netns/{name}");
@@ -172,10 +212,16 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
         .spawn()
         .unwrap();
     let hpid = holder.id();
-    wait_for(Duration::from_secs(5), || std::fs::read_link(format!("/proc/{hpid}/fd/7")).ok()).expect("fd 7 open");
+    wait_for(Duration::from_secs(5), || {
+        std::fs::read_link(format!("/proc/{hpid}/fd/7")).ok()
+    })
+    .expect("fd 7 open");
     run("ip", &["netns", "delete", name]);
     // A fresh scan still finds it, held by that fd and nothing else.
-    let out = Command::new(listns_bin()).args(["-J", "-t", "net"]).output().unwrap();
+    let out = Command::new(listns_bin())
+        .args(["-J", "-t", "net"])
+        .output()
+        .unwrap();
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ns = list["namespaces"]
         .as_array()
@@ -185,16 +231,27 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
         .unwrap_or_else(|| panic!("netns {inode} not listed after ip netns delete"));
     let holders = ns["holders"].as_array().unwrap();
     assert!(
-        holders.iter().any(|h| h["kind"] == "fd" && h["pid"] == hpid && h["fd"] == 7),
+        holders
+            .iter()
+            .any(|h| h["kind"] == "fd" && h["pid"] == hpid && h["fd"] == 7),
         "holders: {holders:?}"
     );
-    assert!(holders.iter().all(|h| h["kind"] != "bind-mount"), "holders: {holders:?}");
+    assert!(
+        holders.iter().all(|h| h["kind"] != "bind-mount"),
+        "holders: {holders:?}"
+    );
     // Still alive: no gone event yet.
-    assert!(w.wait(Duration::from_secs(3), |v| is(v, "gone", "net") && v["ns"] == inode).is_none());
+    assert!(
+        w.wait(Duration::from_secs(3), |v| is(v, "gone", "net")
+            && v["ns"] == inode)
+            .is_none()
+    );
     holder.kill().unwrap();
     holder.wait().unwrap();
-    w.wait(Duration::from_secs(15), |v| is(v, "gone", "net") && v["ns"] == inode)
-        .expect("gone after the fd holder exited");
+    w.wait(Duration::from_secs(15), |v| {
+        is(v, "gone", "net") && v["ns"] == inode
+    })
+    .expect("gone after the fd holder exited");
 }
 
 /// A netns whose only reference is an nsfs fd in flight in a unix socket
@@ -207,7 +264,10 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
     }
     let mut w = Watch::start(&[]);
     let mut sv = [0i32; 2];
-    assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) }, 0);
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
+        0
+    );
     let (a, b) = (sv[0], sv[1]);
     // SAFETY: the child makes raw syscalls only, then _exits.
     let pid = unsafe { libc::fork() };
@@ -222,30 +282,46 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
     }
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed: {status}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
     let created = w
-        .wait(Duration::from_secs(10), |v| is(v, "created", "net") && v["pid"] == pid)
+        .wait(Duration::from_secs(10), |v| {
+            is(v, "created", "net") && v["pid"] == pid
+        })
         .expect("created event");
     let inode = created["ns"].as_u64().unwrap();
     let hidden = w
-        .wait(Duration::from_secs(20), |v| is(v, "hidden", "net") && v["id"] == created["id"])
+        .wait(Duration::from_secs(20), |v| {
+            is(v, "hidden", "net") && v["id"] == created["id"]
+        })
         .expect("reported hidden");
     assert_eq!(hidden["pid"], pid, "creator pid");
     assert_eq!(hidden["comm"], created["comm"]);
     assert!(hidden["created"].is_string());
     // lsns, which only scans, does not know it.
-    let lsns = Command::new("lsns").args(["-J", "-t", "net"]).output().unwrap();
+    let lsns = Command::new("lsns")
+        .args(["-J", "-t", "net"])
+        .output()
+        .unwrap();
     let lsns: Value = serde_json::from_slice(&lsns.stdout).unwrap();
     assert!(
-        lsns["namespaces"].as_array().unwrap().iter().all(|n| n["ns"] != inode),
+        lsns["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["ns"] != inode),
         "lsns lists {inode}"
     );
     // Receiving and closing the fd releases it: then it is gone.
     let fd = recv_fd(b);
     assert!(fd >= 0);
     unsafe { libc::close(fd) };
-    w.wait(Duration::from_secs(15), |v| is(v, "gone", "net") && v["id"] == created["id"])
-        .expect("gone once the in-flight fd was received and closed");
+    w.wait(Duration::from_secs(15), |v| {
+        is(v, "gone", "net") && v["id"] == created["id"]
+    })
+    .expect("gone once the in-flight fd was received and closed");
     unsafe {
         libc::close(a);
         libc::close(b);
@@ -254,7 +330,10 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
 
 fn send_fd(sock: i32, fd: i32) -> bool {
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut cbuf = [0u8; 64];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -273,7 +352,10 @@ fn send_fd(sock: i32, fd: i32) -> bool {
 
 fn recv_fd(sock: i32) -> i32 {
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut cbuf = [0u8; 64];
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -306,11 +388,19 @@ fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
         // One short-lived UTS namespace at a time: each dies before the next.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            unsafe { libc::_exit(if libc::unshare(libc::CLONE_NEWUTS) == 0 { 0 } else { 1 }) };
+            unsafe {
+                libc::_exit(if libc::unshare(libc::CLONE_NEWUTS) == 0 {
+                    0
+                } else {
+                    1
+                })
+            };
         }
         let mut status = 0;
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        let Some(ev) = w.wait(Duration::from_secs(10), |v| is(v, "created", "uts") && v["pid"] == pid) else {
+        let Some(ev) = w.wait(Duration::from_secs(10), |v| {
+            is(v, "created", "uts") && v["pid"] == pid
+        }) else {
             panic!("no created event for pid {pid}");
         };
         let inode = ev["ns"].as_u64().unwrap();
@@ -320,7 +410,12 @@ fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
         }
     }
     let (first, second) = pair.expect("the kernel reused no UTS inode in 200 namespaces");
-    assert_ne!(first["id"], second["id"], "same inode, different namespaces, different ids");
-    w.wait(Duration::from_secs(15), |v| is(v, "gone", "uts") && v["id"] == first["id"])
-        .expect("the first namespace is reported gone");
+    assert_ne!(
+        first["id"], second["id"],
+        "same inode, different namespaces, different ids"
+    );
+    w.wait(Duration::from_secs(15), |v| {
+        is(v, "gone", "uts") && v["id"] == first["id"]
+    })
+    .expect("the first namespace is reported gone");
 }

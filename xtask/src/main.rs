@@ -85,7 +85,10 @@ fn run_task(task: Task) -> Result<()> {
         Task::Test { args } => {
             setup::setup()?;
             // The integration tests run the binary as users do.
-            cargo(&root, &["build", "--package", "listns-user", "--bin", "listns"])?;
+            cargo(
+                &root,
+                &["build", "--package", "listns-user", "--bin", "listns"],
+            )?;
             let mut cmd = vec!["test", "--workspace", "--exclude", "listns-ebpf"];
             let (cargo_args, test_args) = split_dashdash(&args);
             cmd.extend(cargo_args.iter().map(String::as_str));

@@ -21,8 +21,9 @@ use crate::{
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     ns::{NsType, parse_link, slot_name},
     output::{
-        Filter, events, json,
+        Filter,
         columns::{Cells, Column},
+        events, json,
         table::{self, Style},
     },
     scan::Scanner,
@@ -31,14 +32,22 @@ use crate::{
 
 /// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
 async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let proc_root = Path::new("/proc");
-    let mut out = Printer { json: args.json, w: BufWriter::new(std::io::stdout().lock()) };
-    let opts = Options { initial: initial_inums(proc_root), ..Options::default() };
+    let mut out = Printer {
+        json: args.json,
+        w: BufWriter::new(std::io::stdout().lock()),
+    };
+    let opts = Options {
+        initial: initial_inums(proc_root),
+        ..Options::default()
+    };
     // Signals first: a Ctrl-C during start-up must still detach cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -67,7 +76,9 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         Ok(ids) => {
             let n = inv.add_unexplained(&ids);
             if n > 0 {
-                eprintln!("listns: listns() knows {n} namespaces that no scan explains: listed as hidden");
+                eprintln!(
+                    "listns: listns() knows {n} namespaces that no scan explains: listed as hidden"
+                );
             }
         }
         Err(e) => eprintln!(
@@ -79,7 +90,9 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     let scan = || Scanner::new(proc_root).scan().ok().map(|(inv, _)| inv);
-    let deadline = args.duration.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
+    let deadline = args
+        .duration
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
     let stop = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -134,23 +147,39 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn lifecycle_due(lc: &Lifecycle) -> tokio::time::Instant {
-    let due = lc.next_due().unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600));
+    let due = lc
+        .next_due()
+        .unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600));
     tokio::time::Instant::from_std(due)
 }
 
 /// The kernel map's view of a namespace: a slot of its type and its identity.
 fn known_ref(key: &NsKey) -> (usize, NsRef) {
-    let slot = (0..NS_SLOTS).find(|&s| SLOT_TYPE[s] == key.ty.clone_flag()).unwrap_or(0);
-    (slot, NsRef { id: key.id.unwrap_or(0), inum: key.inum as u32, _pad: 0 })
+    let slot = (0..NS_SLOTS)
+        .find(|&s| SLOT_TYPE[s] == key.ty.clone_flag())
+        .unwrap_or(0);
+    (
+        slot,
+        NsRef {
+            id: key.id.unwrap_or(0),
+            inum: key.inum as u32,
+            _pad: 0,
+        },
+    )
 }
 
 /// Tells the kernel which namespaces exist already, so that it reports them
 /// as joined, not created.
 fn seed(tracer: &mut Tracer, inv: &Inventory) {
-    let refs = inv.iter().filter(|(_, ns)| ns.state == State::Alive).map(|(key, _)| known_ref(key));
+    let refs = inv
+        .iter()
+        .filter(|(_, ns)| ns.state == State::Alive)
+        .map(|(key, _)| known_ref(key));
     let failed = tracer.seed_known(refs);
     if failed > 0 {
-        eprintln!("listns: {failed} namespaces could not be marked as known in the kernel; they may be reported as created when joined");
+        eprintln!(
+            "listns: {failed} namespaces could not be marked as known in the kernel; they may be reported as created when joined"
+        );
     }
 }
 
@@ -179,7 +208,11 @@ struct Printer<W: Write> {
 
 impl<W: Write> Printer<W> {
     fn line(&mut self, text: String, json: serde_json::Value) -> std::io::Result<()> {
-        if self.json { writeln!(self.w, "{json}") } else { writeln!(self.w, "{text}") }
+        if self.json {
+            writeln!(self.w, "{json}")
+        } else {
+            writeln!(self.w, "{text}")
+        }
     }
 
     /// The inventory: a table, or one `existing` line per namespace.
@@ -194,19 +227,40 @@ impl<W: Write> Printer<W> {
                 writeln!(self.w)?;
             }
         } else {
-            table::render(&mut self.w, &cells, &Column::DEFAULT, &rows, Style::default())?;
+            table::render(
+                &mut self.w,
+                &cells,
+                &Column::DEFAULT,
+                &rows,
+                Style::default(),
+            )?;
             writeln!(self.w, "-- watching namespace events (Ctrl-C to stop)")?;
         }
         Ok(())
     }
 
-    fn change(&mut self, ev: &crate::inventory::live::TaskEvent, c: &crate::inventory::live::Change) -> std::io::Result<()> {
+    fn change(
+        &mut self,
+        ev: &crate::inventory::live::TaskEvent,
+        c: &crate::inventory::live::Change,
+    ) -> std::io::Result<()> {
         self.line(events::change_text(ev, c), events::change_json(ev, c))
     }
 
-    fn verdict(&mut self, event: &str, key: &NsKey, inv: &Inventory, now_ns: u64) -> std::io::Result<()> {
-        let Some(ns) = inv.get(key) else { return Ok(()) };
-        self.line(events::verdict_text(event, key, ns, now_ns), events::verdict_json(event, key, ns, now_ns))
+    fn verdict(
+        &mut self,
+        event: &str,
+        key: &NsKey,
+        inv: &Inventory,
+        now_ns: u64,
+    ) -> std::io::Result<()> {
+        let Some(ns) = inv.get(key) else {
+            return Ok(());
+        };
+        self.line(
+            events::verdict_text(event, key, ns, now_ns),
+            events::verdict_json(event, key, ns, now_ns),
+        )
     }
 
     fn lost(&mut self, count: u64) -> std::io::Result<()> {
@@ -214,7 +268,10 @@ impl<W: Write> Printer<W> {
     }
 
     fn rescan(&mut self, namespaces: usize, discovered: usize) -> std::io::Result<()> {
-        self.line(events::rescan_text(namespaces, discovered), events::rescan_json(namespaces, discovered))
+        self.line(
+            events::rescan_text(namespaces, discovered),
+            events::rescan_json(namespaces, discovered),
+        )
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -299,12 +299,18 @@ impl Inventory {
     /// Adds the namespaces that `listns(2)` reports and the inventory does
     /// not have, as hidden (their inode is unknown: 0). Returns how many.
     pub fn add_unexplained(&mut self, ids: &[(NsType, u64)]) -> usize {
-        let known: std::collections::HashSet<(NsType, u64)> =
-            self.namespaces.keys().filter_map(|k| Some((k.ty, k.id?))).collect();
+        let known: std::collections::HashSet<(NsType, u64)> = self
+            .namespaces
+            .keys()
+            .filter_map(|k| Some((k.ty, k.id?)))
+            .collect();
         let mut added = 0;
         for &(ty, id) in ids {
             if !known.contains(&(ty, id)) {
-                let ns = self.namespaces.entry(NsKey::new(ty, 0, Some(id))).or_default();
+                let ns = self
+                    .namespaces
+                    .entry(NsKey::new(ty, 0, Some(id)))
+                    .or_default();
                 ns.hidden = true;
                 added += 1;
             }
@@ -412,8 +418,15 @@ mod tests {
     fn listns_ids_no_scan_explains_become_hidden() {
         let mut inv = Inventory::new();
         inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));
-        assert_eq!(inv.add_unexplained(&[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)]), 2);
-        let hidden: Vec<_> = inv.iter().filter(|(_, ns)| ns.hidden).map(|(k, _)| (k.ty, k.id)).collect();
+        assert_eq!(
+            inv.add_unexplained(&[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)]),
+            2
+        );
+        let hidden: Vec<_> = inv
+            .iter()
+            .filter(|(_, ns)| ns.hidden)
+            .map(|(k, _)| (k.ty, k.id))
+            .collect();
         assert_eq!(hidden, vec![(NsType::Net, Some(2)), (NsType::Uts, Some(1))]);
     }
 

@@ -292,7 +292,10 @@ pub fn holders_summary(ns: &Namespace) -> String {
     if ns.hidden {
         // The seed's unsolved case: say so where nobody can miss it.
         parts.push(match &ns.origin {
-            Some(o) => format!("HIDDEN(created by pid {} {} via {})", o.pid, o.comm, o.syscall),
+            Some(o) => format!(
+                "HIDDEN(created by pid {} {} via {})",
+                o.pid, o.comm, o.syscall
+            ),
             None => "HIDDEN".into(),
         });
     }

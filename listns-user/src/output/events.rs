@@ -122,7 +122,11 @@ pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> S
     } else {
         "gone   "
     };
-    format!("{clock}  {what} {:<6} {}{id}{origin}", key.ty.name(), key.inum)
+    format!(
+        "{clock}  {what} {:<6} {}{id}{origin}",
+        key.ty.name(),
+        key.inum
+    )
 }
 
 pub fn lost_json(count: u64) -> Value {
@@ -187,7 +191,10 @@ mod tests {
 
     #[test]
     fn hidden_event_names_its_creator() {
-        let mut ns = Namespace { hidden: true, ..Default::default() };
+        let mut ns = Namespace {
+            hidden: true,
+            ..Default::default()
+        };
         ns.origin = Some(crate::inventory::Origin {
             pid: 77,
             tid: 77,
@@ -199,7 +206,10 @@ mod tests {
         });
         let key = change().key;
         let v = verdict_json("hidden", &key, &ns, 1_700_000_001_000_000_000);
-        assert_eq!((v["event"].as_str(), v["pid"].as_u64(), v["comm"].as_str()), (Some("hidden"), Some(77), Some("sandbox")));
+        assert_eq!(
+            (v["event"].as_str(), v["pid"].as_u64(), v["comm"].as_str()),
+            (Some("hidden"), Some(77), Some("sandbox"))
+        );
         assert_eq!(v["hidden"], true);
         assert_eq!(v["created"], "2023-11-14T22:13:20.000000Z");
         let t = verdict_text("hidden", &key, &ns, 1_700_000_001_000_000_000);

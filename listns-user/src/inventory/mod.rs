@@ -194,16 +194,9 @@ impl Inventory {
             key.id = id;
             self.namespaces.insert(key, ns);
         }
-        if let Some(old) = self.by_inode.get(&(ty, inum)).copied()
-            && old != key
-        {
-            // The inode now belongs to another namespace: the old one is gone.
-            if let Some(ns) = self.namespaces.get_mut(&old)
-                && ns.state == State::Alive
-            {
-                ns.state = State::Gone { since_ns: 0 };
-            }
-        }
+        // A new id on a known inode: the kernel reused the inode of a dead
+        // namespace. The index moves to the new one; the old entry stays
+        // until the lifecycle confirms the death and reports it.
         self.by_inode.insert((ty, inum), key);
         (key, self.namespaces.entry(key).or_default())
     }
@@ -349,8 +342,7 @@ mod tests {
         inv.add_holder(NsType::Uts, 5, Some(1), proc_holder(1));
         inv.add_holder(NsType::Uts, 5, Some(2), proc_holder(2));
         assert_eq!(inv.len(), 2);
-        let old = inv.get(&NsKey::new(NsType::Uts, 5, Some(1))).unwrap();
-        assert!(matches!(old.state, State::Gone { .. }));
+        assert!(inv.get(&NsKey::new(NsType::Uts, 5, Some(1))).is_some());
         assert_eq!(
             inv.by_inode(NsType::Uts, 5),
             Some(NsKey::new(NsType::Uts, 5, Some(2)))

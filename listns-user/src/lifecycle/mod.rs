@@ -146,9 +146,10 @@ impl Lifecycle {
         now_ns: u64,
         rescan: impl FnOnce() -> Option<Inventory>,
     ) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
         if now >= self.last_sweep + self.tuning.sweep_every {
             self.last_sweep = now;
-            self.sweep(inv, now);
+            self.sweep(inv, now, now_ns, &mut verdicts);
         }
         let due: Vec<(NsKey, Pending)> = self
             .pending
@@ -157,9 +158,8 @@ impl Lifecycle {
             .map(|(k, p)| (*k, *p))
             .collect();
         if due.is_empty() {
-            return Vec::new();
+            return verdicts;
         }
-        let mut verdicts = Vec::new();
         let mut unexplained = Vec::new();
         for (key, p) in due {
             self.pending.remove(&key);
@@ -215,13 +215,34 @@ impl Lifecycle {
         verdicts
     }
 
-    /// Every alive namespace with no holder gets a check; with handles,
-    /// hidden namespaces are re-checked too, so their death is seen.
-    fn sweep(&mut self, inv: &Inventory, now: Instant) {
-        for (key, ns) in inv.iter() {
-            if ns.state == State::Alive && ns.holders.is_empty() && !inv.is_initial(key) {
+    /// With handles, every alive namespace is checked (one syscall each),
+    /// so deaths that no event announced (an unmount, an fd closed, a
+    /// process in the initial namespaces exiting with an fd) are seen; an
+    /// alive one with no known holder gets the hidden check. Without
+    /// handles, only namespaces with no known holder are checked.
+    fn sweep(
+        &mut self,
+        inv: &mut Inventory,
+        now: Instant,
+        now_ns: u64,
+        verdicts: &mut Vec<Verdict>,
+    ) {
+        let alive: Vec<(NsKey, bool)> = inv
+            .iter()
+            .filter(|(k, ns)| ns.state == State::Alive && !inv.is_initial(k))
+            .map(|(k, ns)| (*k, ns.holders.is_empty() && !ns.hidden))
+            .collect();
+        log::debug!("lifecycle: sweeping {} alive namespaces", alive.len());
+        for (key, unheld) in alive {
+            if let Method::Handles(h) = &self.method
+                && h.check(&key) == Liveness::Dead
+            {
+                mark_gone(inv, &key, now_ns);
+                self.pending.remove(&key);
+                verdicts.push(Verdict::Gone(key));
+            } else if unheld {
                 self.pending
-                    .entry(*key)
+                    .entry(key)
                     .or_insert(Pending { due: now, tries: 0 });
             }
         }

@@ -269,6 +269,14 @@ fn read_fds(dir: BorrowedFd<'_>, out: &mut ProcRead) {
                         ty,
                         inum,
                     });
+                } else if maybe_nsfs_path(text)
+                    && let Some((ty, inum)) = reopen_ns(fddir.as_fd(), name.as_cstr())
+                {
+                    out.fds.push(FdSeen::Ns {
+                        fd: fd as i32,
+                        ty,
+                        inum,
+                    });
                 }
             }
             // Closed between listing and reading: nothing held.
@@ -276,6 +284,23 @@ fn read_fds(dir: BorrowedFd<'_>, out: &mut ProcRead) {
             Err(_) => out.fds_failed += 1,
         }
     }
+}
+
+/// An nsfs file opened through a bind mount shows the mount's path, not
+/// `net:[...]`: `/run/netns/NAME` while mounted, and `/` once the mount is
+/// detached (`ip netns delete` does that while the fd lives on). Those few
+/// paths are reopened and asked for their namespace type; other paths are
+/// not, to keep the scan cheap.
+fn maybe_nsfs_path(text: &[u8]) -> bool {
+    text == b"/" || text.starts_with(b"/run/netns/") || text.starts_with(b"/var/run/netns/")
+}
+
+/// Reopens an fd through its magic link; `Some` when it is a namespace.
+fn reopen_ns(fddir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Option<(NsType, u64)> {
+    let file = sys::open_read(fddir, name).ok()?;
+    let ty = ns::get_type(file.as_fd())?;
+    let (inum, _) = sys::fstat(file.as_fd()).ok()?;
+    Some((ty, inum))
 }
 
 #[cfg(test)]

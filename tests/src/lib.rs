@@ -109,3 +109,17 @@ pub fn listns_bin_release() -> std::path::PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("release/listns")
 }
+
+/// Whether this kernel gives namespaces 64-bit ids (NS_GET_ID, 6.18+).
+pub fn kernel_has_ns_ids() -> bool {
+    use std::os::fd::AsFd;
+    std::fs::File::open("/proc/self/ns/net")
+        .ok()
+        .and_then(|f| listns::ns::get_id(f.as_fd()))
+        .is_some()
+}
+
+/// Whether nsfs file handles work here (open_by_handle_at, 6.18+).
+pub fn kernel_has_nsfs_handles() -> bool {
+    listns::lifecycle::Handles::probe().is_ok()
+}

@@ -178,7 +178,11 @@ fn ip_netns_add_is_named_and_bind_held() {
         "{:?}",
         ns.holders
     );
-    assert!(key.id.is_some(), "6.18 has namespace ids");
+    assert_eq!(
+        key.id.is_some(),
+        listns_tests::kernel_has_ns_ids(),
+        "ids exactly where the kernel has them"
+    );
     assert_eq!(
         ns.owner.map(|o| o.inum),
         inv.initial.get(&NsType::User).copied()
@@ -254,7 +258,11 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
         "the bind mount inside pid {}'s mount namespace",
         p.pid()
     );
-    assert!(found[0].0.id.is_some(), "opened through /proc/PID/root");
+    assert_eq!(
+        found[0].0.id.is_some(),
+        listns_tests::kernel_has_ns_ids(),
+        "opened through /proc/PID/root"
+    );
 }
 
 #[test]
@@ -399,7 +407,7 @@ fn intermediate_user_namespace_without_a_process() {
     );
     let ns1 = inv.get(&u1).unwrap();
     assert_eq!(ns1.parent.map(|k| k.inum), Some(init_user));
-    assert!(u1.id.is_some());
+    assert_eq!(u1.id.is_some(), listns_tests::kernel_has_ns_ids());
 }
 
 #[test]
@@ -498,7 +506,7 @@ fn binary_reports_a_fresh_netns_process_with_the_right_holder() {
         .expect("the netns is listed");
     assert_eq!(ns["nprocs"], 1);
     assert_eq!(ns["pid"], p.pid());
-    assert!(ns["id"].is_u64());
+    assert_eq!(ns["id"].is_u64(), listns_tests::kernel_has_ns_ids());
     assert_eq!(
         ns["holders"],
         serde_json::json!([{"kind": "process", "pid": p.pid(), "link": "net"}])

@@ -207,7 +207,7 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
     run("ip", &["netns", "add", name]);
     let path = format!("/run/netns/{name}");
     let inode = listns_tests::ns_inode(&path);
-    let mut holder = Command::new("bash")
+    let mut holder = Command::new("sh")
         .args(["-c", &format!("exec 7<{path}; exec sleep 600")])
         .spawn()
         .unwrap();
@@ -248,7 +248,8 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
     );
     holder.kill().unwrap();
     holder.wait().unwrap();
-    w.wait(Duration::from_secs(15), |v| {
+    // With handles a sweep every 2 s sees it; without, a rescan every 10 s.
+    w.wait(Duration::from_secs(30), |v| {
         is(v, "gone", "net") && v["ns"] == inode
     })
     .expect("gone after the fd holder exited");
@@ -292,6 +293,20 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         })
         .expect("created event");
     let inode = created["ns"].as_u64().unwrap();
+    if !listns_tests::kernel_has_nsfs_handles() {
+        // Liveness then comes from holders alone, which cannot see this
+        // reference: the documented fallback reports it gone.
+        eprintln!("NOTE no nsfs file handles on this kernel: hidden cannot be told from gone");
+        w.wait(Duration::from_secs(20), |v| {
+            is(v, "gone", "net") && v["ns"] == inode
+        })
+        .expect("reported gone by the holders fallback");
+        unsafe {
+            libc::close(a);
+            libc::close(b);
+        }
+        return;
+    }
     let hidden = w
         .wait(Duration::from_secs(20), |v| {
             is(v, "hidden", "net") && v["id"] == created["id"]
@@ -410,6 +425,15 @@ fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
         }
     }
     let (first, second) = pair.expect("the kernel reused no UTS inode in 200 namespaces");
+    if !listns_tests::kernel_has_ns_ids() {
+        // Keyed by inode: the reuse is still a creation (the tracer forgets
+        // namespaces as they die), but the two cannot be kept apart.
+        eprintln!(
+            "NOTE no namespace ids on this kernel: a reused inode is reported created again, not kept apart"
+        );
+        assert_eq!(first["ns"], second["ns"]);
+        return;
+    }
     assert_ne!(
         first["id"], second["id"],
         "same inode, different namespaces, different ids"

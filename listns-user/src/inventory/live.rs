@@ -143,7 +143,12 @@ impl Inventory {
             }
             // The kernel's map decides first sightings; an entry the
             // inventory already has (the map is an LRU) is a join.
-            if s.created && !known {
+            // Without ids a reused inode maps to the dead namespace's entry;
+            // the kernel (which forgets namespaces as they die there) knows
+            // better, so its word wins.
+            if s.created && (!known || s.id.is_none()) {
+                ns.state = super::State::Alive;
+                ns.hidden = false;
                 ns.origin = Some(Origin {
                     pid: ev.pid,
                     tid: ev.tid,

@@ -70,6 +70,9 @@ struct Pending {
     tries: u32,
 }
 
+/// Shortest sweep interval when liveness needs a rescan.
+pub const HOLDERS_SWEEP: Duration = Duration::from_secs(10);
+
 /// Tuning; the defaults suit a long-running tracer.
 #[derive(Clone, Debug)]
 pub struct Tuning {
@@ -104,7 +107,11 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub fn new(method: Method, tuning: Tuning, now: Instant) -> Self {
+    pub fn new(method: Method, mut tuning: Tuning, now: Instant) -> Self {
+        if matches!(method, Method::Holders) {
+            // Each sweep is a full rescan there: not every two seconds.
+            tuning.sweep_every = tuning.sweep_every.max(HOLDERS_SWEEP);
+        }
         Lifecycle {
             method,
             tuning,
@@ -164,7 +171,10 @@ impl Lifecycle {
         for (key, p) in due {
             self.pending.remove(&key);
             match inv.get(&key) {
-                Some(ns) if ns.state == State::Alive && ns.holders.is_empty() => {}
+                // Holders only: known holders may be stale, the rescan decides.
+                Some(ns)
+                    if ns.state == State::Alive
+                        && (ns.holders.is_empty() || matches!(self.method, Method::Holders)) => {}
                 _ => continue, // found a holder meanwhile, or already decided
             }
             match self.method.check(&key) {
@@ -240,7 +250,9 @@ impl Lifecycle {
                 mark_gone(inv, &key, now_ns);
                 self.pending.remove(&key);
                 verdicts.push(Verdict::Gone(key));
-            } else if unheld {
+            } else if unheld || matches!(self.method, Method::Holders) {
+                // Holders only: every namespace goes through the rescan,
+                // since its known holders may be stale.
                 self.pending
                     .entry(key)
                     .or_insert(Pending { due: now, tries: 0 });
@@ -370,9 +382,32 @@ mod tests {
             ..Tuning::default()
         };
         let mut lc = Lifecycle::new(Method::Holders, tuning, t0);
-        let v = lc.run(&mut inv, t0 + Duration::from_secs(2), 5, || {
-            Some(Inventory::new())
+        // Holders-only sweeps are rescans: never more often than HOLDERS_SWEEP.
+        let early = lc.run(&mut inv, t0 + Duration::from_secs(2), 5, || {
+            panic!("rescan too early")
         });
+        assert!(early.is_empty());
+        let v = lc.run(&mut inv, t0 + HOLDERS_SWEEP, 5, || Some(Inventory::new()));
+        assert_eq!(v, vec![Verdict::Gone(key)]);
+    }
+
+    #[test]
+    fn holders_sweep_rechecks_namespaces_whose_holders_may_be_stale() {
+        let mut inv = Inventory::new();
+        let key = NsKey::new(NsType::Net, 50, None);
+        inv.add_holder(
+            NsType::Net,
+            50,
+            None,
+            Holder::BindMount {
+                path: "/x".into(),
+                mnt_ns: 1,
+            },
+        );
+        let t0 = Instant::now();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
+        // The rescan no longer finds the (unmounted) bind mount: gone.
+        let v = lc.run(&mut inv, t0 + HOLDERS_SWEEP, 5, || Some(Inventory::new()));
         assert_eq!(v, vec![Verdict::Gone(key)]);
     }
 }

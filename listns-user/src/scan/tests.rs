@@ -353,7 +353,7 @@ fn non_utf8_comm_is_kept_visible() {
         .value(k, ns, output::columns::Column::Command)
         .display();
     assert_eq!(
-        cmd, "[a\\\\xffb\\x1b[2J]",
+        cmd, "[a\\xffb\\x1b[2J]",
         "no raw escape byte reaches a terminal"
     );
 }

@@ -37,7 +37,8 @@ enum Task {
     /// Integration tests somewhere other than plain `cargo test` on this kernel.
     #[command(subcommand)]
     IntegrationTest(IntegrationTarget),
-    /// Benchmarks against peers run side by side (see BENCHMARKS.md).
+    /// Benchmarks against peers run side by side (see BENCHMARKS.md):
+    /// scan, trace, memory, sweep (default: all).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -113,17 +114,34 @@ fn run_task(task: Task) -> Result<()> {
                     "listns",
                 ],
             )?;
-            let mut cmd = vec![
-                "run",
-                "--release",
-                "--package",
-                "listns-tests",
-                "--bin",
-                "listns-bench",
-                "--",
-            ];
-            cmd.extend(args.iter().map(String::as_str));
-            cargo(&root, &cmd)
+            // `scan` is listns-user's bench (listns -J against lsns -J); the
+            // rest (trace, memory, sweep) live in listns-bench.
+            let all = args.is_empty();
+            if all || args.iter().any(|a| a == "scan") {
+                cargo(
+                    &root,
+                    &["bench", "--package", "listns-user", "--bench", "scan"],
+                )?;
+            }
+            let rest: Vec<&str> = args
+                .iter()
+                .map(String::as_str)
+                .filter(|a| *a != "scan")
+                .collect();
+            if all || !rest.is_empty() {
+                let mut cmd = vec![
+                    "run",
+                    "--release",
+                    "--package",
+                    "listns-tests",
+                    "--bin",
+                    "listns-bench",
+                    "--",
+                ];
+                cmd.extend(rest);
+                cargo(&root, &cmd)?;
+            }
+            Ok(())
         }
     }
 }

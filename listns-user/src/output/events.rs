@@ -117,13 +117,14 @@ pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> S
         ),
         None => "  (created before listns started)".into(),
     };
-    let what = if event == "hidden" {
-        "HIDDEN   alive, but nothing a scan can see holds it;"
+    // HIDDEN stands out in a stream of lower-case events.
+    let (label, note) = if event == "hidden" {
+        ("HIDDEN", "  alive, but nothing a scan can see holds it;")
     } else {
-        "gone   "
+        (event, "")
     };
     format!(
-        "{clock}  {what} {:<6} {}{id}{origin}",
+        "{clock}  {label:<7}  {:<6} {}{id}{note}{origin}",
         key.ty.name(),
         key.inum
     )

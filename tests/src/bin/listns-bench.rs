@@ -54,6 +54,9 @@ fn main() -> Result<()> {
     if want("memory") {
         memory_bench();
     }
+    if want("sweep") {
+        sweep_bench()?;
+    }
     Ok(())
 }
 
@@ -262,4 +265,77 @@ fn memory_bench() {
         "kernel                   KNOWN map: 8-byte key + 1-byte value per namespace in an LRU hash of {} entries (preallocated)",
         listns_common::KNOWN_MAX
     );
+}
+
+/// The lifecycle's sweep over 10,000 live namespaces: one
+/// `open_by_handle_at` each. The namespaces are UTS namespaces made by a
+/// helper thread (unshare is per thread) and kept alive by fds.
+fn sweep_bench() -> Result<()> {
+    use listns::inventory::{Holder, Inventory};
+    use listns::lifecycle::{Lifecycle, Method, Tuning};
+    use listns::ns::NsType;
+    use std::os::fd::AsFd;
+    const N: usize = 10_000;
+    println!("## sweep: liveness of {N} tracked namespaces by nsfs handle");
+    let (method, how) = Method::detect();
+    if !matches!(method, Method::Handles(_)) {
+        println!("skipped: {how}");
+        return Ok(());
+    }
+    let limit = libc::rlimit {
+        rlim_cur: (N + 1024) as u64,
+        rlim_max: (N + 1024) as u64,
+    };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        bail!("cannot raise RLIMIT_NOFILE to {}", N + 1024);
+    }
+    let files = std::thread::spawn(|| -> Result<Vec<std::fs::File>> {
+        let mut files = Vec::with_capacity(N);
+        for _ in 0..N {
+            if unsafe { libc::unshare(libc::CLONE_NEWUTS) } != 0 {
+                bail!("unshare: {}", std::io::Error::last_os_error());
+            }
+            files.push(std::fs::File::open("/proc/thread-self/ns/uts")?);
+        }
+        Ok(files)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("namespace maker panicked"))??;
+    let mut inv = Inventory::new();
+    for (i, f) in files.iter().enumerate() {
+        let id = listns::ns::get_id(f.as_fd());
+        let inum = std::os::unix::fs::MetadataExt::ino(&f.metadata()?);
+        inv.add_holder(
+            NsType::Uts,
+            inum,
+            id,
+            Holder::Fd {
+                pid: std::process::id(),
+                fd: i as i32,
+            },
+        );
+    }
+    let t0 = Instant::now();
+    let tuning = Tuning {
+        sweep_every: Duration::from_millis(1),
+        ..Tuning::default()
+    };
+    let mut lc = Lifecycle::new(method, tuning, t0);
+    let mut times = Vec::new();
+    for round in 1..=5u32 {
+        let now = t0 + Duration::from_millis(10 * round as u64);
+        let start = Instant::now();
+        let verdicts = lc.run(&mut inv, now, 0, || None);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        if !verdicts.is_empty() {
+            bail!("{} live namespaces reported gone", verdicts.len());
+        }
+    }
+    let med = median(&mut times);
+    println!(
+        "sweep                    {med:.1} ms for {N} live namespaces ({:.2} us each; median of 5)",
+        med * 1e3 / N as f64
+    );
+    drop(files);
+    Ok(())
 }

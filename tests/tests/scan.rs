@@ -12,24 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use listns_tests::require_root;
+
 use listns::{
     inventory::{Holder, Inventory, NsKey},
     ns::NsType,
     scan::Scanner,
 };
-
-/// True when the test may run; prints why not, and panics under CI.
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let why = format!("{test}: needs root (creates namespaces and mounts)");
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; CI must run these as root");
-    }
-    eprintln!("SKIPPED {why}");
-    false
-}
 
 fn scan() -> Inventory {
     let (inv, stats) = Scanner::new("/proc").scan().expect("scan");
@@ -146,7 +135,7 @@ impl Drop for TempDirGuard {
 
 #[test]
 fn ip_netns_add_is_named_and_bind_held() {
-    if !privileged("ip_netns_add") {
+    if !require_root("ip_netns_add") {
         return;
     }
     struct NetnsGuard(&'static str);
@@ -191,7 +180,7 @@ fn ip_netns_add_is_named_and_bind_held() {
 
 #[test]
 fn netns_bind_mounted_at_an_arbitrary_path() {
-    if !privileged("netns_bind_mount") {
+    if !require_root("netns_bind_mount") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +206,7 @@ fn link_inode_of_file(p: &Path) -> u64 {
 
 #[test]
 fn bind_mount_only_inside_a_private_mount_namespace() {
-    if !privileged("private_bind_mount") {
+    if !require_root("private_bind_mount") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -267,7 +256,7 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
 
 #[test]
 fn user_namespace_held_only_by_an_fd_after_its_creator_exits() {
-    if !privileged("userns_fd") {
+    if !require_root("userns_fd") {
         return;
     }
     let creator = Proc::spawn("unshare", &["-U", "sleep", "60"]);
@@ -291,7 +280,7 @@ fn user_namespace_held_only_by_an_fd_after_its_creator_exits() {
 
 #[test]
 fn netns_held_only_by_a_socket() {
-    if !privileged("netns_socket") {
+    if !require_root("netns_socket") {
         return;
     }
     // A thread enters a new netns, opens a socket there, and exits: only
@@ -327,7 +316,7 @@ fn netns_held_only_by_a_socket() {
 
 #[test]
 fn thread_that_unshared_its_own_netns() {
-    if !privileged("thread_netns") {
+    if !require_root("thread_netns") {
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -358,7 +347,7 @@ fn thread_that_unshared_its_own_netns() {
 
 #[test]
 fn time_namespace_held_through_time_for_children() {
-    if !privileged("time_for_children") {
+    if !require_root("time_for_children") {
         return;
     }
     // unshare(CLONE_NEWTIME) without exec: the process's own time link is
@@ -381,7 +370,7 @@ fn time_namespace_held_through_time_for_children() {
 
 #[test]
 fn intermediate_user_namespace_without_a_process() {
-    if !privileged("intermediate_userns") {
+    if !require_root("intermediate_userns") {
         return;
     }
     // The first unshare creates U1 and execs the second, which creates U2
@@ -412,7 +401,7 @@ fn intermediate_user_namespace_without_a_process() {
 
 #[test]
 fn every_namespace_lsns_lists_listns_lists_too() {
-    if !privileged("lsns_superset") {
+    if !require_root("lsns_superset") {
         return;
     }
     let out = Command::new("lsns")
@@ -487,7 +476,7 @@ fn listns_bin() -> PathBuf {
 
 #[test]
 fn binary_reports_a_fresh_netns_process_with_the_right_holder() {
-    if !privileged("binary_json") {
+    if !require_root("binary_json") {
         return;
     }
     let p = Proc::spawn("unshare", &["-n", "sleep", "60"]);

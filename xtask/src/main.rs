@@ -65,17 +65,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Setup => setup::setup(),
         Task::Run { args } => {
             setup::setup()?;
-            cargo(
-                &root,
-                &[
-                    "build",
-                    "--release",
-                    "--package",
-                    "listns-user",
-                    "--bin",
-                    "listns",
-                ],
-            )?;
+            build_release(&root)?;
             let args = if args.is_empty() {
                 vec!["watch".to_string()]
             } else {
@@ -103,17 +93,7 @@ fn run_task(task: Task) -> Result<()> {
         }
         Task::Bench { args } => {
             setup::setup()?;
-            cargo(
-                &root,
-                &[
-                    "build",
-                    "--release",
-                    "--package",
-                    "listns-user",
-                    "--bin",
-                    "listns",
-                ],
-            )?;
+            build_release(&root)?;
             // `scan` is listns-user's bench (listns -J against lsns -J); the
             // rest (trace, memory, sweep) live in listns-bench.
             let all = args.is_empty();
@@ -144,6 +124,21 @@ fn run_task(task: Task) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The release `listns` binary that `run` and `bench` use.
+fn build_release(root: &Path) -> Result<()> {
+    cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "listns-user",
+            "--bin",
+            "listns",
+        ],
+    )
 }
 
 fn split_dashdash(args: &[String]) -> (&[String], &[String]) {

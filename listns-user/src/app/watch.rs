@@ -52,7 +52,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tracer = Tracer::start(&opts).context(
-        "starting the tracer (plain `listns`, without `watch`, still lists what a scan can find)",
+        "cannot start the tracer (plain `listns`, without `watch`, still lists what a scan can find)",
     )?;
     for note in &tracer.status.notes {
         eprintln!("listns: {note}");

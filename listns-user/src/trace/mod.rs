@@ -41,7 +41,7 @@ pub enum TraceError {
     #[error("this kernel's BTF lacks {0:?}, which the tracer cannot do without")]
     MissingOffsets(Vec<String>),
     #[error(
-        "loading the eBPF programs was refused ({0}); the tracer needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)"
+        "loading the eBPF programs was refused: the tracer needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)"
     )]
     NotPermitted(#[source] aya::EbpfError),
     #[error("loading the eBPF programs")]

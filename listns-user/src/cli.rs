@@ -73,6 +73,9 @@ pub struct WatchArgs {
     /// Do not print the initial inventory, only events.
     #[arg(long)]
     pub events_only: bool,
+    /// The kernel's BTF, for struct offsets (another file for kernels that ship it apart).
+    #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]
+    pub btf: std::path::PathBuf,
     /// Forget namespaces this many seconds after they are gone (keeps memory flat).
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     pub forget_after: f64,

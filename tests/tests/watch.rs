@@ -443,3 +443,52 @@ fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
     })
     .expect("the first namespace is reported gone");
 }
+
+/// Without BTF the tracer cannot run; watch says so and keeps the inventory
+/// current by rescanning.
+#[test]
+fn without_btf_watch_falls_back_to_rescans() {
+    if !require_root("without_btf_watch_falls_back_to_rescans") {
+        return;
+    }
+    let name = "listns-test-nobtf";
+    let _ = Command::new("ip")
+        .args(["netns", "delete", name])
+        .stderr(Stdio::null())
+        .status();
+    let mut child = Command::new(listns_bin())
+        .args(["watch", "--json", "--btf", "/nonexistent/vmlinux"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).expect("valid JSON"));
+        }
+    });
+    let mut w = Watch {
+        child,
+        lines: rx,
+        seen: Vec::new(),
+    };
+    w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
+        .expect("initial inventory");
+    assert_eq!(ours_loaded(), 0, "nothing loaded without BTF");
+    run("ip", &["netns", "add", name]);
+    let inode = listns_tests::ns_inode(format!("/run/netns/{name}"));
+    let found = w
+        .wait(Duration::from_secs(10), |v| {
+            v["event"] == "discovered" && v["ns"] == inode
+        })
+        .expect("the new netns is discovered by a rescan");
+    assert_eq!(found["type"], "net");
+    run("ip", &["netns", "delete", name]);
+    w.wait(Duration::from_secs(30), |v| {
+        is(v, "gone", "net") && v["ns"] == inode
+    })
+    .expect("gone after ip netns delete");
+    let status = w.interrupt();
+    assert!(status.success());
+}

@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use listns_common::{NS_SLOTS, NsRef, SLOT_TYPE};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -46,25 +45,42 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     };
     let opts = Options {
         initial: initial_inums(proc_root),
+        btf: args.btf.clone(),
         ..Options::default()
     };
     // Signals first: a Ctrl-C during start-up must still detach cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let mut tracer = Tracer::start(&opts).context(
-        "cannot start the tracer (plain `listns`, without `watch`, still lists what a scan can find)",
-    )?;
-    for note in &tracer.status.notes {
-        eprintln!("listns: {note}");
-    }
-    for failed in &tracer.status.failed {
-        eprintln!("listns: {failed}");
-    }
+    // Without the tracer (no BTF, not root, no hook attached, ...) watch
+    // still runs, on rescans: say what that misses.
+    let mut tracer = match Tracer::start(&opts) {
+        Ok(t) => {
+            for note in &t.status.notes {
+                eprintln!("listns: {note}");
+            }
+            for failed in &t.status.failed {
+                eprintln!("listns: {failed}");
+            }
+            Some(t)
+        }
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            eprintln!(
+                "listns: cannot start the tracer: {e:#}\nlistns: falling back to a rescan every {} s: \
+                 namespaces that live shorter than that are missed and creators are unknown \
+                 (`discovered` events instead of `created`)",
+                FALLBACK_RESCAN.as_secs()
+            );
+            None
+        }
+    };
     let (mut inv, stats) = Scanner::new(proc_root).scan()?;
     if let Some(summary) = stats.summary() {
         eprintln!("listns: {summary}");
     }
-    seed(&mut tracer, &inv);
+    if let Some(t) = tracer.as_mut() {
+        seed(t, &inv);
+    }
     let (method, how) = Method::detect();
     eprintln!("listns: {how}");
     let tuning = Tuning {
@@ -100,10 +116,13 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     tokio::pin!(stop);
+    let mut fallback = tokio::time::interval(FALLBACK_RESCAN);
+    fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    fallback.tick().await; // the first tick is immediate: the scan just ran
     loop {
         tokio::select! {
-            batch = tracer.next_batch() => {
-                let batch = batch?;
+            batch = next_batch(&mut tracer) => {
+                let (batch, tracer) = (batch?, tracer.as_mut().expect("batches come from a tracer"));
                 let now = std::time::Instant::now();
                 for ev in &batch.events {
                     let changes = inv.apply(ev);
@@ -115,9 +134,10 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 if batch.lost > 0 {
                     out.lost(batch.lost)?;
                     let (new, _) = Scanner::new(proc_root).scan()?;
-                    let discovered = inv.merge_rescan(new);
-                    seed(&mut tracer, &inv);
-                    out.rescan(inv.len(), discovered)?;
+                    let rescan = inv.merge_rescan(new);
+                    seed(tracer, &inv);
+                    lifecycle.check_soon(&rescan.unheld, now);
+                    out.rescan(inv.len(), rescan.discovered.len())?;
                 }
                 out.flush()?;
             }
@@ -127,12 +147,24 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                     match verdict {
                         Verdict::Gone(key) => {
                             out.verdict("gone", &key, &inv, now_ns)?;
-                            tracer.forget_known([known_ref(&key)]);
+                            if let Some(t) = tracer.as_mut() {
+                                t.forget_known([known_ref(&key)]);
+                            }
                         }
                         Verdict::Hidden(key) => out.verdict("hidden", &key, &inv, now_ns)?,
                     }
                 }
                 lifecycle.forget(&mut inv, now_ns);
+                out.flush()?;
+            }
+            _ = fallback.tick(), if tracer.is_none() => {
+                let (new, _) = Scanner::new(proc_root).scan()?;
+                let rescan = inv.merge_rescan(new);
+                let now_ns = events::now_ns();
+                for key in &rescan.discovered {
+                    out.verdict("discovered", key, &inv, now_ns)?;
+                }
+                lifecycle.check_soon(&rescan.unheld, std::time::Instant::now());
                 out.flush()?;
             }
             _ = sigint.recv() => break,
@@ -144,6 +176,19 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // Dropping the tracer detaches every program and closes every map.
     drop(tracer);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often watch rescans when the tracer cannot run.
+const FALLBACK_RESCAN: Duration = Duration::from_secs(2);
+
+/// The tracer's next batch; never, without a tracer.
+async fn next_batch(
+    tracer: &mut Option<Tracer>,
+) -> Result<crate::trace::Batch, crate::trace::TraceError> {
+    match tracer {
+        Some(t) => t.next_batch().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn lifecycle_due(lc: &Lifecycle) -> tokio::time::Instant {

@@ -261,20 +261,24 @@ impl Inventory {
 }
 
 impl Inventory {
-    /// Takes in a fresh scan after records were lost: holders come from the
-    /// scan, what the tracer learnt (origins) stays. A namespace the scan no
-    /// longer finds keeps its entry with no holders. Returns how many
-    /// namespaces the scan found that the inventory did not have.
-    pub fn merge_rescan(&mut self, scan: Inventory) -> usize {
-        for ns in self.namespaces.values_mut() {
+    /// Takes in a fresh scan (after lost records, or as the tracer-less
+    /// fallback): holders come from the scan, what the tracer learnt
+    /// (origins) stays. A namespace the scan no longer finds keeps its entry
+    /// with no holders, for the lifecycle to decide on.
+    pub fn merge_rescan(&mut self, scan: Inventory) -> Rescan {
+        let mut before_held = BTreeSet::new();
+        for (key, ns) in self.namespaces.iter_mut() {
+            if !ns.holders.is_empty() {
+                before_held.insert(*key);
+            }
             ns.holders.clear();
         }
-        let mut discovered = 0;
+        let mut out = Rescan::default();
         for (key, found) in scan.namespaces {
             let known = self.get(&self.resolve(key.ty, key.inum, key.id)).is_some();
-            let (_, ns) = self.entry(key.ty, key.inum, key.id);
+            let (key, ns) = self.entry(key.ty, key.inum, key.id);
             if !known {
-                discovered += 1;
+                out.discovered.push(key);
             }
             let (origin, hidden) = (ns.origin.take(), ns.hidden);
             *ns = found;
@@ -284,8 +288,24 @@ impl Inventory {
         }
         self.processes = scan.processes;
         self.initial = scan.initial;
-        discovered
+        out.unheld = before_held
+            .into_iter()
+            .filter(|k| {
+                self.get(k)
+                    .is_some_and(|ns| ns.holders.is_empty() && ns.state == State::Alive)
+            })
+            .collect();
+        out
     }
+}
+
+/// What a rescan changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rescan {
+    /// Namespaces the inventory did not have.
+    pub discovered: Vec<NsKey>,
+    /// Namespaces that had holders and now have none.
+    pub unheld: Vec<NsKey>,
 }
 
 impl Inventory {
@@ -396,7 +416,9 @@ mod tests {
         let mut scan = Inventory::new();
         scan.add_holder(NsType::Net, 10, Some(1), Holder::Fd { pid: 8, fd: 4 });
         scan.add_holder(NsType::Uts, 20, Some(2), proc_holder(8));
-        assert_eq!(inv.merge_rescan(scan), 1);
+        let r = inv.merge_rescan(scan);
+        assert_eq!(r.discovered, vec![NsKey::new(NsType::Uts, 20, Some(2))]);
+        assert!(r.unheld.is_empty());
         let ns = inv.get(&key).unwrap();
         assert_eq!(ns.origin.as_ref().unwrap().comm, "unshare");
         assert_eq!(
@@ -420,6 +442,15 @@ mod tests {
             .map(|(k, _)| (k.ty, k.id))
             .collect();
         assert_eq!(hidden, vec![(NsType::Net, Some(2)), (NsType::Uts, Some(1))]);
+    }
+
+    #[test]
+    fn rescan_reports_namespaces_that_lost_every_holder() {
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));
+        let r = inv.merge_rescan(Inventory::new());
+        assert_eq!(r.unheld, vec![NsKey::new(NsType::Net, 10, Some(1))]);
+        assert!(inv.get(&r.unheld[0]).unwrap().holders.is_empty());
     }
 
     #[test]

@@ -136,6 +136,16 @@ impl Lifecycle {
         }
     }
 
+    /// Schedules a check of these namespaces (a rescan found them unheld).
+    pub fn check_soon(&mut self, keys: &[NsKey], now: Instant) {
+        for key in keys {
+            self.pending.entry(*key).or_insert(Pending {
+                due: now + self.tuning.debounce,
+                tries: 0,
+            });
+        }
+    }
+
     /// When the next check is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
         let pending = self.pending.values().map(|p| p.due).min();

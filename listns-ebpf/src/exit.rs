@@ -2,25 +2,54 @@
 //! Runs before `exit_task_namespaces()`, so the nsproxy is still there.
 //! Tasks living entirely in the initial namespaces are not reported.
 
-use aya_ebpf::{helpers::bpf_get_current_task, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::bpf_get_current_task,
+    macros::{map, tracepoint},
+    maps::Array,
+    programs::TracePointContext,
+};
 use listns_common::{EventKind, NS_SLOTS, NsRef, known_key};
 
 use crate::{emit, task};
 
+/// The namespace struct of each slot of a task seen to live entirely in
+/// the initial namespaces. Initial namespaces are never freed, so a pointer
+/// equal to one of these is that namespace: nearly every exiting task is
+/// dismissed by comparing pointers, without reading the ten identities.
+#[map]
+static INITIAL_PTRS: Array<[u64; NS_SLOTS]> = Array::with_max_entries(1, 0);
+
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let current = unsafe { bpf_get_current_task() } as *const u8;
+    let mut ptrs = [0u64; NS_SLOTS];
+    task::namespace_ptrs(current, &mut ptrs);
+    if let Some(known) = INITIAL_PTRS.get_ptr(0)
+        && unsafe { *known } == ptrs
+        && ptrs[0] != 0
+    {
+        return 0;
+    }
     let Some(ev) = emit::scratch() else { return 0 };
-    task::read_namespaces(current, &mut ev.ns);
+    for slot in 0..NS_SLOTS {
+        ev.ns[slot] = task::ns_ref(ptrs[slot] as *const u8, slot);
+    }
     let mut outside = false;
+    let mut all_known = true;
     for slot in 0..NS_SLOTS {
         let (init, inum) = (emit::init_inum(slot), ev.ns[slot].inum);
         // An unknown initial inode (0) reports every exit rather than none.
         if inum != 0 && inum != init {
             outside = true;
         }
+        if inum == 0 || init == 0 {
+            all_known = false;
+        }
     }
     if !outside {
+        if all_known && let Some(known) = INITIAL_PTRS.get_ptr_mut(0) {
+            unsafe { *known = ptrs };
+        }
         return 0;
     }
     ev.kind = EventKind::Exit as u32;

@@ -121,7 +121,7 @@ pub fn nsproxy_ns_refs(proxy: *const u8, slot: usize) -> u32 {
 /// Identity of the namespace whose struct (uts_namespace, net, ...) is at
 /// `ns`, for a slot of that type.
 #[inline(always)]
-fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
+pub fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
     let common_off = off!(ns_common[slot]);
     if common_off == OFF_MISSING {
         return NsRef::default();
@@ -134,18 +134,28 @@ fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
     }
 }
 
-/// Reads every slot of `task` into `out`; a slot that cannot be read is
-/// left zero (inode 0). No mask is returned on purpose: a mask built from
-/// per-branch constants makes the verifier explore every combination.
+/// The namespace struct of each slot of `task` (null where unreadable).
 #[inline(always)]
-pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) {
+pub fn namespace_ptrs(task: *const u8, out: &mut [u64; NS_SLOTS]) {
     let proxy = nsproxy(task);
-    for slot in 0..NS_SLOTS {
+    for (slot, ptr) in out.iter_mut().enumerate() {
         let ns = match slot {
             SLOT_PID => active_pid_ns(task),
             SLOT_USER => user_ns(task),
             _ => read_ptr(proxy, off!(nsproxy[slot])),
         };
-        out[slot] = ns_ref(ns, slot);
+        *ptr = ns as u64;
+    }
+}
+
+/// Reads every slot of `task` into `out`; a slot that cannot be read is
+/// left zero (inode 0). No mask is returned on purpose: a mask built from
+/// per-branch constants makes the verifier explore every combination.
+#[inline(always)]
+pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) {
+    let mut ptrs = [0u64; NS_SLOTS];
+    namespace_ptrs(task, &mut ptrs);
+    for slot in 0..NS_SLOTS {
+        out[slot] = ns_ref(ptrs[slot] as *const u8, slot);
     }
 }

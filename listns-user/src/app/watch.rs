@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli::WatchArgs,
-    inventory::{Inventory, NsKey, State},
+    inventory::{Inventory, NsKey, State, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     ns::{NsType, parse_link, slot_name},
     output::{
@@ -127,6 +127,9 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 for ev in &batch.events {
                     let changes = inv.apply(ev);
                     for change in &changes {
+                        if change.kind == ChangeKind::Created {
+                            attribute_container(&mut inv, proc_root, &change.key, ev.pid);
+                        }
                         out.change(ev, change)?;
                     }
                     lifecycle.note(&changes, &inv, now);
@@ -172,10 +175,35 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = &mut stop => break,
         }
     }
+    // What the kernel delivered before the signal still gets reported.
+    if let Some(t) = tracer.as_mut() {
+        let batch = t.drain_now();
+        for ev in &batch.events {
+            for change in inv.apply(ev) {
+                out.change(ev, &change)?;
+            }
+        }
+        if batch.lost > 0 {
+            out.lost(batch.lost)?;
+        }
+    }
     out.flush()?;
     // Dropping the tracer detaches every program and closes every map.
     drop(tracer);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names the creator's container (docker, podman, ...) from its cgroup,
+/// while the creator still runs; a creator already gone stays unattributed.
+fn attribute_container(inv: &mut Inventory, proc_root: &Path, key: &NsKey, pid: u32) {
+    let Ok(content) = std::fs::read(proc_root.join(pid.to_string()).join("cgroup")) else {
+        return;
+    };
+    if let Some(c) = crate::scan::container::from_cgroup_file(&content)
+        && let Some(origin) = inv.get_mut(key).and_then(|ns| ns.origin.as_mut())
+    {
+        origin.container = Some(format!("{}:{}", c.runtime, c.id));
+    }
 }
 
 /// How often watch rescans when the tracer cannot run.

@@ -109,16 +109,29 @@ impl Inventory {
             }
         };
         if ev.kind == TaskEventKind::Exit {
+            // Only the namespaces the record names: the event path must not
+            // walk the whole inventory (it holds tens of thousands of
+            // namespaces under churn). Holders the task has elsewhere (fds,
+            // sockets) go at the next rescan; liveness does not depend on them.
+            let leader = ev.tid == ev.pid;
             for s in &ev.slots {
                 let key = self.resolve(s.ty, s.inum, s.id);
-                if !self.is_initial(&key) && self.get(&key).is_some() {
+                let initial = self.is_initial(&key);
+                let Some(ns) = self.get_mut(&key) else {
+                    continue;
+                };
+                ns.holders.retain(|h| match h {
+                    Holder::Thread { pid, tid, .. } => {
+                        !(*pid == ev.pid && (leader || *tid == ev.tid))
+                    }
+                    other => !(leader && other.pid() == Some(ev.pid)),
+                });
+                if !initial {
                     push(&mut out, ChangeKind::Left, key, slot_name(s.slot));
                 }
             }
-            if ev.tid == ev.pid {
-                self.remove_pid(ev.pid);
-            } else {
-                self.remove_tid(ev.pid, ev.tid);
+            if leader {
+                self.processes.remove(&ev.pid);
             }
             return out;
         }
@@ -164,16 +177,6 @@ impl Inventory {
             }
         }
         out
-    }
-
-    /// Removes the holders of one thread (not its thread group).
-    pub fn remove_tid(&mut self, pid: u32, tid: u32) {
-        let keys: Vec<NsKey> = self.iter().map(|(k, _)| *k).collect();
-        for key in keys {
-            if let Some(ns) = self.get_mut(&key) {
-                ns.holders.retain(|h| !matches!(h, Holder::Thread { pid: p, tid: t, .. } if *p == pid && *t == tid));
-            }
-        }
     }
 }
 

@@ -99,6 +99,7 @@ pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> V
         "comm": o.map(|o| o.comm.as_str()),
         "syscall": o.map(|o| o.syscall),
         "created": o.map(|o| rfc3339(o.time_ns)),
+        "container": o.and_then(|o| o.container.as_deref()),
         "hidden": ns.hidden,
     })
 }

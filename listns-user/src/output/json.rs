@@ -64,6 +64,7 @@ pub fn namespace_object(cells: &Cells<'_>, key: &NsKey, ns: &Namespace, cols: &[
                 "comm": o.comm,
                 "syscall": o.syscall,
                 "flags": crate::ns::flag_names(o.flags),
+                "container": o.container,
             }),
         ));
     }

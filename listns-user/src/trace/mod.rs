@@ -259,6 +259,28 @@ impl Tracer {
         }
     }
 
+    /// What the ring buffer holds right now, without waiting (for a last
+    /// drain before exit).
+    pub fn drain_now(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        self.drain_into(&mut batch);
+        batch.lost = self.take_lost();
+        batch
+    }
+
+    fn drain_into(&mut self, batch: &mut Batch) {
+        let ring = self.ring.get_mut();
+        while let Some(item) = ring.next() {
+            match record::decode(&item, &self.clock) {
+                Ok(ev) => batch.events.push(ev),
+                Err(e) => {
+                    log::warn!("malformed record: {e}");
+                    batch.malformed += 1;
+                }
+            }
+        }
+    }
+
     /// Waits for the next non-empty batch: records are submitted without
     /// waking us (a wakeup per record costs more than the record), so this
     /// drains on a short timer, or at once when the kernel forces a wakeup
@@ -266,18 +288,7 @@ impl Tracer {
     pub async fn next_batch(&mut self) -> Result<Batch, TraceError> {
         loop {
             let mut batch = Batch::default();
-            {
-                let ring = self.ring.get_mut();
-                while let Some(item) = ring.next() {
-                    match record::decode(&item, &self.clock) {
-                        Ok(ev) => batch.events.push(ev),
-                        Err(e) => {
-                            log::warn!("malformed record: {e}");
-                            batch.malformed += 1;
-                        }
-                    }
-                }
-            }
+            self.drain_into(&mut batch);
             batch.lost = self.take_lost();
             if !batch.events.is_empty() || batch.lost > 0 || batch.malformed > 0 {
                 return Ok(batch);

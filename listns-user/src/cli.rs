@@ -79,4 +79,7 @@ pub struct WatchArgs {
     /// Forget namespaces this many seconds after they are gone (keeps memory flat).
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     pub forget_after: f64,
+    /// Remember at most this many gone namespaces (the oldest are forgotten first).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_gone: usize,
 }

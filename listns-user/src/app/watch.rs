@@ -85,6 +85,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     eprintln!("listns: {how}");
     let tuning = Tuning {
         forget_after: Duration::from_secs_f64(args.forget_after),
+        max_gone: args.max_gone,
         ..Tuning::default()
     };
     let mut lifecycle = Lifecycle::new(method, tuning, std::time::Instant::now());

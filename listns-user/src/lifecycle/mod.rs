@@ -14,7 +14,7 @@ pub mod handle;
 pub mod listns_syscall;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     time::{Duration, Instant},
 };
 
@@ -86,6 +86,9 @@ pub struct Tuning {
     pub sweep_every: Duration,
     /// Gone namespaces are forgotten after this long.
     pub forget_after: Duration,
+    /// At most this many gone namespaces are remembered (the oldest go
+    /// first), so memory stays bounded at any churn rate.
+    pub max_gone: usize,
 }
 
 impl Default for Tuning {
@@ -95,6 +98,7 @@ impl Default for Tuning {
             tries: 4,
             sweep_every: Duration::from_secs(2),
             forget_after: Duration::from_secs(600),
+            max_gone: 10_000,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Lifecycle {
     pub tuning: Tuning,
     pending: BTreeMap<NsKey, Pending>,
     last_sweep: Instant,
+    /// Gone namespaces, oldest first, for `forget`.
+    gone: VecDeque<(u64, NsKey)>,
 }
 
 impl Lifecycle {
@@ -117,6 +123,7 @@ impl Lifecycle {
             tuning,
             pending: BTreeMap::new(),
             last_sweep: now,
+            gone: VecDeque::new(),
         }
     }
 
@@ -189,7 +196,7 @@ impl Lifecycle {
             }
             match self.method.check(&key) {
                 Liveness::Dead => {
-                    mark_gone(inv, &key, now_ns);
+                    self.mark_gone(inv, &key, now_ns);
                     verdicts.push(Verdict::Gone(key));
                 }
                 Liveness::Alive | Liveness::Unknown => unexplained.push((key, p)),
@@ -209,7 +216,7 @@ impl Lifecycle {
             }
             match self.method {
                 Method::Holders => {
-                    mark_gone(inv, &key, now_ns);
+                    self.mark_gone(inv, &key, now_ns);
                     verdicts.push(Verdict::Gone(key));
                 }
                 Method::Handles(_) if p.tries + 1 < self.tuning.tries => {
@@ -257,7 +264,7 @@ impl Lifecycle {
             if let Method::Handles(h) = &self.method
                 && h.check(&key) == Liveness::Dead
             {
-                mark_gone(inv, &key, now_ns);
+                self.mark_gone(inv, &key, now_ns);
                 self.pending.remove(&key);
                 verdicts.push(Verdict::Gone(key));
             } else if unheld || matches!(self.method, Method::Holders) {
@@ -270,26 +277,36 @@ impl Lifecycle {
         }
     }
 
-    /// Forgets namespaces gone for longer than `forget_after`; returns them.
+    /// Forgets the namespaces gone for longer than `forget_after`, and the
+    /// oldest gone ones beyond `max_gone`; returns them. Cheap: it walks only
+    /// the queue of gone namespaces, oldest first.
     pub fn forget(&mut self, inv: &mut Inventory, now_ns: u64) -> Vec<NsKey> {
         let limit = self.tuning.forget_after.as_nanos() as u64;
-        let old: Vec<NsKey> = inv
-            .iter()
-            .filter(|(_, ns)| matches!(ns.state, State::Gone { since_ns } if now_ns.saturating_sub(since_ns) > limit))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in &old {
-            inv.forget(key);
-            self.pending.remove(key);
+        let mut out = Vec::new();
+        while let Some(&(since, key)) = self.gone.front() {
+            if now_ns.saturating_sub(since) <= limit && self.gone.len() <= self.tuning.max_gone {
+                break;
+            }
+            self.gone.pop_front();
+            // Still the same gone namespace (not seen alive again since).
+            if inv
+                .get(&key)
+                .is_some_and(|ns| ns.state == State::Gone { since_ns: since })
+            {
+                inv.forget(&key);
+                self.pending.remove(&key);
+                out.push(key);
+            }
         }
-        old
+        out
     }
-}
 
-fn mark_gone(inv: &mut Inventory, key: &NsKey, now_ns: u64) {
-    if let Some(ns) = inv.get_mut(key) {
-        ns.state = State::Gone { since_ns: now_ns };
-        ns.hidden = false;
+    fn mark_gone(&mut self, inv: &mut Inventory, key: &NsKey, now_ns: u64) {
+        if let Some(ns) = inv.get_mut(key) {
+            ns.state = State::Gone { since_ns: now_ns };
+            ns.hidden = false;
+            self.gone.push_back((now_ns, *key));
+        }
     }
 }
 
@@ -376,11 +393,38 @@ mod tests {
     fn gone_namespaces_are_forgotten_after_the_limit() {
         let (mut inv, key) = setup();
         let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), Instant::now());
-        inv.get_mut(&key).unwrap().state = State::Gone { since_ns: 1_000 };
+        lc.mark_gone(&mut inv, &key, 1_000);
         assert!(lc.forget(&mut inv, 2_000).is_empty());
         let later = 1_000 + Tuning::default().forget_after.as_nanos() as u64 + 1;
         assert_eq!(lc.forget(&mut inv, later), vec![key]);
         assert!(inv.get(&key).is_none());
+    }
+
+    #[test]
+    fn at_most_max_gone_are_remembered() {
+        let mut inv = Inventory::new();
+        let tuning = Tuning {
+            max_gone: 2,
+            ..Tuning::default()
+        };
+        let mut lc = Lifecycle::new(Method::Holders, tuning, Instant::now());
+        let keys: Vec<NsKey> = (1..=3)
+            .map(|i| NsKey::new(NsType::Uts, i, Some(i)))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            inv.add_holder(
+                k.ty,
+                k.inum,
+                k.id,
+                Holder::Fd {
+                    pid: 1,
+                    fd: i as i32,
+                },
+            );
+            lc.mark_gone(&mut inv, k, 10 + i as u64);
+        }
+        assert_eq!(lc.forget(&mut inv, 20), vec![keys[0]]);
+        assert_eq!(inv.len(), 2);
     }
 
     #[test]

@@ -51,6 +51,9 @@ fn main() -> Result<()> {
     if want("trace") {
         trace_bench()?;
     }
+    if !want("trace") && args.iter().any(|a| a == "hooks") {
+        program_costs()?;
+    }
     if want("trace") || args.iter().any(|a| a == "sustained") {
         sustained_rate()?;
     }
@@ -167,30 +170,85 @@ impl Watch {
 
 fn trace_bench() -> Result<()> {
     println!("## trace: cost of `listns watch --json` on the host (A/B interleaved, same run)");
-    let rounds = 9;
+    let rounds = 11;
     for (name, flags, n) in [
         ("fork+exit", 0, 4000u32),
         ("fork+unshare(UTS)+exit", libc::CLONE_NEWUTS, 2000),
     ] {
         fork_exit(n / 4, flags); // warm-up
-        let (mut off, mut on) = (Vec::new(), Vec::new());
+        let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            off.push(fork_exit(n, flags));
+            // Each "with" run sits between two "without" runs: the ratio to
+            // their mean cancels the machine's drift.
+            let before = fork_exit(n, flags);
             let w = Watch::start()?;
-            on.push(fork_exit(n, flags));
+            let with = fork_exit(n, flags);
             w.stop()?;
+            let after = fork_exit(n, flags);
+            off.push((before + after) / 2.0);
+            on.push(with);
+            ratios.push(with / ((before + after) / 2.0));
         }
-        let (off_m, on_m) = (median(&mut off), median(&mut on));
-        println!(
-            "{name:<24} without {:>8.1} us/op  with {:>8.1} us/op  ratio {:.3} ({:+.1}%)  [{rounds} rounds of {n}, medians]",
-            off_m / 1e3,
-            on_m / 1e3,
-            on_m / off_m,
-            (on_m / off_m - 1.0) * 100.0
+        let (lo, hi) = (
+            ratios.iter().cloned().fold(f64::MAX, f64::min),
+            ratios.iter().cloned().fold(f64::MIN, f64::max),
         );
+        let ratio = median(&mut ratios);
+        println!(
+            "{name:<24} without {:>8.1} us/op  with {:>8.1} us/op  ratio {ratio:.3} ({:+.1}%; rounds {lo:.3}..{hi:.3})  [{rounds} sandwiched rounds of {n}, medians]",
+            median(&mut off) / 1e3,
+            median(&mut on) / 1e3,
+            (ratio - 1.0) * 100.0
+        );
+    }
+    program_costs()
+}
+
+/// The kernel-side cost of each hook, from the kernel's own BPF run-time
+/// statistics (BPF_ENABLE_STATS) over a fork+exit and an unshare loop: a
+/// figure the machine's noise does not blur.
+fn program_costs() -> Result<()> {
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .map_err(|e| anyhow::anyhow!("BPF_ENABLE_STATS: {e}"))?;
+    let w = Watch::start()?;
+    let snapshot = || -> std::collections::BTreeMap<String, (u64, u64)> {
+        aya::programs::loaded_programs()
+            .filter_map(|p| p.ok())
+            .filter_map(|p| {
+                let name = p.name_as_str()?.to_string();
+                OURS.contains(&name.as_str())
+                    .then(|| (name, (p.run_time().as_nanos() as u64, p.run_count())))
+            })
+            .collect()
+    };
+    let before = snapshot();
+    fork_exit(4000, 0);
+    fork_exit(2000, libc::CLONE_NEWUTS);
+    let after = snapshot();
+    w.stop()?;
+    println!("per hook (kernel BPF stats over 4,000 fork+exit and 2,000 fork+unshare+exit):");
+    for (name, (t1, c1)) in &after {
+        let (t0, c0) = before.get(name).copied().unwrap_or_default();
+        let (t, c) = (t1 - t0, c1 - c0);
+        if c > 0 {
+            println!(
+                "  {name:<16} {c:>7} runs  {:>6.0} ns/run",
+                t as f64 / c as f64
+            );
+        }
     }
     Ok(())
 }
+
+/// Our programs as the kernel names them (cut at 15 bytes).
+const OURS: [&str; 6] = [
+    "sched_process_f",
+    "sched_process_e",
+    "sys_enter_unsha",
+    "sys_exit_unshar",
+    "sys_enter_setns",
+    "sys_exit_setns",
+];
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -123,3 +123,21 @@ pub fn kernel_has_ns_ids() -> bool {
 pub fn kernel_has_nsfs_handles() -> bool {
     listns::lifecycle::Handles::probe().is_ok()
 }
+
+/// listns's programs as the kernel names them (names are cut at 15 bytes).
+pub const OUR_PROGRAMS: [&str; 6] = [
+    "sched_process_f",
+    "sched_process_e",
+    "sys_enter_unsha",
+    "sys_exit_unshar",
+    "sys_enter_setns",
+    "sys_exit_setns",
+];
+
+/// How many of listns's programs are loaded right now.
+pub fn ours_loaded() -> usize {
+    loaded_program_names()
+        .iter()
+        .filter(|n| OUR_PROGRAMS.contains(&n.as_str()))
+        .count()
+}

@@ -51,23 +51,15 @@ fn unshare_net_is_reported_as_created() {
         );
         let before = listns_tests::ns_inode("/proc/self/ns/net");
         let alive_before = live_inodes("net");
-        let child = std::process::Command::new("unshare")
-            .args(["-n", "true"])
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let (events, lost) = collect(&mut tracer, Duration::from_secs(5), |evs| {
-            evs.iter()
-                .any(|e| e.pid == pid && e.kind == TaskEventKind::Unshare)
-        })
+        let (pid, events, lost) = run_traced(
+            &mut tracer,
+            "unshare",
+            &["-n", "true"],
+            TaskEventKind::Unshare,
+        )
         .await;
         assert_eq!(lost, 0);
-        let ev = events
-            .iter()
-            .find(|e| e.pid == pid && e.kind == TaskEventKind::Unshare)
-            .unwrap_or_else(|| panic!("no unshare event from pid {pid}: {events:?}"));
+        let ev = find(&events, pid, TaskEventKind::Unshare);
         assert_eq!(ev.comm, "unshare");
         let net = ev
             .slots
@@ -86,6 +78,27 @@ fn unshare_net_is_reported_as_created() {
             "prev is the netns before unshare"
         );
     });
+}
+
+/// Runs a command to completion and collects events until its `kind`
+/// event arrives (5 s at most); returns its pid, the events and the lost count.
+async fn run_traced(
+    tracer: &mut Tracer,
+    cmd: &str,
+    args: &[&str],
+    kind: TaskEventKind,
+) -> (u32, Vec<TaskEvent>, u64) {
+    let child = std::process::Command::new(cmd).args(args).spawn().unwrap();
+    let pid = child.id();
+    assert!(
+        child.wait_with_output().unwrap().status.success(),
+        "{cmd} {args:?} failed"
+    );
+    let (events, lost) = collect(tracer, Duration::from_secs(5), |evs| {
+        evs.iter().any(|e| e.pid == pid && e.kind == kind)
+    })
+    .await;
+    (pid, events, lost)
 }
 
 /// Forks a child that runs `f` (async-signal-safe calls only) and `_exit`s
@@ -243,16 +256,12 @@ fn unshare_user_is_reported_from_credentials() {
     rt().block_on(async {
         let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
         let before = listns_tests::ns_inode("/proc/self/ns/user");
-        let child = std::process::Command::new("unshare")
-            .args(["-U", "true"])
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        assert!(child.wait_with_output().unwrap().status.success());
-        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
-            evs.iter()
-                .any(|e| e.pid == pid && e.kind == TaskEventKind::Unshare)
-        })
+        let (pid, events, _) = run_traced(
+            &mut tracer,
+            "unshare",
+            &["-U", "true"],
+            TaskEventKind::Unshare,
+        )
         .await;
         let ev = find(&events, pid, TaskEventKind::Unshare);
         let user = ev
@@ -307,16 +316,12 @@ fn setns_into_existing_netns_is_a_join() {
             },
         )]);
         assert_eq!(seeded, 0);
-        let child = std::process::Command::new("nsenter")
-            .args(["--net=/run/netns/listns-test-setns", "true"])
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        assert!(child.wait_with_output().unwrap().status.success());
-        let (events, _) = collect(&mut tracer, Duration::from_secs(5), |evs| {
-            evs.iter()
-                .any(|e| e.pid == pid && e.kind == TaskEventKind::Setns)
-        })
+        let (pid, events, _) = run_traced(
+            &mut tracer,
+            "nsenter",
+            &["--net=/run/netns/listns-test-setns", "true"],
+            TaskEventKind::Setns,
+        )
         .await;
         let ev = find(&events, pid, TaskEventKind::Setns);
         assert_eq!(ev.comm, "nsenter");

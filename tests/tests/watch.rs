@@ -10,23 +10,6 @@ use std::{
 use listns_tests::{listns_bin, loaded_program_names, require_root, run, wait_for};
 use serde_json::Value;
 
-/// Our programs as the kernel names them (names are cut at 15 bytes).
-const OURS: [&str; 6] = [
-    "sched_process_f",
-    "sched_process_e",
-    "sys_enter_unsha",
-    "sys_exit_unshar",
-    "sys_enter_setns",
-    "sys_exit_setns",
-];
-
-fn ours_loaded() -> usize {
-    loaded_program_names()
-        .iter()
-        .filter(|n| OURS.contains(&n.as_str()))
-        .count()
-}
-
 /// `listns watch --json`, its lines parsed by a thread.
 struct Watch {
     child: Child,
@@ -36,6 +19,7 @@ struct Watch {
 
 impl Watch {
     fn start(extra: &[&str]) -> Watch {
+        wait_until_unloaded();
         let mut child = Command::new(listns_bin())
             .args(["watch", "--json"])
             .args(extra)
@@ -61,8 +45,9 @@ impl Watch {
         // Ready once the initial inventory is out (its last "existing" line
         // comes after the programs are attached) and the programs are loaded.
         assert!(
-            wait_for(Duration::from_secs(30), || (ours_loaded() == OURS.len())
-                .then_some(()))
+            wait_for(Duration::from_secs(30), || (listns_tests::ours_loaded()
+                == listns_tests::OUR_PROGRAMS.len())
+            .then_some(()))
             .is_some(),
             "programs not attached"
         );
@@ -104,6 +89,19 @@ impl Drop for Watch {
     }
 }
 
+/// Waits for the programs of an earlier tracer (this test binary's or the
+/// trace tests') to be freed: the kernel does that asynchronously.
+fn wait_until_unloaded() {
+    let none = wait_for(Duration::from_secs(10), || {
+        (listns_tests::ours_loaded() == 0).then_some(())
+    });
+    assert!(
+        none.is_some(),
+        "listns programs still loaded (another tracer running?): {:?}",
+        loaded_program_names()
+    );
+}
+
 fn is(v: &Value, event: &str, ty: &str) -> bool {
     v["event"] == event && v["type"] == ty
 }
@@ -113,14 +111,21 @@ fn ctrl_c_detaches_everything_and_exits_zero() {
     if !require_root("ctrl_c_detaches_everything_and_exits_zero") {
         return;
     }
-    assert_eq!(ours_loaded(), 0, "programs of ours loaded before the test");
+    wait_until_unloaded();
     let w = Watch::start(&[]);
-    assert_eq!(ours_loaded(), OURS.len());
+    assert_eq!(
+        listns_tests::ours_loaded(),
+        listns_tests::OUR_PROGRAMS.len()
+    );
     let status = w.interrupt();
     assert!(status.success(), "exit status {status}");
-    assert_eq!(
-        ours_loaded(),
-        0,
+    // The kernel frees a program asynchronously (after an RCU grace
+    // period) once its last fd and link are gone: allow it a moment.
+    let gone = wait_for(Duration::from_secs(5), || {
+        (listns_tests::ours_loaded() == 0).then_some(())
+    });
+    assert!(
+        gone.is_some(),
         "programs left behind: {:?}",
         loaded_program_names()
     );
@@ -475,7 +480,7 @@ fn without_btf_watch_falls_back_to_rescans() {
     };
     w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
         .expect("initial inventory");
-    assert_eq!(ours_loaded(), 0, "nothing loaded without BTF");
+    assert_eq!(listns_tests::ours_loaded(), 0, "nothing loaded without BTF");
     run("ip", &["netns", "add", name]);
     let inode = listns_tests::ns_inode(format!("/run/netns/{name}"));
     let found = w

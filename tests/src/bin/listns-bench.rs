@@ -216,7 +216,8 @@ fn program_costs() -> Result<()> {
             .filter_map(|p| p.ok())
             .filter_map(|p| {
                 let name = p.name_as_str()?.to_string();
-                OURS.contains(&name.as_str())
+                listns_tests::OUR_PROGRAMS
+                    .contains(&name.as_str())
                     .then(|| (name, (p.run_time().as_nanos() as u64, p.run_count())))
             })
             .collect()
@@ -239,16 +240,6 @@ fn program_costs() -> Result<()> {
     }
     Ok(())
 }
-
-/// Our programs as the kernel names them (cut at 15 bytes).
-const OURS: [&str; 6] = [
-    "sched_process_f",
-    "sched_process_e",
-    "sys_enter_unsha",
-    "sys_exit_unshar",
-    "sys_enter_setns",
-    "sys_exit_setns",
-];
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

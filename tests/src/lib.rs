@@ -141,3 +141,29 @@ pub fn ours_loaded() -> usize {
         .filter(|n| OUR_PROGRAMS.contains(&n.as_str()))
         .count()
 }
+
+/// A network namespace made with `ip netns add NAME` (any leftover of that
+/// name deleted first); `ip netns delete` on drop, if it still exists.
+pub struct NetnsGuard(pub &'static str);
+
+impl NetnsGuard {
+    pub fn new(name: &'static str) -> Self {
+        delete_netns(name);
+        run("ip", &["netns", "add", name]);
+        NetnsGuard(name)
+    }
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        delete_netns(self.0);
+    }
+}
+
+/// `ip netns delete NAME`, quietly: it may not exist.
+pub fn delete_netns(name: &str) {
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "delete", name])
+        .stderr(std::process::Stdio::null())
+        .status();
+}

@@ -138,21 +138,7 @@ fn ip_netns_add_is_named_and_bind_held() {
     if !require_root("ip_netns_add") {
         return;
     }
-    struct NetnsGuard(&'static str);
-    impl Drop for NetnsGuard {
-        fn drop(&mut self) {
-            let _ = Command::new("ip")
-                .args(["netns", "del", self.0])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-    let _ = Command::new("ip")
-        .args(["netns", "del", "listns-t1"])
-        .stderr(Stdio::null())
-        .status();
-    run("ip", &["netns", "add", "listns-t1"]);
-    let _g = NetnsGuard("listns-t1");
+    let _g = listns_tests::NetnsGuard::new("listns-t1");
     let inum = fs::metadata("/run/netns/listns-t1")
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .unwrap();

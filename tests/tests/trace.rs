@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use listns::inventory::live::{TaskEvent, TaskEventKind};
 use listns::ns::NsType;
 use listns::trace::{Options, Tracer};
-use listns_tests::{live_inodes, require_root, run};
+use listns_tests::{NetnsGuard, live_inodes, require_root};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -273,28 +273,6 @@ fn unshare_user_is_reported_from_credentials() {
         assert_eq!(user.prev.map(|p| p.0), Some(before));
         assert_ne!(user.inum, before);
     });
-}
-
-/// `ip netns add` on drop: deletes it again.
-struct NetnsGuard(&'static str);
-
-impl NetnsGuard {
-    fn new(name: &'static str) -> Self {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", name])
-            .stderr(std::process::Stdio::null())
-            .status();
-        run("ip", &["netns", "add", name]);
-        NetnsGuard(name)
-    }
-}
-
-impl Drop for NetnsGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", self.0])
-            .status();
-    }
 }
 
 #[test]

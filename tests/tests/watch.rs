@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use listns_tests::{listns_bin, loaded_program_names, require_root, run, wait_for};
+use listns_tests::{NetnsGuard, listns_bin, loaded_program_names, require_root, run, wait_for};
 use serde_json::Value;
 
 /// `listns watch --json`, its lines parsed by a thread.
@@ -18,7 +18,9 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(extra: &[&str]) -> Watch {
+    /// `listns watch --json EXTRA` with its lines read by a thread; does
+    /// not wait for anything.
+    fn spawn(extra: &[&str]) -> Watch {
         wait_until_unloaded();
         let mut child = Command::new(listns_bin())
             .args(["watch", "--json"])
@@ -37,11 +39,17 @@ impl Watch {
                 }
             }
         });
-        let mut w = Watch {
+        Watch {
             child,
             lines,
             seen: Vec::new(),
-        };
+        }
+    }
+
+    /// Spawns and waits until the programs are attached and the initial
+    /// inventory is out.
+    fn start(extra: &[&str]) -> Watch {
+        let mut w = Watch::spawn(extra);
         // Ready once the initial inventory is out (its last "existing" line
         // comes after the programs are attached) and the programs are loaded.
         assert!(
@@ -204,12 +212,8 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
         return;
     }
     let name = "listns-test-fd";
-    let _ = Command::new("ip")
-        .args(["netns", "delete", name])
-        .stderr(Stdio::null())
-        .status();
     let mut w = Watch::start(&[]);
-    run("ip", &["netns", "add", name]);
+    let _ns = NetnsGuard::new(name);
     let path = format!("/run/netns/{name}");
     let inode = listns_tests::ns_inode(&path);
     let mut holder = Command::new("sh")
@@ -457,31 +461,11 @@ fn without_btf_watch_falls_back_to_rescans() {
         return;
     }
     let name = "listns-test-nobtf";
-    let _ = Command::new("ip")
-        .args(["netns", "delete", name])
-        .stderr(Stdio::null())
-        .status();
-    let mut child = Command::new(listns_bin())
-        .args(["watch", "--json", "--btf", "/nonexistent/vmlinux"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(serde_json::from_str(&line).expect("valid JSON"));
-        }
-    });
-    let mut w = Watch {
-        child,
-        lines: rx,
-        seen: Vec::new(),
-    };
+    let mut w = Watch::spawn(&["--btf", "/nonexistent/vmlinux"]);
     w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
         .expect("initial inventory");
     assert_eq!(listns_tests::ours_loaded(), 0, "nothing loaded without BTF");
-    run("ip", &["netns", "add", name]);
+    let _ns = NetnsGuard::new(name);
     let inode = listns_tests::ns_inode(format!("/run/netns/{name}"));
     let found = w
         .wait(Duration::from_secs(10), |v| {

@@ -231,21 +231,6 @@ impl Inventory {
         self.entry(ty, inum, id).1.holders.insert(holder)
     }
 
-    /// Removes every holder that belongs to `pid` from every namespace;
-    /// returns the namespaces that lost one.
-    pub fn remove_pid(&mut self, pid: u32) -> Vec<NsKey> {
-        let mut touched = Vec::new();
-        for (key, ns) in &mut self.namespaces {
-            let before = ns.holders.len();
-            ns.holders.retain(|h| h.pid() != Some(pid));
-            if ns.holders.len() != before {
-                touched.push(*key);
-            }
-        }
-        self.processes.remove(&pid);
-        touched
-    }
-
     /// Whether this is one of the host's initial namespaces.
     pub fn is_initial(&self, key: &NsKey) -> bool {
         self.initial.get(&key.ty) == Some(&key.inum)
@@ -375,28 +360,6 @@ mod tests {
         inv.add_holder(NsType::Uts, 5, None, proc_holder(1));
         inv.add_holder(NsType::Ipc, 5, None, proc_holder(1));
         assert_eq!(inv.len(), 2);
-    }
-
-    #[test]
-    fn remove_pid_drops_all_its_holders() {
-        let mut inv = Inventory::new();
-        inv.add_holder(NsType::Net, 10, None, proc_holder(7));
-        inv.add_holder(NsType::Net, 10, None, Holder::Fd { pid: 7, fd: 3 });
-        inv.add_holder(
-            NsType::Net,
-            10,
-            None,
-            Holder::BindMount {
-                path: "/x".into(),
-                mnt_ns: 1,
-            },
-        );
-        inv.add_holder(NsType::Uts, 11, None, proc_holder(8));
-        let touched = inv.remove_pid(7);
-        assert_eq!(touched, vec![NsKey::new(NsType::Net, 10, None)]);
-        let ns = inv.get(&touched[0]).unwrap();
-        assert_eq!(ns.holders.len(), 1);
-        assert_eq!(ns.holders.iter().next().unwrap().kind(), "bind-mount");
     }
 
     #[test]

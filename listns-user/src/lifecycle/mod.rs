@@ -319,16 +319,8 @@ mod tests {
     fn setup() -> (Inventory, NsKey) {
         let mut inv = Inventory::new();
         let key = NsKey::new(NsType::Net, 50, Some(9));
-        inv.add_holder(
-            NsType::Net,
-            50,
-            Some(9),
-            Holder::Process {
-                pid: 5,
-                link: "net".into(),
-            },
-        );
-        inv.remove_pid(5);
+        // A namespace whose last holder has gone.
+        inv.entry(NsType::Net, 50, Some(9));
         (inv, key)
     }
 

@@ -344,16 +344,10 @@ fn attach(ebpf: &mut Ebpf, hook: &Hook) -> Result<(), aya::programs::ProgramErro
 
 /// Forwards the programs' own diagnostics (aya-log) to the `log` crate.
 fn start_logger(ebpf: &mut Ebpf, status: &mut Status) -> Option<tokio::task::JoinHandle<()>> {
-    let logger = match aya_log::EbpfLogger::init(ebpf) {
-        Ok(l) => l,
-        Err(e) => {
-            status
-                .notes
-                .push(format!("eBPF diagnostics unavailable: {e}"));
-            return None;
-        }
-    };
-    let mut logger = match register(logger) {
+    let logger = aya_log::EbpfLogger::init(ebpf)
+        .map_err(|e| e.to_string())
+        .and_then(|l| register(l).map_err(|e| e.to_string()));
+    let mut logger = match logger {
         Ok(l) => l,
         Err(e) => {
             status

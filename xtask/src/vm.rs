@@ -915,13 +915,23 @@ linux-image-cloud-amd64 - Linux for x86-64 cloud (meta-package)
             .map(String::from)
             .to_vec();
         let joined = shlex::try_join(args.iter().map(String::as_str)).unwrap();
-        // The same shape as /init: the words pasted into a script.
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("for a in {joined}; do printf '%s\\n' \"$a\"; done"))
-            .output()
-            .unwrap();
-        let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
-        assert_eq!(got, args);
+        // The same shape as /init: the words pasted into a script, run by
+        // the host's sh and by busybox's (the guest's) when it is here.
+        let script = format!("for a in {joined}; do printf '%s\\n' \"$a\"; done");
+        for shell in ["sh", "/bin/busybox sh"] {
+            let mut words = shell.split(' ');
+            let Ok(program) = which::which(words.next().unwrap()) else {
+                eprintln!("NOTE {shell} is not installed: not checked with it");
+                continue;
+            };
+            let out = Command::new(program)
+                .args(words)
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+            assert_eq!(got, args, "{shell}");
+        }
     }
 }

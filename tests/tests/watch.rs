@@ -279,7 +279,8 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         0
     );
     let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes raw syscalls only, then _exits.
+    // SAFETY: the child makes syscalls (nix's sendmsg allocates its control
+    // buffer, which glibc's malloc allows after fork), then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {

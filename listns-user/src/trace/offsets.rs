@@ -67,9 +67,59 @@ pub fn resolve_file(path: &Path) -> Result<Resolved, TraceError> {
     if !path.exists() {
         return Err(TraceError::NoBtf(path.to_owned()));
     }
-    let btf =
-        Btf::from_file(path).map_err(|e| TraceError::Btf(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| TraceError::Btf(format!("{}: {e}", path.display())))?;
+    resolve_bytes(&bytes).map_err(|e| match e {
+        TraceError::Btf(msg) => TraceError::Btf(format!("{}: {msg}", path.display())),
+        e => e,
+    })
+}
+
+/// Resolves offsets from BTF already in memory (what `resolve_file` reads).
+pub fn resolve_bytes(bytes: &[u8]) -> Result<Resolved, TraceError> {
+    check_header(bytes).map_err(TraceError::Btf)?;
+    let btf = Btf::from_bytes(bytes).map_err(|e| TraceError::Btf(e.to_string()))?;
     Ok(resolve(&btf))
+}
+
+/// Checks the header (include/uapi/linux/btf.h) the way libbpf does before
+/// btf-rs reads on: btf-rs adds its section offsets unchecked (a fuzzed
+/// header overflowed them) and seeks wherever they point.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    const HDR: usize = 24;
+    let Some(head) = bytes.first_chunk::<HDR>() else {
+        return Err(format!(
+            "{} bytes is too short for a BTF header",
+            bytes.len()
+        ));
+    };
+    let little = match [head[0], head[1]] {
+        [0x9f, 0xeb] => true,
+        [0xeb, 0x9f] => false,
+        m => return Err(format!("not BTF (magic {:#04x}{:02x})", m[0], m[1])),
+    };
+    let word = |at: usize| {
+        let b = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+        u64::from(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let (hdr_len, len) = (word(4), bytes.len() as u64);
+    if hdr_len < HDR as u64 || hdr_len > len || len > u64::from(u32::MAX) {
+        return Err(format!(
+            "BTF header length {hdr_len} in a file of {len} bytes"
+        ));
+    }
+    for (section, off, size) in [("type", word(8), word(12)), ("string", word(16), word(20))] {
+        if hdr_len + off + size > len {
+            return Err(format!(
+                "the BTF {section} section ({size} bytes at {off}) runs past the end of the file ({len} bytes)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn resolve(btf: &Btf) -> Resolved {
@@ -201,6 +251,43 @@ mod tests {
         members.sort();
         members.dedup();
         assert_eq!(members.len(), 8);
+    }
+
+    /// The btf fuzz target's seed: gcc's BTF for kernel_structs.c (fuzz/seeds),
+    /// whose layout is known, resolved with no kernel BTF needed.
+    const SEED: &[u8] = include_bytes!("../../../fuzz/corpus/btf/kernel-structs.btf");
+
+    #[test]
+    fn resolves_small_btf_from_bytes() {
+        let r = resolve_bytes(SEED).unwrap();
+        assert!(r.missing.is_empty(), "missing: {:?}", r.missing);
+        let o = r.offsets;
+        // nsproxy sits in an anonymous struct inside an anonymous union at 40.
+        assert_eq!((o.task_pid, o.task_tgid, o.task_nsproxy), (4, 8, 48));
+        assert_eq!((o.nsproxy[SLOT_NET], o.ns_common[SLOT_NET]), (40, 8));
+        assert_eq!(
+            (o.ns_common_inum, o.ns_common_ns_id, o.upid_size),
+            (16, 24, 16)
+        );
+        assert!(r.has_ns_id());
+    }
+
+    /// Found by the btf fuzz target: a header whose offsets overflow u32
+    /// made btf-rs panic (debug) or seek to a wrapped offset (release).
+    #[test]
+    fn fuzz_header_offsets_past_the_file_are_an_error() {
+        let err = |bytes: &[u8]| resolve_bytes(bytes).unwrap_err().to_string();
+        let mut bad = SEED.to_vec();
+        bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes()); // str_off
+        assert!(err(&bad).contains("string section"), "{}", err(&bad));
+        assert!(err(&SEED[..0]).contains("too short"));
+        assert!(err(&SEED[..23]).contains("too short"));
+        let mut magic = SEED.to_vec();
+        magic[0] = 0;
+        assert!(err(&magic).contains("not BTF"));
+        let mut hdr = SEED.to_vec();
+        hdr[4..8].copy_from_slice(&8u32.to_le_bytes());
+        assert!(err(&hdr).contains("header length"));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! kernel lacks is `OFF_MISSING`: the programs then report that field as
 //! unknown instead of reading the wrong bytes.
 
-use std::path::Path;
+use std::{collections::HashSet, path::Path};
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Btf, BtfType, Type};
 use listns_common::{
     NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET, SLOT_PID,
     SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
@@ -188,24 +188,37 @@ fn struct_size(btf: &Btf, name: &str) -> Option<u32> {
 /// structs and unions.
 pub fn member_offset(btf: &Btf, name: &str, member: &str) -> Option<u32> {
     let st = find_struct(btf, name)?;
-    find_member(btf, &st, member, 0).map(|bits| bits / 8)
+    find_member(btf, &st, member, 0, &mut HashSet::new()).map(|bits| bits / 8)
 }
 
-fn find_member(btf: &Btf, st: &btf_rs::Struct, member: &str, base_bits: u32) -> Option<u32> {
+/// `seen`: the anonymous member types already searched. In malformed BTF
+/// one can contain itself (the btf fuzz target found that endless search);
+/// each is searched once, which changes no answer: a second search of the
+/// same type would find nothing new.
+fn find_member(
+    btf: &Btf,
+    st: &btf_rs::Struct,
+    member: &str,
+    base_bits: u32,
+    seen: &mut HashSet<u32>,
+) -> Option<u32> {
     for m in &st.members {
         let name = btf.resolve_name(m).unwrap_or_default();
-        let bits = base_bits + m.bit_offset();
+        let Some(bits) = base_bits.checked_add(m.bit_offset()) else {
+            continue;
+        };
         if name == member {
             return Some(bits);
         }
-        if name.is_empty() {
-            // Anonymous struct or union: follow typedefs/modifiers to it.
-            let inner = btf.type_iter(m).find_map(|t| match t {
+        if name.is_empty() && m.get_type_id().is_ok_and(|id| seen.insert(id)) {
+            // Anonymous struct or union: follow typedefs/modifiers to it (a
+            // short way: a chain of them can loop too).
+            let inner = btf.type_iter(m).take(16).find_map(|t| match t {
                 Type::Struct(s) | Type::Union(s) => Some(s),
                 _ => None,
             });
             if let Some(inner) = inner
-                && let Some(found) = find_member(btf, &inner, member, bits)
+                && let Some(found) = find_member(btf, &inner, member, bits, seen)
             {
                 return Some(found);
             }
@@ -276,6 +289,9 @@ mod tests {
     /// made btf-rs panic (debug) or seek to a wrapped offset (release).
     #[test]
     fn fuzz_header_offsets_past_the_file_are_an_error() {
+        let found = include_bytes!("fuzz-inputs/btf-header-overflow");
+        let err = resolve_bytes(found).unwrap_err().to_string();
+        assert!(err.contains("BTF header length"), "{err}");
         let err = |bytes: &[u8]| resolve_bytes(bytes).unwrap_err().to_string();
         let mut bad = SEED.to_vec();
         bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes()); // str_off
@@ -288,6 +304,23 @@ mod tests {
         let mut hdr = SEED.to_vec();
         hdr[4..8].copy_from_slice(&8u32.to_le_bytes());
         assert!(err(&hdr).contains("header length"));
+    }
+
+    /// Found by the btf fuzz target: the seed with one anonymous member's
+    /// type pointing back into itself searched without end.
+    #[test]
+    fn fuzz_anonymous_member_cycle_ends() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = include_bytes!("fuzz-inputs/btf-anonymous-cycle");
+            tx.send(resolve_bytes(found).map(|r| r.missing)).unwrap();
+        });
+        let missing = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("resolving ends")
+            .expect("the BTF parses");
+        // The looped struct no longer leads to nsproxy; the rest resolves.
+        assert!(missing.len() < 5, "{missing:?}");
     }
 
     #[test]

@@ -90,9 +90,8 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
                 t0.elapsed().as_secs_f64()
             );
         } else {
-            eprintln!("xtask fuzz: {target}: FAILED ({status}); the end of its log:");
-            let lines: Vec<&str> = text.lines().collect();
-            for line in &lines[lines.len().saturating_sub(40)..] {
+            eprintln!("xtask fuzz: {target}: FAILED ({status}):");
+            for line in excerpt(&text) {
                 eprintln!("  | {line}");
             }
             failed.push(target.clone());
@@ -114,6 +113,31 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What a failed run's log says that matters: the panic or sanitizer
+/// report's first lines, and where the input was written (the whole log,
+/// with its stack traces, stays in fuzz/target/fuzz-logs/).
+fn excerpt(log: &str) -> Vec<&str> {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.iter().position(|l| {
+        l.contains("panicked at")
+            || l.contains("ERROR: libFuzzer")
+            || l.contains("ERROR: AddressSanitizer")
+    });
+    let mut out: Vec<&str> = match start {
+        Some(i) => lines[i..].iter().take(6).copied().collect(),
+        None => lines[lines.len().saturating_sub(20)..].to_vec(),
+    };
+    out.extend(
+        lines
+            .iter()
+            .filter(|l| {
+                l.contains("Test unit written to") || l.trim_start().starts_with("cargo fuzz run")
+            })
+            .copied(),
+    );
+    out
 }
 
 /// The targets: one file each in fuzz/fuzz_targets.

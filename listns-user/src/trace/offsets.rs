@@ -158,9 +158,11 @@ pub fn resolve(btf: &Btf) -> Resolved {
     // ns_common.count, and has ids).
     o.nsproxy_count = member_offset(btf, "nsproxy", "count").unwrap_or(OFF_MISSING);
     o.ns_common_count = member_offset(btf, "ns_common", "count").unwrap_or(OFF_MISSING);
+    // A size of 0 or OFF_MISSING (malformed BTF) would read as "missing" to
+    // the programs while nothing here said so (found by the btf fuzz target).
     match struct_size(btf, "upid") {
-        Some(size) => o.upid_size = size,
-        None => missing.push("upid (size)".into()),
+        Some(size) if size != 0 && size != OFF_MISSING => o.upid_size = size,
+        _ => missing.push("upid (size)".into()),
     }
     missing.sort();
     missing.dedup();
@@ -321,6 +323,19 @@ mod tests {
             .expect("the BTF parses");
         // The looped struct no longer leads to nsproxy; the rest resolves.
         assert!(missing.len() < 5, "{missing:?}");
+    }
+
+    /// Found by the btf fuzz target: a upid of size u32::MAX (OFF_MISSING)
+    /// was neither a usable size nor named missing.
+    #[test]
+    fn fuzz_upid_size_that_means_missing_is_missing() {
+        let r = resolve_bytes(include_bytes!("fuzz-inputs/btf-upid-size-max")).unwrap();
+        assert_eq!(r.offsets.upid_size, OFF_MISSING);
+        assert!(
+            r.missing.iter().any(|m| m == "upid (size)"),
+            "{:?}",
+            r.missing
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@
 
 pub mod app;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inventory;
 pub mod lifecycle;
 pub mod ns;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use listns::fuzzing::{Clock, DecodeError, NsType, TaskEventKind, decode_record, text_from_bytes};
+use listns::fuzzing::{Clock, DecodeError, NsType, TaskEventKind, decode_record};
 use listns_common::{EVENT_SIZE, Event, EventKind, NS_SLOTS};
 
 fuzz_target!(|data: &[u8]| {
@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ev.time_ns, wall, "ts {} offset {offset}", raw.ts_ns);
 
     let nul = raw.comm.iter().position(|&b| b == 0).unwrap_or(16);
-    assert_eq!(ev.comm, text_from_bytes(&raw.comm[..nul]));
-    assert!(!ev.comm.contains('\0'));
+    assert_eq!(ev.comm.as_bytes(), &raw.comm[..nul]);
+    assert!(!ev.comm.as_bytes().contains(&0));
 
     let readable: Vec<usize> = (0..NS_SLOTS)
         .filter(|&i| raw.valid & (1 << i) != 0 && raw.ns[i].inum != 0)

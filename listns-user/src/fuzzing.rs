@@ -8,7 +8,6 @@
 pub use crate::inventory::live::{TaskEvent, TaskEventKind};
 pub use crate::lifecycle::listns_syscall::{ListnsError, NsIdReq, collect as listns_collect};
 pub use crate::ns::{NsType, parse_link};
-pub use crate::output::sanitize::from_bytes as text_from_bytes;
 pub use crate::scan::container::{from_cgroup_file, from_cgroup_path};
 pub use crate::scan::mounts::{
     NsfsMount, Parsed as Mountinfo, netns_name, parse as parse_mountinfo,

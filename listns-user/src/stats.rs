@@ -12,6 +12,9 @@ use crate::ns::NsType;
 /// Counts of what was read and what could not be.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ScanStats {
+    /// Whether this process sees the host: it is in the initial PID
+    /// namespace, so /proc lists every process (see `scan::host`).
+    pub host_view: bool,
     /// Whether the root is the live procfs of our own pid namespace (the
     /// ioctls and socket probes run only then).
     pub live: bool,

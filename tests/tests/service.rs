@@ -289,3 +289,64 @@ fn says_so_when_it_cannot_see_the_host() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["scan"]["host_view"], true);
 }
+
+/// A capability set from /proc/PID/status, as bit numbers.
+fn cap_bits(pid: u32, field: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:\t")))
+        .unwrap_or_else(|| panic!("no {field} in status"));
+    let mask = u64::from_str_radix(hex.trim(), 16).unwrap();
+    (0..64).filter(|b| mask & (1 << b) != 0).collect()
+}
+
+#[test]
+fn the_watcher_keeps_only_the_capabilities_it_uses() {
+    if !require_root("the_watcher_keeps_only_the_capabilities_it_uses") {
+        return;
+    }
+    let (listns, lines) = watch(&["--json"]);
+    // Past start-up: the inventory is out.
+    wait_for(Duration::from_secs(30), || {
+        lines
+            .recv_timeout(Duration::from_millis(100))
+            .ok()
+            .filter(|l| l.contains("\"existing\""))
+    })
+    .expect("inventory");
+    let pid = listns.0.id();
+    // CAP_DAC_READ_SEARCH 2, CAP_NET_ADMIN 12, CAP_SYS_CHROOT 18,
+    // CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21, CAP_BPF 39.
+    let kept = vec![2, 12, 18, 19, 21, 39];
+    let eff = wait_for(Duration::from_secs(10), || {
+        let e = cap_bits(pid, "CapEff");
+        (e == kept).then_some(e)
+    });
+    assert_eq!(
+        eff,
+        Some(kept.clone()),
+        "effective set is {:?}",
+        cap_bits(pid, "CapEff")
+    );
+    assert_eq!(cap_bits(pid, "CapPrm"), kept);
+    assert_eq!(cap_bits(pid, "CapBnd"), kept);
+    assert!(cap_bits(pid, "CapInh").is_empty() && cap_bits(pid, "CapAmb").is_empty());
+    // And it still works: a namespace made now is reported.
+    let mut c = Command::new("unshare")
+        .args(["-u", "true"])
+        .spawn()
+        .unwrap();
+    let made = c.id();
+    c.wait().unwrap();
+    let seen = wait_for(Duration::from_secs(10), || {
+        lines
+            .recv_timeout(Duration::from_millis(100))
+            .ok()
+            .filter(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["event"] == "created" && v["pid"] == made
+            })
+    });
+    assert!(seen.is_some(), "created event after the drop");
+}

@@ -18,7 +18,7 @@ use crate::{
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     output::{events, sink::Sink, stream::EventWriter},
     scan::{Scanner, container, host, initial},
-    service::Telemetry,
+    service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
 };
 
@@ -129,6 +129,14 @@ impl Watch {
         let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
         if let Some(t) = &telemetry {
             t.scanned(stats.elapsed_ms);
+        }
+        // Loaded and attached: from here on only what the loop uses.
+        if nix::unistd::geteuid().is_root()
+            && let Err(e) = privileges::drop_unneeded(true)
+        {
+            eprintln!(
+                "listns: could not drop unneeded capabilities ({e}); running with all of them"
+            );
         }
         if let Some(summary) = stats.summary() {
             eprintln!("listns: {summary}");

@@ -8,6 +8,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod privileges;
 mod server;
 mod telemetry;
 

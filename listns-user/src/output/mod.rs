@@ -8,6 +8,7 @@ pub mod columns;
 pub mod events;
 pub mod json;
 pub mod sanitize;
+pub mod schema;
 pub mod sink;
 pub mod stream;
 pub mod table;

@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod ns;
 pub mod output;
 pub mod scan;
+pub mod service;
 pub mod stats;
 pub mod text;
 pub mod trace;

@@ -186,7 +186,8 @@ pub fn assert_valid_json(v: &serde_json::Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "output does not match schema/listns.schema.json:\n{}\nin {v}",
-        errors.join("\n")
+        "output does not match schema/listns.schema.json:\n{}\nin {:.2000}",
+        errors.join("\n"),
+        v.to_string()
     );
 }

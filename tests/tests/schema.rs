@@ -120,6 +120,7 @@ fn rescan_events_match_the_schema() {
         return;
     }
     let name = "listns-test-schema-d";
+    listns_tests::delete_netns(name);
     let lines = watch_lines(
         &["--btf", "/nonexistent/vmlinux"],
         || run("ip", &["netns", "add", name]),

@@ -29,7 +29,6 @@ pub struct ListOutput {
 /// lower case; the default set is ns, type, nprocs, pid, user, command),
 /// null where a column has no value.
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
 pub struct Namespace {
     /// The inode number (lsns NS). Inodes are reused by the kernel.
     ns: u64,
@@ -37,7 +36,6 @@ pub struct Namespace {
     ty: NsType,
     /// The 64-bit namespace id (NS_GET_ID, Linux 6.18+), never reused; null
     /// on older kernels.
-    #[schemars(required)]
     id: Option<u64>,
     /// Processes that have it as their own namespace.
     #[serde(default)]
@@ -76,7 +74,6 @@ pub struct Namespace {
     ons: Option<u64>,
     /// The container of a holding process, as `runtime:id`.
     #[serde(default)]
-    #[schemars(required)]
     container: Option<String>,
     /// `ip netns` names, comma-separated.
     #[serde(default)]
@@ -141,7 +138,6 @@ pub struct Origin {
     /// The CLONE_NEW* flags of the call.
     flags: Vec<String>,
     /// `runtime:id` of the creator's container, when it had one.
-    #[schemars(required)]
     container: Option<String>,
 }
 
@@ -172,14 +168,12 @@ pub enum WatchLine {
 
 /// A task's effect on one namespace.
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
 pub struct Change {
     /// Kernel timestamp of the event (RFC 3339, UTC, microseconds).
     time: String,
     #[serde(rename = "type")]
     ty: NsType,
     ns: u64,
-    #[schemars(required)]
     id: Option<u64>,
     /// The task's link that changed (`net`, `pid_for_children`, ...).
     link: String,
@@ -195,41 +189,32 @@ pub struct Change {
     syscall: String,
     flags: Vec<String>,
     /// The fd passed to setns; null otherwise.
-    #[schemars(required)]
     fd: Option<i32>,
     cgroup_id: u64,
 }
 
 /// A verdict on a namespace, with its creator where the tracer saw it.
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
 pub struct Verdict {
     time: String,
     #[serde(rename = "type")]
     ty: NsType,
     ns: u64,
-    #[schemars(required)]
     id: Option<u64>,
     /// The creator's pid; null when created before listns started.
-    #[schemars(required)]
     pid: Option<u32>,
-    #[schemars(required)]
     comm: Option<String>,
     /// The exact bytes of `comm` in hex, only when they are not UTF-8.
     #[serde(default)]
     comm_hex: Option<String>,
-    #[schemars(required)]
     syscall: Option<String>,
     /// When it was created (RFC 3339).
-    #[schemars(required)]
     created: Option<String>,
-    #[schemars(required)]
     container: Option<String>,
     hidden: bool,
 }
 
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
 pub struct Lost {
     time: String,
     /// Records lost since the last report.
@@ -237,7 +222,6 @@ pub struct Lost {
 }
 
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
 pub struct Rescan {
     time: String,
     /// Namespaces in the inventory after the rescan.

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod filter;
 pub mod inventory;
 pub mod lifecycle;
 pub mod ns;

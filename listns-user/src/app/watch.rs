@@ -17,7 +17,10 @@ use crate::{
     cli::WatchArgs,
     inventory::{Inventory, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
-    output::{events, stream::EventWriter},
+    output::{
+        events,
+        stream::{self, EventWriter},
+    },
     scan::{Scanner, container, initial},
     trace::{Batch, Options, TraceError, Tracer},
 };
@@ -73,6 +76,12 @@ impl Watch {
     /// Starts the tracer (or says why it cannot and what that misses),
     /// scans, seeds the kernel's map and prints the inventory.
     fn start(args: &WatchArgs) -> anyhow::Result<Watch> {
+        // A bad -Q fails before any program loads.
+        let filter = args
+            .filter
+            .as_deref()
+            .map(stream::event_filter)
+            .transpose()?;
         let proc_root = PathBuf::from("/proc");
         let opts = Options {
             initial: initial::quick(&proc_root),
@@ -126,7 +135,8 @@ impl Watch {
             tracer,
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),
-            out: EventWriter::new(BufWriter::new(std::io::stdout().lock()), args.json),
+            out: EventWriter::new(BufWriter::new(std::io::stdout().lock()), args.json)
+                .with_filter(filter),
         };
         w.seed();
         if !args.events_only {

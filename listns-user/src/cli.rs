@@ -13,8 +13,14 @@ use crate::{ns::NsType, output::TreeMode};
     about = "List every Linux namespace on this host and what holds it; trace namespace creation live",
     long_about = "Without a subcommand, listns scans /proc (processes, threads, fds, sockets, \
                   bind mounts in every mount namespace, /run/netns) and prints one row per \
-                  namespace, like lsns. `listns watch` loads eBPF programs and reports \
-                  namespaces as they are created, joined and left."
+                  namespace, like lsns, with lsns's options and columns. `listns watch` loads \
+                  eBPF programs and reports namespaces as they are created, joined and left.\n\n\
+                  Differences from lsns, on purpose: more rows (threads, *_for_children links, \
+                  bind mounts in other mount namespaces, every owner and parent); the extra \
+                  columns ID, HOLDERS, CONTAINER and NAME (and JSON keys id, holders, hidden); \
+                  -J flat unless -T is given; -l with -T refused; -t takes comma lists; UID and \
+                  USER of a namespace without processes from its owning user namespace; -Q \
+                  also with a positional namespace; NETNSID not queried yet. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -81,7 +87,7 @@ pub struct ListArgs {
     /// their process tree parent by default).
     #[arg(short = 'J', long = "json")]
     pub json: bool,
-    /// No tree: a flat list in inode order.
+    /// No tree: a flat list in inode order (refused with -T; lsns lets -T win).
     #[arg(short = 'l', long = "list", conflicts_with = "tree")]
     pub list: bool,
     /// Draw a tree: `owner` (the default: every namespace under the user

@@ -74,7 +74,8 @@ pub fn cut(text: &str, width: usize) -> String {
 
 /// The width to fit tables to: None when stdout is not a terminal (a pipe
 /// gets everything). On a terminal, `COLUMNS` when it holds a positive
-/// number (as libsmartcols honours it), else the terminal's own width.
+/// number (as libsmartcols honours it), else the terminal's own width, else
+/// 80 (libsmartcols' default).
 pub fn terminal_width() -> Option<usize> {
     let stdout = std::io::stdout();
     if !stdout.is_terminal() {
@@ -87,7 +88,7 @@ pub fn terminal_width() -> Option<usize> {
     {
         return Some(n);
     }
-    terminal_size::terminal_size_of(&stdout).map(|(w, _)| w.0 as usize)
+    Some(terminal_size::terminal_size_of(&stdout).map_or(80, |(w, _)| w.0 as usize))
 }
 
 #[cfg(test)]

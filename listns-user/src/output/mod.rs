@@ -168,3 +168,5 @@ impl Filter {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_view;

@@ -24,7 +24,7 @@ use crate::{
 /// lsns's `-T` relations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TreeMode {
-    /// Each row under the row of its process's parent process (the default).
+    /// Each row under the row of its process's parent (the table without -T).
     Process,
     /// User and pid namespaces under their parent namespace.
     Parent,

@@ -69,7 +69,6 @@ pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result
             width: grid
                 .iter()
                 .flat_map(|r| r[i].iter().map(|l| l.width()))
-                .chain([c.name().len()])
                 .max()
                 .unwrap_or(0),
             min: c.name().len(),

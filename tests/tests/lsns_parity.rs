@@ -1,0 +1,609 @@
+//! lsns parity: each test sets up a case for real (an fd-held netns, a
+//! socket-held netns, a user/pid pair, two bind mounts of one netns, a long
+//! command line in a 100-column terminal), runs the built `listns` and
+//! asserts what lsns's documentation promises; where the installed lsns
+//! (2.38) behaves the same, its output is compared too. Root is needed;
+//! without it each test says why and passes, except under CI. Run with
+//! `--test-threads=1`.
+
+use std::{
+    collections::BTreeSet,
+    io::Read,
+    os::fd::OwnedFd,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::Duration,
+};
+
+use listns_tests::{NetnsGuard, listns_bin, ns_inode, require_root, run, wait_for};
+use serde_json::Value;
+use unicode_width::UnicodeWidthStr;
+
+fn listns(args: &[&str]) -> Output {
+    Command::new(listns_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run listns")
+}
+
+/// stdout of a listns run that must succeed.
+fn ok(args: &[&str]) -> String {
+    let out = listns(args);
+    assert!(
+        out.status.success(),
+        "listns {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// stderr of a listns run that must fail with exit status 1.
+fn fails(args: &[&str]) -> String {
+    let out = listns(args);
+    assert_eq!(out.status.code(), Some(1), "listns {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(args: &[&str]) -> Value {
+    let mut all = vec!["-J"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(&all)).expect("JSON")
+}
+
+/// The one object `-J -Q 'NS == inum'` gives.
+fn row(inum: u64, cols: &str) -> Value {
+    let q = format!("NS == {inum}");
+    let v = json(&["-o", cols, "-Q", &q]);
+    let list = v["namespaces"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one row for {inum}: {v}");
+    list[0].clone()
+}
+
+/// Every NS of a `-n -r -o NS ...` listing.
+fn inodes(args: &[&str]) -> BTreeSet<u64> {
+    let mut all = vec!["-n", "-r", "-o", "NS"];
+    all.extend_from_slice(args);
+    ok(&all)
+        .lines()
+        .map(|l| l.parse().expect("an inode per line"))
+        .collect()
+}
+
+/// A child killed and reaped on drop.
+struct Proc(Child);
+
+impl Proc {
+    fn sh(script: &str) -> Proc {
+        Proc(
+            Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("sh"),
+        )
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A netns that only an fd of a sleeping process holds (`ip netns add`,
+/// `exec 7<`, `ip netns delete`): the process and the netns inode.
+fn fd_held_netns(name: &'static str) -> (Proc, u64) {
+    let guard = NetnsGuard::new(name);
+    let path = format!("/run/netns/{name}");
+    let inum = ns_inode(&path);
+    let p = Proc::sh(&format!("exec 7<{path}; exec sleep 637"));
+    let fd7 = format!("/proc/{}/fd/7", p.pid());
+    wait_for(Duration::from_secs(5), || std::fs::read_link(&fd7).ok()).expect("fd 7 open");
+    drop(guard); // ip netns delete: the fd is all that is left
+    (p, inum)
+}
+
+/// A netns that only a socket of this process holds: a thread made it,
+/// opened a socket there and exited.
+fn socket_held_netns() -> (OwnedFd, u64) {
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let inum = ns_inode("/proc/thread-self/ns/net");
+        let s = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Datagram,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        (s, inum)
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn namespaces_no_process_is_in_have_no_pid_command_or_path() {
+    if !require_root("no_process_rows") {
+        return;
+    }
+    let (holder, fd_ns) = fd_held_netns("lsns-parity-fd");
+    let (sock, sock_ns) = socket_held_netns();
+    for (inum, holds) in [(fd_ns, "fd"), (sock_ns, "socket")] {
+        let cols = "TYPE,NPROCS,PID,PPID,COMMAND,PATH,UID,USER,HOLDERS";
+        let v = row(inum, cols);
+        assert_eq!(v["type"], "net");
+        assert_eq!(v["nprocs"], 0);
+        for k in ["pid", "ppid", "command", "path"] {
+            assert_eq!(v[k], Value::Null, "{k} of {inum}: {v}");
+        }
+        // lsns: the creator uid of the owning user namespace (root's here).
+        assert_eq!(
+            (v["uid"].as_u64(), v["user"].as_str()),
+            (Some(0), Some("root"))
+        );
+        // In JSON, HOLDERS is the list of holders.
+        let kinds: Vec<&str> = v["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, [holds], "{v}");
+        // The table: four empty cells between NPROCS and UID.
+        let q = format!("NS == {inum}");
+        let line = ok(&["-n", "-r", "-o", cols, "-Q", &q]);
+        let cells: Vec<&str> = line.trim_end().split(' ').collect();
+        assert_eq!(
+            cells[..8],
+            ["net", "0", "", "", "", "", "0", "root"],
+            "{line}"
+        );
+        // HOLDERS still knows the process that holds it.
+        let full = json(&["-Q", &q]);
+        let h = &full["namespaces"][0]["holders"][0];
+        let pid = if inum == fd_ns {
+            holder.pid()
+        } else {
+            std::process::id()
+        };
+        assert_eq!(h["pid"], pid, "{full}");
+    }
+    // Neither holder's command line shows anywhere near those rows.
+    let table = ok(&["-o", "NS,COMMAND", "-P"]);
+    assert!(!table.contains("sleep 637"), "{table}");
+    drop(sock);
+}
+
+#[test]
+fn persistent_and_task_select_as_lsns() {
+    if !require_root("persistent_and_task") {
+        return;
+    }
+    let (holder, fd_ns) = fd_held_netns("lsns-parity-p");
+    let (sock, sock_ns) = socket_held_netns();
+    let persistent = inodes(&["-P"]);
+    assert!(persistent.contains(&fd_ns) && persistent.contains(&sock_ns));
+    // -P is NPROCS == 0, whatever holds the namespace.
+    assert_eq!(persistent, inodes(&["-Q", "NPROCS == 0"]));
+    assert_eq!(persistent, inodes(&["-Q", "nprocs == 0"]));
+    let err = fails(&["-P", "-p", "1"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+    // -p: the eight namespaces the process is in, not the one its fd holds.
+    let pid = holder.pid().to_string();
+    let mine = inodes(&["-p", &pid]);
+    assert!(!mine.contains(&fd_ns));
+    let own: BTreeSet<u64> = ["mnt", "net", "pid", "user", "uts", "ipc", "cgroup", "time"]
+        .iter()
+        .map(|t| ns_inode(format!("/proc/{pid}/ns/{t}")))
+        .filter(|&i| i != 0)
+        .collect();
+    assert_eq!(mine, own);
+    // The installed lsns agrees on -p.
+    let lsns = Command::new("lsns")
+        .args(["-n", "-r", "-o", "NS", "-p", &pid])
+        .output()
+        .expect("lsns");
+    let theirs: BTreeSet<u64> = String::from_utf8_lossy(&lsns.stdout)
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert_eq!(mine, theirs);
+    drop(sock);
+}
+
+#[test]
+fn filter_expressions_choose_rows_over_any_column() {
+    if !require_root("filter") {
+        return;
+    }
+    let (holder, fd_ns) = fd_held_netns("lsns-parity-q");
+    let q = format!("NS == {fd_ns}");
+    assert_eq!(inodes(&["-Q", &q]), BTreeSet::from([fd_ns]));
+    // Columns that are not shown can be filtered on, and stay hidden.
+    let v = json(&["-o", "NS", "-Q", "HOLDERS =~ \"fds:\" && TYPE == \"net\""]);
+    let list = v["namespaces"].as_array().unwrap();
+    assert!(list.iter().any(|n| n["ns"] == fd_ns), "{v}");
+    assert!(
+        list.iter()
+            .all(|n| n.get("nprocs").is_none() && n.get("pid").is_none())
+    );
+    let lines = ok(&["-n", "-o", "NS", "-Q", "NPROCS == 0"]);
+    assert!(lines.lines().all(|l| l.split_whitespace().count() == 1));
+    assert!(lines.lines().any(|l| l.trim() == fd_ns.to_string()));
+    // Nothing matches: no header, no rows; JSON an empty list.
+    assert_eq!(ok(&["-Q", "false"]), "");
+    assert_eq!(json(&["-Q", "false"])["namespaces"], serde_json::json!([]));
+    // Errors exit 1 and say what is wrong.
+    let err = fails(&["-Q", "FOO == 1"]);
+    assert!(err.contains("FOO") && err.contains("NPROCS"), "{err}");
+    let err = fails(&["-Q", "NPROCS =="]);
+    assert!(err.contains("at character 10"), "{err}");
+    let err = fails(&["-Q", "COMMAND == 5"]);
+    assert!(
+        err.contains("failed to apply filter") && err.contains("COMMAND"),
+        "{err}"
+    );
+    drop(holder);
+}
+
+/// `unshare --user --pid --fork sleep`: (unshare's pid, sleep's pid, the
+/// new user namespace, the new pid namespace).
+struct UserPid {
+    _p: Proc,
+    unshare: u32,
+    sleep: u32,
+    user: u64,
+    pid_ns: u64,
+}
+
+fn user_pid_pair() -> UserPid {
+    let p = Proc(
+        Command::new("unshare")
+            .args(["--user", "--pid", "--fork", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare"),
+    );
+    let u = p.pid();
+    let children = format!("/proc/{u}/task/{u}/children");
+    let sleep = wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&children).ok()?;
+        let pid: u32 = text.split_whitespace().next()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        cmd.starts_with(b"sleep").then_some(pid)
+    })
+    .expect("unshare forked sleep");
+    UserPid {
+        unshare: u,
+        sleep,
+        user: ns_inode(format!("/proc/{u}/ns/user")),
+        pid_ns: ns_inode(format!("/proc/{sleep}/ns/pid")),
+        _p: p,
+    }
+}
+
+/// Tree depth of each line's first cell (two columns per level) by NS.
+fn depths(text: &str) -> Vec<(u64, usize)> {
+    text.lines()
+        .filter_map(|l| {
+            let start = l.find(|c: char| c.is_ascii_digit())?;
+            let depth = l[..start].chars().count() / 2;
+            let ns = l[start..].split_whitespace().next()?.parse().ok()?;
+            Some((ns, depth))
+        })
+        .collect()
+}
+
+#[test]
+fn user_and_pid_namespaces_as_lsns_relates_and_draws_them() {
+    if !require_root("user_pid") {
+        return;
+    }
+    let up = user_pid_pair();
+    let (me_user, me_pid) = (
+        ns_inode("/proc/self/ns/user"),
+        ns_inode("/proc/self/ns/pid"),
+    );
+    let (child, pid_ns) = (up.user.to_string(), up.pid_ns.to_string());
+    // PNS and ONS, through the positional namespace (tests/ts/lsns/ioctl_ns).
+    let users = ok(&["-t", "user", "-n", "-o", "NS,PNS,ONS", &child]);
+    let expect = format!("{} {me_user} {me_user}", up.user);
+    let lines: BTreeSet<String> = users
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, BTreeSet::from([expect]));
+    let pids = ok(&["-t", "pid", "-n", "-o", "NS,PNS,ONS", &pid_ns]);
+    let lsns = Command::new("lsns")
+        .args(["-t", "pid", "-n", "-o", "NS,PNS,ONS", &pid_ns])
+        .output()
+        .unwrap();
+    assert_eq!(pids, String::from_utf8_lossy(&lsns.stdout), "as lsns 2.38");
+    assert_eq!(
+        pids.split_whitespace().collect::<Vec<_>>(),
+        [pid_ns.as_str(), &me_pid.to_string(), &child]
+    );
+    // Owner tree: the new user namespace under ours, its pid namespace under it.
+    let owner = depths(&ok(&["-n", "-o", "NS,TYPE", "-T"]));
+    let depth = |d: &[(u64, usize)], ns| d.iter().find(|(n, _)| *n == ns).map(|(_, d)| *d);
+    assert_eq!(depth(&owner, me_user), Some(0));
+    assert_eq!(depth(&owner, up.user), Some(1));
+    assert_eq!(depth(&owner, up.pid_ns), Some(2));
+    let v = json(&["-o", "NS", "-T"]);
+    let root = v["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["ns"] == me_user)
+        .expect("our user namespace is a root");
+    let kid = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["ns"] == up.user)
+        .expect("nested under it");
+    assert!(
+        kid["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["ns"] == up.pid_ns)
+    );
+    // Parent tree: pid namespace under our pid namespace, other types roots.
+    let parent = depths(&ok(&["-n", "-o", "NS,TYPE", "--tree=parent"]));
+    assert_eq!(depth(&parent, up.user), Some(1));
+    assert_eq!(depth(&parent, up.pid_ns), Some(1));
+    assert_eq!(depth(&parent, me_pid), Some(0));
+    assert_eq!(depth(&parent, ns_inode("/proc/self/ns/net")), Some(0));
+    assert_eq!(parent, depths(&ok(&["-n", "-o", "NS,TYPE", "-Tparent"])));
+    // Default: the process tree in COMMAND, as lsns 2.38 draws it.
+    let cols = ["-n", "-o", "NS,TYPE,COMMAND"];
+    let pick = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(&child) || l.starts_with(&pid_ns))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let mine = pick(&ok(&cols));
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine[1].contains("└─sleep 600") || mine[1].contains("├─sleep 600"));
+    let lsns = Command::new("lsns").args(cols).output().unwrap();
+    assert_eq!(mine, pick(&String::from_utf8_lossy(&lsns.stdout)));
+    // -l: no tree anywhere; -l with -T is refused; -T takes no separate word.
+    assert!(!ok(&["-l"]).contains('─'));
+    assert!(fails(&["-l", "-T"]).contains("cannot be used with"));
+    assert!(fails(&["-T", "owner"]).contains("invalid namespace argument: 'owner'"));
+    fails(&["-Tbogus"]);
+    // Positional: one row per process in it, by inode or by 64-bit id.
+    let procs = ok(&["-n", "-l", "-o", "PID,PPID,USER,COMMAND", &child]);
+    let lsns = Command::new("lsns")
+        .args(["-n", "-l", "-o", "PID,PPID,USER,COMMAND", &child])
+        .output()
+        .unwrap();
+    assert_eq!(procs, String::from_utf8_lossy(&lsns.stdout), "as lsns 2.38");
+    let pids: Vec<u32> = procs
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pids, [up.unshare, up.sleep]);
+    let tree = ok(&["-n", &child]);
+    assert!(
+        tree.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("└─sleep 600")),
+        "{tree}"
+    );
+    if let Some(id) = row(up.user, "ID")["id"].as_u64() {
+        let by_id = ok(&["-n", "-l", "-o", "PID,PPID,USER,COMMAND", &id.to_string()]);
+        assert_eq!(by_id, procs);
+    }
+    assert!(fails(&["999"]).contains("not found namespace: 999"));
+    assert!(fails(&["-p", "1", &child]).contains("cannot be used with"));
+}
+
+#[test]
+fn positional_namespace_without_processes_prints_nothing() {
+    if !require_root("positional_empty") {
+        return;
+    }
+    let (_holder, fd_ns) = fd_held_netns("lsns-parity-pos");
+    let out = listns(&[&fd_ns.to_string()]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A temporary directory whose mounts are detached on drop.
+struct Mounts {
+    _dir: tempfile::TempDir,
+    mounts: Vec<std::path::PathBuf>,
+}
+
+impl Drop for Mounts {
+    fn drop(&mut self) {
+        for m in &self.mounts {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+#[test]
+fn two_bind_mounts_of_one_netns() {
+    if !require_root("nsfs") {
+        return;
+    }
+    let _guard = NetnsGuard::new("lsns-parity-bind");
+    let first = "/run/netns/lsns-parity-bind";
+    let dir = tempfile::tempdir().unwrap();
+    let second = dir.path().join("again");
+    std::fs::write(&second, b"").unwrap();
+    let second_s = second.to_str().unwrap().to_string();
+    run("mount", &["--bind", first, &second_s]);
+    let _mounts = Mounts {
+        _dir: dir,
+        mounts: vec![second.clone()],
+    };
+    // A process in it, so that lsns 2.38 lists it too.
+    let _p = Proc::sh("exec ip netns exec lsns-parity-bind sleep 600");
+    let inum = ns_inode(first);
+    let q = format!("NS == {inum}");
+    wait_for(Duration::from_secs(5), || {
+        (ok(&["-n", "-r", "-o", "NPROCS", "-Q", &q]).trim() == "1").then_some(())
+    })
+    .expect("the sleep is in it");
+    // One path per line, each once; on one line with -W and -r.
+    let mut both = vec![first.to_string(), second_s.clone()];
+    both.sort();
+    let lines: Vec<String> = ok(&["-n", "-o", "NSFS", "-Q", &q])
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(lines, both);
+    assert_eq!(
+        ok(&["-n", "-W", "-o", "NSFS", "-Q", &q]).trim(),
+        both.join(",")
+    );
+    assert_eq!(
+        ok(&["-n", "-r", "-o", "NSFS", "-Q", &q]).trim(),
+        both.join(",")
+    );
+    let lsns = Command::new("lsns")
+        .args(["-n", "-W", "-o", "NS,NSFS", "-t", "net"])
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&lsns.stdout)
+        .lines()
+        .find(|l| l.starts_with(&inum.to_string()))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+    assert_eq!(
+        theirs,
+        Some(format!("{inum} {}", both.join(","))),
+        "as lsns 2.38"
+    );
+}
+
+#[test]
+fn default_columns_and_the_column_list() {
+    if !require_root("columns") {
+        return;
+    }
+    let header = |args: &[&str]| -> Vec<String> {
+        ok(args)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let net = header(&["-t", "net"]);
+    assert_eq!(
+        net,
+        [
+            "NS", "TYPE", "NPROCS", "PID", "USER", "NETNSID", "NSFS", "COMMAND", "HOLDERS"
+        ]
+    );
+    let all = header(&["--output-all", "-r"]);
+    assert_eq!(
+        all[..13],
+        [
+            "NS", "TYPE", "PATH", "NPROCS", "PID", "PPID", "COMMAND", "UID", "USER", "NETNSID",
+            "NSFS", "PNS", "ONS"
+        ]
+    );
+    // The last -o counts, as in lsns.
+    assert_eq!(header(&["-o", "PID", "-o", "NS,TYPE"]), ["NS", "TYPE"]);
+    let cols = ok(&["-H"]);
+    assert!(
+        cols.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..2] == ["NS", "<integer>"])
+    );
+    let v: Value = serde_json::from_str(&ok(&["-H", "-J"])).unwrap();
+    let list = v["lsns-columns"].as_array().unwrap();
+    assert_eq!(list[0]["holder"], "NS");
+    assert_eq!(list[0]["type"], "<integer>");
+    // PNS and ONS are 0 where there is none (the initial user namespace).
+    let init_user = ns_inode("/proc/2/ns/user");
+    let v = row(init_user, "PNS,ONS");
+    assert_eq!((v["pns"].as_u64(), v["ons"].as_u64()), (Some(0), Some(0)));
+}
+
+/// Runs listns with its stdout on a pseudo-terminal of `cols` columns;
+/// returns what it wrote there.
+fn on_terminal(cols: u16, args: &[&str]) -> String {
+    let ws = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    let mut child = Command::new(listns_bin())
+        .args(args)
+        .env_remove("COLUMNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(pty.slave))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("listns");
+    let mut master = std::fs::File::from(pty.master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    // Read until the child is gone and the terminal drained (EIO then).
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    String::from_utf8(out).expect("UTF-8").replace("\r\n", "\n")
+}
+
+#[test]
+fn the_table_fits_a_100_column_terminal() {
+    if !require_root("fit") {
+        return;
+    }
+    // A 400-character command line, first in a uts namespace of its own.
+    let long = "x".repeat(400);
+    let p = Proc(
+        Command::new("unshare")
+            .args(["-u", "sh", "-c", "sleep 600; true", &long])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let uts = format!("/proc/{}/ns/uts", p.pid());
+    let mine = ns_inode("/proc/self/ns/uts");
+    wait_for(Duration::from_secs(5), || {
+        (ns_inode(&uts) != mine).then_some(())
+    })
+    .expect("its own uts namespace");
+    let pid = p.pid().to_string();
+    let text = on_terminal(100, &[]);
+    let row = text
+        .lines()
+        .find(|l| l.contains(&format!(" {pid} ")))
+        .unwrap_or_else(|| panic!("its row is listed:\n{text}"));
+    assert!(
+        row.contains("sh -c sleep 600; true xxx") && row.contains('…'),
+        "{row}"
+    );
+    for line in text.lines() {
+        assert!(line.width() <= 100, "{} columns: {line}", line.width());
+    }
+    // -u: nothing cut; a pipe: nothing cut either.
+    assert!(on_terminal(100, &["-u"]).lines().any(|l| l.contains(&long)));
+    assert!(ok(&[]).lines().any(|l| l.contains(&long)));
+    assert!(Path::new(&uts).exists());
+}

@@ -607,3 +607,73 @@ fn the_table_fits_a_100_column_terminal() {
     assert!(ok(&[]).lines().any(|l| l.contains(&long)));
     assert!(Path::new(&uts).exists());
 }
+
+#[test]
+fn watch_filter_prints_only_matching_events() {
+    if !require_root("watch_filter") {
+        return;
+    }
+    // A misspelt key fails before any program is loaded.
+    let out = listns(&["watch", "--json", "-Q", "evnt == \"created\""]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown column evnt"), "{err}");
+    assert!(out.stdout.is_empty());
+    let unloaded = || (listns_tests::ours_loaded() == 0).then_some(());
+    wait_for(Duration::from_secs(10), unloaded).expect("no tracer of an earlier test left");
+    let mut w = Command::new(listns_bin())
+        .args([
+            "watch",
+            "--json",
+            "-Q",
+            "event == \"created\" && type == \"uts\"",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("listns watch");
+    let all = listns_tests::OUR_PROGRAMS.len();
+    let attached = wait_for(Duration::from_secs(30), || {
+        (listns_tests::ours_loaded() == all).then_some(())
+    });
+    // One unshare makes a uts and an ipc namespace; only the first may show.
+    let made = Command::new("unshare")
+        .args([
+            "-u",
+            "-i",
+            "sh",
+            "-c",
+            "cat /proc/self/ns/uts >/dev/null; echo $$",
+        ])
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8_lossy(&made.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(w.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut text = String::new();
+    w.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    assert!(w.wait().unwrap().success());
+    attached.expect("the programs were attached");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|v| v["event"] == "created" && v["type"] == "uts"),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|v| v["pid"] == pid),
+        "the uts namespace of pid {pid} is reported:\n{text}"
+    );
+}

@@ -371,3 +371,35 @@ fn nsfs_paths_are_one_per_line_unless_nowrap() {
     assert_eq!(text(&v, nowrap), "30 /run/netns/b,/tmp/a 0\n");
     let _ = NsKey::new(NsType::Net, 30, None);
 }
+
+#[test]
+fn listns_own_columns_can_be_filtered_on() {
+    let mut inv = inv();
+    let k = inv.by_inode(NsType::Net, 30).unwrap();
+    inv.get_mut(&k).unwrap().netns_names.insert("blue".into());
+    // An id arrives with a later sighting.
+    inv.add_holder(NsType::Net, 12, Some(77), Holder::Fd { pid: 2, fd: 1 });
+    inv.processes.get_mut(&200).unwrap().container = Some(crate::inventory::Container {
+        runtime: "podman",
+        id: "abc".into(),
+    });
+    let rows = |q: &str| -> Vec<u64> {
+        let q = filter::Filter::new(q, &Column::filter_columns()).unwrap();
+        View::build(
+            &inv,
+            &Filter::default(),
+            &COLS,
+            Rows::Namespaces(None),
+            Some(&q),
+        )
+        .unwrap()
+        .rows
+        .iter()
+        .map(|(k, _)| k.inum)
+        .collect()
+    };
+    assert_eq!(rows(r#"NAME == "blue""#), [30]);
+    assert_eq!(rows("ID == 77"), [12]);
+    assert_eq!(rows(r#"container =~ "^podman:""#), [20, 21]);
+    assert_eq!(rows(r#"HOLDERS =~ "fds:1" && NPROCS == 0"#), [30]);
+}

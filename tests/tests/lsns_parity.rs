@@ -382,12 +382,13 @@ fn the_table_fits_a_100_column_terminal() {
     if !require_root("fit") {
         return;
     }
-    // A 400-character command line, first in a uts namespace of its own.
+    // A 400-character command line, first in a uts namespace of its own;
+    // `read` waits on the open pipe without forking (nothing left behind).
     let long = "x".repeat(400);
     let p = Proc(
         Command::new("unshare")
-            .args(["-u", "sh", "-c", "sleep 600; true", &long])
-            .stdin(Stdio::null())
+            .args(["-u", "sh", "-c", "read x", &long])
+            .stdin(Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -404,7 +405,7 @@ fn the_table_fits_a_100_column_terminal() {
         .find(|l| l.contains(&format!(" {pid} ")))
         .unwrap_or_else(|| panic!("its row is listed:\n{text}"));
     assert!(
-        row.contains("sh -c sleep 600; true xxx") && row.contains('…'),
+        row.contains("sh -c read x xxx") && row.contains('…'),
         "{row}"
     );
     for line in text.lines() {
@@ -429,18 +430,21 @@ fn watch_filter_prints_only_matching_events() {
     assert!(out.stdout.is_empty());
     let unloaded = || (listns_tests::ours_loaded() == 0).then_some(());
     wait_for(Duration::from_secs(10), unloaded).expect("no tracer of an earlier test left");
-    let mut w = Command::new(listns_bin())
-        .args([
-            "watch",
-            "--json",
-            "-Q",
-            "event == \"created\" && type == \"uts\"",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("listns watch");
+    // Killed on drop should an assertion fail first.
+    let mut w = Proc(
+        Command::new(listns_bin())
+            .args([
+                "watch",
+                "--json",
+                "-Q",
+                "event == \"created\" && type == \"uts\"",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("listns watch"),
+    );
     let all = listns_tests::OUR_PROGRAMS.len();
     let attached = wait_for(Duration::from_secs(30), || {
         (listns_tests::ours_loaded() == all).then_some(())
@@ -462,13 +466,17 @@ fn watch_filter_prints_only_matching_events() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(w.id() as i32),
+        nix::unistd::Pid::from_raw(w.pid() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
     let mut text = String::new();
-    w.stdout.take().unwrap().read_to_string(&mut text).unwrap();
-    assert!(w.wait().unwrap().success());
+    w.0.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(w.0.wait().unwrap().success());
     attached.expect("the programs were attached");
     let lines: Vec<Value> = text
         .lines()

@@ -130,7 +130,8 @@ pub fn socket_held_netns() -> (OwnedFd, u64) {
 }
 
 /// `unshare --user --pid --fork sleep`: (unshare's pid, sleep's pid, the
-/// new user namespace, the new pid namespace).
+/// new user namespace, the new pid namespace). Both are killed on drop
+/// (an orphan would keep the test's inherited fds, the flock's among them).
 pub struct UserPid {
     _p: Proc,
     pub unshare: u32,
@@ -142,7 +143,7 @@ pub struct UserPid {
 pub fn user_pid_pair() -> UserPid {
     let p = Proc(
         Command::new("unshare")
-            .args(["--user", "--pid", "--fork", "sleep", "600"])
+            .args(["--user", "--pid", "--fork", "--kill-child", "sleep", "600"])
             .stdin(Stdio::null())
             .spawn()
             .expect("unshare"),
@@ -162,6 +163,16 @@ pub fn user_pid_pair() -> UserPid {
         user: ns_inode(format!("/proc/{u}/ns/user")),
         pid_ns: ns_inode(format!("/proc/{sleep}/ns/pid")),
         _p: p,
+    }
+}
+
+impl Drop for UserPid {
+    fn drop(&mut self) {
+        // The init of its pid namespace: only SIGKILL ends it from outside.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.sleep as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -128,6 +128,9 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_args(&args)?;
+    if let Some(partial) = crate::scan::host::check(&config.proc_root) {
+        eprintln!("listns: {partial}");
+    }
     // Rows of processes show every process's command line.
     let details = if config.mode == Mode::Classic || config.namespace.is_some() {
         Details::All

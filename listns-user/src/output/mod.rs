@@ -11,6 +11,8 @@ pub mod fit;
 pub mod json;
 pub mod rows;
 pub mod sanitize;
+pub mod schema;
+pub mod sink;
 pub mod stream;
 pub mod table;
 pub mod tree;

@@ -246,6 +246,14 @@ fn user_and_pid_namespaces_as_lsns_relates_and_draws_them() {
         .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(pids, [up.unshare, up.sleep]);
+    let v = json(&["-Tprocess", &child]);
+    let top = &v["namespaces"];
+    assert_eq!(
+        (top[0]["pid"].as_u64(), top[1].is_null()),
+        (Some(up.unshare as u64), true)
+    );
+    assert_eq!(top[0]["children"][0]["pid"], up.sleep, "{v}");
+    assert_eq!(top[0]["children"][0]["ns"], up.user);
     let tree = ok(&["-n", &child]);
     assert!(
         tree.lines()

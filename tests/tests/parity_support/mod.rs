@@ -39,10 +39,13 @@ pub fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `listns -J ARGS`, checked against the committed JSON Schema.
 pub fn json(args: &[&str]) -> Value {
     let mut all = vec!["-J"];
     all.extend_from_slice(args);
-    serde_json::from_str(&ok(&all)).expect("JSON")
+    let v = serde_json::from_str(&ok(&all)).expect("JSON");
+    listns_tests::assert_valid_json(&v);
+    v
 }
 
 /// The one object `-J -Q 'NS == inum'` gives.

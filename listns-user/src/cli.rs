@@ -2,7 +2,9 @@
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-use crate::ns::NsType;
+use std::ffi::OsString;
+
+use crate::{ns::NsType, output::TreeMode};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -11,8 +13,14 @@ use crate::ns::NsType;
     about = "List every Linux namespace on this host and what holds it; trace namespace creation live",
     long_about = "Without a subcommand, listns scans /proc (processes, threads, fds, sockets, \
                   bind mounts in every mount namespace, /run/netns) and prints one row per \
-                  namespace, like lsns. `listns watch` loads eBPF programs and reports \
-                  namespaces as they are created, joined and left."
+                  namespace, like lsns, with lsns's options and columns. `listns watch` loads \
+                  eBPF programs and reports namespaces as they are created, joined and left.\n\n\
+                  Differences from lsns, on purpose: more rows (threads, *_for_children links, \
+                  bind mounts in other mount namespaces, every owner and parent); the extra \
+                  columns ID, HOLDERS, CONTAINER and NAME (and JSON keys id, holders, hidden); \
+                  -J flat unless -T is given; -l with -T refused; -t takes comma lists; UID and \
+                  USER of a namespace without processes from its owning user namespace; -Q \
+                  also with a positional namespace; NETNSID not queried yet. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,36 +35,81 @@ pub enum Command {
     Watch(WatchArgs),
 }
 
+/// `listns [OPTIONS] [NAMESPACE]`: lsns's options with lsns's meanings;
+/// where listns differs on purpose the option's help says so.
 #[derive(Args, Debug, Clone, Default)]
-#[command(group(ArgGroup::new("mode").args(["json", "tree", "classic"])))]
+#[command(group(ArgGroup::new("classic-mode").args(["classic"]).conflicts_with_all(["json", "tree", "raw", "list", "filter", "namespace", "persistent"])))]
 pub struct ListArgs {
-    /// Columns to print, comma-separated (see --list-columns).
-    #[arg(short = 'o', long = "output", value_delimiter = ',')]
+    /// Show only this namespace's processes, one row each (an inode
+    /// number as lsns takes it, or a 64-bit namespace id).
+    #[arg(value_name = "NAMESPACE", conflicts_with = "pid")]
+    pub namespace: Option<String>,
+    /// Columns to print, comma-separated; `+LIST` adds to the defaults; the
+    /// last -o counts (see --list-columns).
+    #[arg(short = 'o', long = "output", value_name = "LIST", action = clap::ArgAction::Append)]
     pub output: Vec<String>,
-    /// Print all available columns.
+    /// Print all available columns (lsns's thirteen, then listns's own).
     #[arg(long = "output-all")]
     pub output_all: bool,
-    /// List the available columns and exit.
-    #[arg(long = "list-columns")]
+    /// List the available columns and exit (with -J or -r in those formats).
+    #[arg(short = 'H', long = "list-columns")]
     pub list_columns: bool,
-    /// Only namespaces of this type; repeatable, or comma-separated.
-    #[arg(short = 't', long = "type", value_delimiter = ',')]
+    /// Only namespaces of this type; repeatable, or comma-separated (lsns
+    /// takes one type per option).
+    #[arg(short = 't', long = "type", value_delimiter = ',', value_name = "TYPE")]
     pub types: Vec<NsType>,
-    /// Only namespaces held by this process.
-    #[arg(short = 'p', long = "task")]
+    /// Only the namespaces this process is in (its own /proc/PID/ns links).
+    #[arg(
+        short = 'p',
+        long = "task",
+        value_name = "PID",
+        conflicts_with = "persistent"
+    )]
     pub pid: Option<u32>,
+    /// Only namespaces no process is in (held by a bind mount, an fd, a
+    /// socket or a child namespace).
+    #[arg(short = 'P', long = "persistent")]
+    pub persistent: bool,
+    /// Only rows that match this libsmartcols filter expression
+    /// (scols-filter(5)), over any column, shown or not; e.g.
+    /// 'NPROCS == 0 && TYPE == "net"'.
+    #[arg(short = 'Q', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Do not print a header line.
     #[arg(short = 'n', long = "noheadings")]
     pub noheadings: bool,
-    /// Raw output: columns separated by one space, no alignment.
-    #[arg(short = 'r', long = "raw")]
+    /// Raw output: one space between cells, no alignment, blanks, backslashes
+    /// and non-ASCII bytes as \xNN (as lsns).
+    #[arg(short = 'r', long = "raw", conflicts_with = "json")]
     pub raw: bool,
-    /// JSON output: {"namespaces": [...]}.
+    /// JSON output: {"namespaces": [...]}, with listns's extra keys (id,
+    /// holders, hidden). Flat unless -T is given (lsns nests rows under
+    /// their process tree parent by default).
     #[arg(short = 'J', long = "json")]
     pub json: bool,
-    /// Show the owner (user namespace) and parent hierarchy as a tree.
-    #[arg(long = "tree")]
-    pub tree: bool,
+    /// No tree: a flat list in inode order (refused with -T; lsns lets -T win).
+    #[arg(short = 'l', long = "list", conflicts_with = "tree")]
+    pub list: bool,
+    /// Draw a tree: `owner` (the default: every namespace under the user
+    /// namespace that owns it), `parent` (user and pid namespaces under their
+    /// parent) or `process` (each row under its process's parent, as the
+    /// plain table draws it). Write -Tparent or --tree=parent.
+    #[arg(
+        short = 'T',
+        long = "tree",
+        value_name = "REL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "owner",
+        value_enum
+    )]
+    pub tree: Option<TreeMode>,
+    /// Do not cut text to fit the terminal (a pipe always gets everything).
+    #[arg(short = 'u', long = "notruncate")]
+    pub notruncate: bool,
+    /// No multi-line cells: NSFS on one line, joined by `,`, never cut.
+    #[arg(short = 'W', long = "nowrap")]
+    pub nowrap: bool,
     /// The original listns.py view: non-initial namespaces per process.
     #[arg(long = "classic")]
     pub classic: bool,
@@ -65,11 +118,36 @@ pub struct ListArgs {
     pub proc_root: std::path::PathBuf,
 }
 
+/// lsns's `-T` takes its argument only attached (`-Tparent`), as getopt's
+/// optional arguments do; clap wants `-T=parent`. Rewrites the first form
+/// into the second, before any `--`.
+pub fn lsns_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if !rest && a == "--" {
+            rest = true;
+        }
+        match a.to_str() {
+            Some(s) if !rest && s.len() > 2 && s.starts_with("-T") && !s.starts_with("-T=") => {
+                out.push(format!("-T={}", &s[2..]).into());
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
     /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event.
     #[arg(long)]
     pub json: bool,
+    /// Print only the lines that match this filter expression
+    /// (scols-filter(5)) over the event's keys as --json names them, e.g.
+    /// 'event == "created" && type == "net"' (see the README for the keys).
+    #[arg(short = 'Q', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Stop after this many seconds (default: until SIGINT/SIGTERM).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,

@@ -18,6 +18,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inventory;

@@ -157,6 +157,23 @@ nix::ioctl_none!(ns_get_userns, NSIO, 0x1);
 nix::ioctl_none!(ns_get_parent, NSIO, 0x2);
 nix::ioctl_none!(ns_get_nstype, NSIO, 0x3);
 nix::ioctl_read!(ns_get_id, NSIO, 0xd, u64);
+// _IO(NSIO, 0x4), but the kernel writes a uid_t through the argument.
+nix::ioctl_read_bad!(
+    ns_get_owner_uid,
+    nix::request_code_none!(NSIO, 0x4),
+    libc::uid_t
+);
+
+/// `NS_GET_OWNER_UID`: for a user namespace, the effective uid of the
+/// process that created it; `None` for other types (the kernel answers
+/// EINVAL) or where it is refused.
+pub fn get_owner_uid(fd: BorrowedFd<'_>) -> Option<u32> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t into `uid`.
+    unsafe { ns_get_owner_uid(fd.as_raw_fd(), &mut uid) }
+        .ok()
+        .map(|_| uid)
+}
 
 /// `NS_GET_ID`: the 64-bit namespace id (Linux 6.18+); `None` where the
 /// kernel does not have it.

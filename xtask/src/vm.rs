@@ -466,6 +466,9 @@ mkdir -p /proc /sys /dev /run /tmp /root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# Pseudo-terminals (the lsns parity test runs listns on one).
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts || echo "listns-vm: devpts could not be mounted"
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing || echo "listns-vm: tracefs could not be mounted"

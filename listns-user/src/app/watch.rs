@@ -16,7 +16,11 @@ use crate::{
     cli::WatchArgs,
     inventory::{Inventory, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
-    output::{events, sink::Sink, stream::EventWriter},
+    output::{
+        events,
+        sink::Sink,
+        stream::{self, EventWriter},
+    },
     scan::{Scanner, container, host, initial},
     service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
@@ -80,11 +84,18 @@ impl Watch {
     /// Starts the tracer (or says why it cannot and what that misses),
     /// scans, seeds the kernel's map and prints the inventory.
     fn start(args: &WatchArgs) -> anyhow::Result<Watch> {
+        // A bad -Q fails before any program loads.
+        let filter = args
+            .filter
+            .as_deref()
+            .map(stream::event_filter)
+            .transpose()?;
         let proc_root = PathBuf::from("/proc");
         if let Some(partial) = host::check(&proc_root) {
             eprintln!("listns: {partial}");
         }
-        let out = EventWriter::new(Sink::open(args.output.as_deref())?, args.json);
+        let out =
+            EventWriter::new(Sink::open(args.output.as_deref())?, args.json).with_filter(filter);
         let telemetry = match args.metrics {
             Some(addr) => {
                 let (t, bound) = Telemetry::serve(addr)

@@ -108,6 +108,9 @@ pub struct Namespace {
     pub owner: Option<NsKey>,
     /// The parent namespace, for pid and user namespaces (lsns PNS).
     pub parent: Option<NsKey>,
+    /// For a user namespace: the effective uid of its creator
+    /// (`NS_GET_OWNER_UID`), where the scan could open it.
+    pub creator_uid: Option<u32>,
     /// `ip netns` names (entries of /run/netns and /var/run/netns).
     pub netns_names: BTreeSet<RawText>,
     pub origin: Option<Origin>,

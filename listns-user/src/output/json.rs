@@ -1,7 +1,9 @@
 //! `-J`: `{"namespaces": [...]}` as lsns prints it, each object with at
 //! least `ns`, `type`, `id` and `holders`, then the chosen columns under
 //! their lowercase names, in that order (serde_json's `preserve_order`
-//! keeps keys in insertion order).
+//! keeps keys in insertion order). Numbers are numbers, an empty cell is
+//! `null`. With `-T`, a row's children in the tree are nested under
+//! `"children"`, as lsns nests them; without it the list is flat.
 //!
 //! Text from outside is carried exactly: a string holds the real
 //! characters (JSON's own escaping covers control characters). Text that is
@@ -18,7 +20,7 @@ use serde_json::{Map, Value};
 use super::{
     View,
     columns::{self, Cells, Column},
-    events,
+    events, tree,
 };
 use crate::{
     inventory::{Holder, Namespace, NsKey, State},
@@ -58,6 +60,7 @@ pub fn put_value(obj: &mut Map<String, Value>, key: &str, v: columns::Value) {
             obj.insert(key.into(), t.into());
         }
         columns::Value::Bytes(b) => put_bytes(obj, key, &b),
+        columns::Value::List(items) => put_bytes(obj, key, &items.join(&b","[..])),
         columns::Value::Null => {
             obj.insert(key.into(), Value::Null);
         }
@@ -94,10 +97,22 @@ pub fn holder(h: &Holder) -> Value {
     Value::Object(obj)
 }
 
+/// A namespace's object, showing its own process (see `Cells::pid`).
 pub fn namespace_object(
     cells: &Cells<'_>,
     key: &NsKey,
     ns: &Namespace,
+    cols: &[Column],
+) -> Map<String, Value> {
+    row_object(cells, key, ns, cells.pid(ns), cols)
+}
+
+/// The object of the row for namespace `key` showing process `pid`.
+pub fn row_object(
+    cells: &Cells<'_>,
+    key: &NsKey,
+    ns: &Namespace,
+    pid: Option<u32>,
     cols: &[Column],
 ) -> Map<String, Value> {
     let mut obj = Map::new();
@@ -108,7 +123,7 @@ pub fn namespace_object(
         if matches!(c, Column::Ns | Column::Type | Column::Id | Column::Holders) {
             continue;
         }
-        put_value(&mut obj, &c.key(), cells.value(key, ns, *c));
+        put_value(&mut obj, &c.key(), cells.cell(key, ns, pid, *c));
     }
     obj.insert(
         "holders".into(),
@@ -141,11 +156,58 @@ impl Serialize for List<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let view = self.0;
+        if view.tree.is_some() {
+            let (roots, kids) = tree::children(&view.parents);
+            let mut seq = s.serialize_seq(Some(roots.len()))?;
+            for r in roots {
+                seq.serialize_element(&Node {
+                    view,
+                    row: r,
+                    kids: &kids,
+                })?;
+            }
+            return seq.end();
+        }
         let mut seq = s.serialize_seq(Some(view.rows.len()))?;
-        for (k, ns) in &view.rows {
-            seq.serialize_element(&namespace_object(&view.cells, k, ns, view.cols))?;
+        for i in 0..view.rows.len() {
+            seq.serialize_element(&object_of(view, i))?;
         }
         seq.end()
+    }
+}
+
+fn object_of(view: &View<'_>, i: usize) -> Map<String, Value> {
+    let (k, ns) = view.rows[i];
+    row_object(&view.cells, k, ns, view.procs[i], view.cols)
+}
+
+/// A row with its children nested under `children`.
+struct Node<'a, 'b> {
+    view: &'a View<'b>,
+    row: usize,
+    kids: &'a [Vec<usize>],
+}
+
+impl Serialize for Node<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let obj = object_of(self.view, self.row);
+        let children = &self.kids[self.row];
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in &obj {
+            map.serialize_entry(k, v)?;
+        }
+        if !children.is_empty() {
+            let nodes: Vec<Node<'_, '_>> = children
+                .iter()
+                .map(|&c| Node {
+                    view: self.view,
+                    row: c,
+                    kids: self.kids,
+                })
+                .collect();
+            map.serialize_entry("children", &nodes)?;
+        }
+        map.end()
     }
 }
 

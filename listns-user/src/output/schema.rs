@@ -18,7 +18,8 @@ use crate::{ns::NsType, stats::ScanStats};
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ListOutput {
-    /// Every namespace shown, ordered by inode as lsns orders them.
+    /// Every namespace shown, ordered by inode as lsns orders them; with
+    /// `-T`, only the tree's roots, the rest nested under `children`.
     namespaces: Vec<Namespace>,
     /// What the scan read and what it could not.
     scan: ScanStats,
@@ -27,7 +28,9 @@ pub struct ListOutput {
 /// One namespace. `ns`, `type`, `id`, `holders` and `hidden` are always
 /// there; the other keys are the columns chosen with `-o` (lsns's names in
 /// lower case; the default set is ns, type, nprocs, pid, user, command),
-/// null where a column has no value.
+/// null where a column has no value. With `listns NAMESPACE` each object is
+/// one process in that namespace (`pid`, `ppid`, `user`, `command`, `path`
+/// and `uid` are the process's).
 #[derive(JsonSchema)]
 pub struct Namespace {
     /// The inode number (lsns NS). Inodes are reused by the kernel.
@@ -40,22 +43,30 @@ pub struct Namespace {
     /// Processes that have it as their own namespace.
     #[serde(default)]
     nprocs: Option<u64>,
-    /// The lowest pid of a process holding it.
+    /// The lowest pid of the processes that are in it (lsns PID); null when
+    /// no process is in it (`holders` says what holds it).
     #[serde(default)]
     pid: Option<u32>,
     /// The parent pid of `pid`.
     #[serde(default)]
     ppid: Option<u32>,
-    /// The user name of `pid` (its uid where the name is unknown).
+    /// The uid of `pid`; without one, the uid that created the user
+    /// namespace it is (or that owns it).
+    #[serde(default)]
+    uid: Option<u32>,
+    /// The user name of `uid` (the number where the name is unknown).
     #[serde(default)]
     user: Option<String>,
-    /// The command line of `pid`, arguments separated by spaces; `[comm]`
-    /// for kernel threads.
+    /// The command line of `pid`, arguments separated by spaces; the bare
+    /// comm for kernel threads; null without `pid`.
     #[serde(default)]
     command: Option<String>,
     /// The exact bytes of `command` in hex, only when they are not UTF-8.
     #[serde(default)]
     command_hex: Option<String>,
+    /// `/proc/PID/ns/TYPE` of `pid`; null without `pid`.
+    #[serde(default)]
+    path: Option<String>,
     /// The id the scanning process's network namespace gave this network
     /// namespace (`ip netns set`), null when none.
     #[serde(default)]
@@ -66,10 +77,12 @@ pub struct Namespace {
     /// The exact bytes of `nsfs` in hex, only when they are not UTF-8.
     #[serde(default)]
     nsfs_hex: Option<String>,
-    /// The parent namespace's inode (pid and user namespaces).
+    /// The parent namespace's inode (pid and user namespaces); 0 where
+    /// there is none, as in lsns.
     #[serde(default)]
     pns: Option<u64>,
-    /// The owning user namespace's inode.
+    /// The owning user namespace's inode; 0 where there is none (the
+    /// initial user namespace), as in lsns.
     #[serde(default)]
     ons: Option<u64>,
     /// The container of a holding process, as `runtime:id`.
@@ -91,6 +104,9 @@ pub struct Namespace {
     /// Who created it, when the tracer saw that.
     #[serde(default)]
     created: Option<Origin>,
+    /// With `-T`: the rows drawn under this one in the tree.
+    #[serde(default)]
+    children: Option<Vec<Namespace>>,
 }
 
 /// One thing that keeps a namespace alive.

@@ -93,6 +93,21 @@ fn prometheus_scrapes_the_creation_counter() {
     if !require_root("prometheus_scrapes_the_creation_counter") {
         return;
     }
+    let installable = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !installable("prometheus") && !installable("apt-get") {
+        // The kernel matrix's guests have neither (no disk, no package
+        // manager); the host run of this test covers it.
+        eprintln!(
+            "SKIP prometheus_scrapes_the_creation_counter: no prometheus and no apt-get to install it (a kernel-matrix guest)"
+        );
+        return;
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/install-prometheus.sh");
     run("bash", &[script]);
     let (lport, pport) = (free_port(), free_port());

@@ -271,7 +271,7 @@ fn netns_held_only_by_a_socket() {
     }
     // A thread enters a new netns, opens a socket there, and exits: only
     // the socket keeps that netns alive.
-    let (sock, inum) = std::thread::spawn(|| {
+    let (sock, inum, tid) = std::thread::spawn(|| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let inum = link_inode("/proc/thread-self/ns/net");
         let s = std::net::UdpSocket::bind("127.0.0.1:0").ok();
@@ -285,10 +285,15 @@ fn netns_held_only_by_a_socket() {
             )
             .unwrap()
         });
-        (s, inum)
+        (s, inum, nix::unistd::gettid())
     })
     .join()
     .unwrap();
+    // join() returns when the thread's code is done, a moment before the
+    // kernel drops its task (and its namespaces); a slow kernel shows the gap.
+    wait_for("the socket thread to be reaped", 10, || {
+        !std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+    });
     let inv = scan();
     let me = std::process::id();
     assert_eq!(

@@ -1,8 +1,10 @@
-//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench`.
+//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench |
+//! package | dist`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
+mod package;
 mod setup;
 mod vm;
 
@@ -43,6 +45,11 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The static listns (target/dist/listns) and its FROM scratch container
+    /// image (packaging/Containerfile, built with podman).
+    Package(package::PackageArgs),
+    /// Man pages and shell completions from the clap definitions, into target/dist.
+    Dist,
 }
 
 #[derive(Subcommand)]
@@ -122,6 +129,14 @@ fn run_task(task: Task) -> Result<()> {
                 cargo(&root, &cmd)?;
             }
             Ok(())
+        }
+        Task::Package(args) => {
+            setup::setup()?;
+            package::package(&root, &args)
+        }
+        Task::Dist => {
+            setup::setup()?;
+            package::dist(&root)
         }
     }
 }

@@ -2,9 +2,9 @@
 # Installs what the packaging tests and `cargo xtask package` drive, when it
 # is missing; does nothing when all is in place (a fraction of a second).
 #
-#   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate]
+#   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate] [strace] [man]
 #
-# Without arguments: all three.
+# Without arguments: all of them.
 #   podman               podman and runc (apt; this machine's crun refuses its
 #                        hybrid cgroup layout, so the tests run podman with
 #                        --runtime runc)
@@ -12,6 +12,9 @@
 #   kubernetes-validate  kubernetes-validate from PyPI, in a venv at
 #                        $LISTNS_VENV (default ~/.local/share/listns/venv):
 #                        it carries the Kubernetes schemas and runs offline
+#   strace               strace (apt), to compare the system calls listns
+#                        makes with the unit's SystemCallFilter=
+#   man                  man-db (apt), to render the generated man pages
 #
 # apt needs root; without it the script says what to install and fails.
 set -euo pipefail
@@ -20,7 +23,7 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
 
 wanted=("$@")
-((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate)
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate strace man)
 
 say() { echo "install-test-deps: $*" >&2; }
 
@@ -34,9 +37,15 @@ for w in "${wanted[@]}"; do
     systemd-analyze)
       command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
       ;;
+    strace)
+      command -v strace >/dev/null 2>&1 || apt_missing+=(strace)
+      ;;
+    man)
+      command -v man >/dev/null 2>&1 || apt_missing+=(man-db)
+      ;;
     kubernetes-validate) ;;
     *)
-      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate)"
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, strace, man)"
       exit 2
       ;;
   esac

@@ -136,6 +136,17 @@ fn the_units_capabilities_are_enough_for_scan_and_tracer() {
             "with the unit's capabilities listns misses the {what} {ino}"
         );
     }
+    // Each of these three is needed: without it that netns is missed
+    // (/proc/PID/fd of a root process, pidfd_getfd, SIOCGSKNS).
+    for needed in ["sys_ptrace", "dac_read_search", "net_admin"] {
+        let fewer: Vec<String> = caps.iter().filter(|c| *c != needed).cloned().collect();
+        assert!(fewer.len() < caps.len(), "the unit lacks {needed}");
+        let without = json_inodes(&output(as_the_unit(&bin, &fewer).arg("-J")).stdout);
+        assert!(
+            !without.contains(&sock_ino),
+            "without {needed} listns still finds the socket-held netns: is it needed?"
+        );
+    }
     // Everything root saw both before and after, the unit's user sees too.
     let stable: BTreeSet<u64> = before.intersection(&after).copied().collect();
     let missed: Vec<&u64> = stable.difference(&seen).collect();
@@ -172,6 +183,14 @@ fn the_units_capabilities_are_enough_for_scan_and_tracer() {
         exit.success(),
         "listns watch exited {exit}; stderr:\n{stderr}"
     );
+    // Liveness by file handle works with these capabilities (its fallback
+    // would also pass the checks above).
+    if listns_tests::kernel_has_nsfs_handles() {
+        assert!(
+            stderr.contains("liveness by nsfs file handle"),
+            "with the unit's capabilities listns does not use nsfs handles:\n{stderr}"
+        );
+    }
     // The harness really limited it: nothing outside the unit's set.
     let bounding = status
         .lines()

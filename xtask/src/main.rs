@@ -45,8 +45,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The static listns (target/dist/listns) and its FROM scratch container
-    /// image (packaging/Containerfile, built with podman).
+    /// The FROM scratch container image (packaging/Containerfile, podman)
+    /// holding a static listns.
     Package(package::PackageArgs),
     /// Man pages and shell completions from the clap definitions, into target/dist.
     Dist,

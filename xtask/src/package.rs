@@ -1,10 +1,14 @@
-//! `cargo xtask package`: the static `listns` and the `FROM scratch`
-//! container image of packaging/Containerfile; `cargo xtask dist`: the man
-//! pages and shell completions, generated from the clap definitions.
+//! `cargo xtask package`: the `FROM scratch` container image of
+//! packaging/Containerfile, holding a static `listns`; `cargo xtask dist`:
+//! the man pages and shell completions in `target/dist`, generated from the
+//! clap definitions.
 //!
-//! Both write to `target/dist`. The static binary is built into
-//! `target/vm-build` (the kernel matrix's static target directory: the same
-//! RUSTFLAGS, so the host build is not invalidated), in release mode.
+//! The static binary is built in release mode into `target/vm-build` (the
+//! kernel matrix's static target directory: the same RUSTFLAGS, so the host
+//! build is not invalidated) and staged as the only file of the build
+//! context. It is meant for the image only: a static glibc binary that
+//! looks up a user through a host's NSS modules (`passwd: files systemd`)
+//! crashes, and the image has no NSS configuration to load any.
 
 use std::{
     fs,
@@ -22,9 +26,6 @@ pub struct PackageArgs {
     /// Image name; tagged `NAME:VERSION` and `NAME:latest`.
     #[arg(long, default_value = "localhost/listns")]
     pub image: String,
-    /// Build only the static binary (target/dist/listns), no image.
-    #[arg(long)]
-    pub no_image: bool,
     /// Also save the image as an OCI archive here (for `ctr import`,
     /// `podman load`, a registry push from another machine).
     #[arg(long, value_name = "FILE")]
@@ -33,28 +34,19 @@ pub struct PackageArgs {
 
 /// `cargo xtask package`.
 pub fn package(root: &Path, args: &PackageArgs) -> Result<()> {
-    let dist = root.join("target/dist");
-    fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
     let t = Instant::now();
     let bin = build_static_release(root)?;
-    let staged = dist.join("listns");
-    fs::copy(&bin, &staged).with_context(|| format!("copying to {}", staged.display()))?;
-    let version = version_of(&staged)?;
+    let version = version_of(&bin)?;
     eprintln!(
-        "xtask package: static listns {version} in {:.1} s: {}",
-        t.elapsed().as_secs_f64(),
-        staged.display()
+        "xtask package: static listns {version} in {:.1} s",
+        t.elapsed().as_secs_f64()
     );
-    if args.no_image {
-        return Ok(());
-    }
-
     ensure_podman(root)?;
     // The build context holds the binary and nothing else.
     let context = root.join("target/package-context");
     let _ = fs::remove_dir_all(&context);
-    fs::create_dir_all(&context)?;
-    fs::copy(&staged, context.join("listns"))?;
+    fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
+    fs::copy(&bin, context.join("listns"))?;
     let t = Instant::now();
     let tags = [
         format!("{}:{version}", args.image),

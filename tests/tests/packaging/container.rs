@@ -19,7 +19,8 @@ use serde_json::Value;
 /// Removes the test's container and image, whatever happens.
 struct PodmanCleanup {
     container: &'static str,
-    image: &'static str,
+    /// The image repository: every tag of it goes.
+    repo: &'static str,
 }
 
 impl Drop for PodmanCleanup {
@@ -32,13 +33,21 @@ impl Drop for PodmanCleanup {
                 .status();
         };
         quiet(&["rm", "--force", "--time", "0", self.container]);
-        quiet(&["rmi", "--force", self.image]);
+        let ids = Command::new("podman")
+            .args(["images", "--quiet", "--filter"])
+            .arg(format!("reference={}", self.repo))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in ids.split_whitespace() {
+            quiet(&["rmi", "--force", id]);
+        }
     }
 }
 
 /// `podman run` as the DaemonSet runs the image: the host's PID namespace,
-/// every capability dropped but the unit's (the same list; the test above
-/// checks they agree), not privileged, the host's tracefs and BTF mounted,
+/// every capability dropped but the unit's (the same list:
+/// `unit_daemonset_and_image_agree` checks), not privileged, the host's tracefs and BTF mounted,
 /// a read-only root. `--network none`: these runs serve no metrics.
 /// This machine's podman needs runc (crun refuses its hybrid cgroup
 /// layout) and small ulimits.
@@ -83,7 +92,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
     }
     let cleanup = PodmanCleanup {
         container: "listns-pkg-test",
-        image: "localhost/listns-pkg-test:latest",
+        repo: "localhost/listns-pkg-test",
     };
     // The real build: `cargo xtask package` (static release binary, podman
     // build of packaging/Containerfile).
@@ -91,23 +100,19 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())
-        .args(["xtask", "package", "--image", "localhost/listns-pkg-test"])
+        .args(["xtask", "package", "--image", cleanup.repo])
         .status()
         .unwrap();
     assert!(status.success(), "cargo xtask package failed ({status})");
     eprintln!("cargo xtask package: {:.1} s", t.elapsed().as_secs_f64());
     let caps = unit_capabilities(&repo_file("packaging/systemd/listns.service"));
+    let image = format!("{}:latest", cleanup.repo);
 
     // The host's namespaces: a netns made here, and the initial ones.
     let _netns = NetnsGuard::new("listns-pkg-podman");
     let netns = listns_tests::ns_inode("/run/netns/listns-pkg-podman");
     let t = Instant::now();
-    let out = output(&mut podman_run(
-        cleanup.container,
-        cleanup.image,
-        &caps,
-        &["-J"],
-    ));
+    let out = output(&mut podman_run(cleanup.container, &image, &caps, &["-J"]));
     eprintln!("podman run listns -J: {:.1} s", t.elapsed().as_secs_f64());
     let seen = json_inodes(&out.stdout);
     assert!(
@@ -124,7 +129,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
     let t = Instant::now();
     let mut watch = WatchLines::spawn(&mut podman_run(
         cleanup.container,
-        cleanup.image,
+        &image,
         &caps,
         &["watch", "--json"],
     ));

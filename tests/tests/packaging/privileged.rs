@@ -282,23 +282,37 @@ fn every_system_call_listns_makes_passes_the_units_filter() {
             .args(args);
         (cmd, out)
     };
-    // A scan, and a tracer that sees a namespace made and lives through a
-    // few liveness sweeps (every 2 s) before SIGTERM.
+    // A scan, and a tracer that sees a namespace made and gone (the liveness
+    // check by handle), lives through a sweep (every 2 s), and gets SIGTERM.
     let (mut scan, scan_out) = traced("scan", &["-J"]);
     output(&mut scan);
-    let (mut cmd, watch_out) = traced("watch", &["watch", "--json", "--duration", "8"]);
+    let (mut cmd, watch_out) = traced("watch", &["watch", "--json", "--duration", "120"]);
     let mut watch = WatchLines::spawn(&mut cmd);
     watch
         .wait(Duration::from_secs(60), |v| v["event"] == "existing")
         .expect("the initial inventory");
     let ino = unshare_uts();
-    assert!(
-        watch
-            .wait(Duration::from_secs(10), |v| v["event"] == "created"
-                && v["ns"] == ino)
-            .is_some(),
-        "no created event under strace"
-    );
+    for event in ["created", "gone"] {
+        assert!(
+            watch
+                .wait(Duration::from_secs(10), |v| v["event"] == event
+                    && v["ns"] == ino)
+                .is_some(),
+            "no {event} event under strace"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    // SIGTERM to listns itself (strace's child), as systemctl stop sends it.
+    let strace_pid = watch.child.id();
+    let children = fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children"))
+        .unwrap_or_default();
+    let listns_pid: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("strace's child");
+    // SAFETY: kill on the pid of our grandchild, which we wait for below.
+    unsafe { libc::kill(listns_pid, libc::SIGTERM) };
     let status = watch.child.wait().unwrap();
     assert!(
         status.success(),

@@ -117,8 +117,7 @@ fn build_static_release(root: &Path) -> Result<PathBuf> {
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTFLAGS", STATIC_RUSTFLAGS))?;
     let bin = target_dir.join(TARGET).join("release/listns");
-    let elf = fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
-    if !elf_is_static(&elf) {
+    if !elf_is_static(&bin)? {
         bail!(
             "{} is dynamically linked: a FROM scratch image has no libc",
             bin.display()

@@ -85,4 +85,38 @@ pub struct WatchArgs {
     /// Remember at most this many gone namespaces (the oldest are forgotten first).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_gone: usize,
+    /// Serve Prometheus metrics on /metrics and a health check on /healthz.
+    /// A bare PORT listens on loopback (127.0.0.1) only; name another address
+    /// (0.0.0.0:PORT, [::]:PORT) to be reachable from elsewhere.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Append the event stream to FILE instead of stdout; SIGHUP reopens it
+    /// (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `PORT` (loopback) or `ADDR:PORT`.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not PORT or ADDR:PORT (127.0.0.1:9433, [::1]:9433)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_address_defaults_to_loopback() {
+        assert_eq!(parse_listen("9433").unwrap().to_string(), "127.0.0.1:9433");
+        assert_eq!(
+            parse_listen("0.0.0.0:80").unwrap().to_string(),
+            "0.0.0.0:80"
+        );
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_listen("localhost").is_err());
+    }
 }

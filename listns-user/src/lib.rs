@@ -18,11 +18,14 @@
 
 pub mod app;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inventory;
 pub mod lifecycle;
 pub mod ns;
 pub mod output;
 pub mod scan;
+pub mod service;
 pub mod stats;
 pub mod text;
 pub mod trace;

@@ -9,7 +9,19 @@ use listns_common as common;
 use serde::Serialize;
 
 /// The eight namespace types, in lsns's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[value(rename_all = "lowercase")]
 pub enum NsType {
@@ -126,11 +138,16 @@ pub fn slot_name(slot: usize) -> &'static str {
     }
 }
 
-/// Parses an nsfs link text such as `net:[4026531840]`.
+/// Parses an nsfs link text such as `net:[4026531840]`: a type name and
+/// decimal digits, nothing else (`str::parse` alone would take `+808`).
 pub fn parse_link(text: &[u8]) -> Option<(NsType, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (name, rest) = text.split_once(":[")?;
-    let inum = rest.strip_suffix(']')?.parse().ok()?;
+    let digits = rest.strip_suffix(']')?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let inum = digits.parse().ok()?;
     Some((NsType::from_name(name)?, inum))
 }
 
@@ -209,6 +226,14 @@ mod tests {
         assert_eq!(parse_link(b"socket:[123]"), None);
         assert_eq!(parse_link(b"net:[12"), None);
         assert_eq!(parse_link(b"\xffnet:[1]"), None);
+    }
+
+    /// Found by the ns_link fuzz target: a sign is no digit.
+    #[test]
+    fn fuzz_sign_is_not_an_inode() {
+        assert_eq!(parse_link(b"time:[+808]"), None);
+        assert_eq!(parse_link(b"net:[-1]"), None);
+        assert_eq!(parse_link(b"net:[]"), None);
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Watch {
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(v) => {
+                    listns_tests::assert_valid_json(&v);
                     self.seen.push(v.clone());
                     if pred(&v) {
                         return Some(v);

@@ -1,9 +1,10 @@
 //! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench |
-//! package | dist`.
+//! fuzz | package | dist`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
+mod fuzz;
 mod package;
 mod setup;
 mod vm;
@@ -45,6 +46,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The cargo-fuzz targets (fuzz/), each for a bounded time (see README "Fuzzing").
+    Fuzz(fuzz::FuzzArgs),
     /// The FROM scratch container image (packaging/Containerfile, podman)
     /// holding a static listns.
     Package(package::PackageArgs),
@@ -130,6 +133,7 @@ fn run_task(task: Task) -> Result<()> {
             }
             Ok(())
         }
+        Task::Fuzz(args) => fuzz::run(&root, &args),
         Task::Package(args) => {
             setup::setup()?;
             package::package(&root, &args)

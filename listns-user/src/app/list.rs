@@ -79,6 +79,9 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_args(&args)?;
+    if let Some(partial) = crate::scan::host::check(&config.proc_root) {
+        eprintln!("listns: {partial}");
+    }
     let details = if config.mode == Mode::Classic {
         Details::All
     } else {

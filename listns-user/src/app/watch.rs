@@ -5,7 +5,6 @@
 //! runs is missed (its records wait in the ring buffer).
 
 use std::{
-    io::{BufWriter, StdoutLock},
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
@@ -17,8 +16,9 @@ use crate::{
     cli::WatchArgs,
     inventory::{Inventory, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
-    output::{events, stream::EventWriter},
-    scan::{Scanner, container, initial},
+    output::{events, sink::Sink, stream::EventWriter},
+    scan::{Scanner, container, host, initial},
+    service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
 };
 
@@ -37,6 +37,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // Signals first: a Ctrl-C during start-up must still detach cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut w = Watch::start(&args)?;
     let stop = sleep_until(
         args.duration
@@ -46,11 +47,15 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut fallback = tokio::time::interval(FALLBACK_RESCAN);
     fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     fallback.tick().await; // the first tick is immediate: the scan just ran
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
             _ = sleep_until(w.lifecycle.next_due().map(tokio::time::Instant::from_std)) => w.on_lifecycle()?,
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
+            _ = heartbeat.tick() => w.on_heartbeat(),
+            _ = sighup.recv() => w.out.get_mut().reopen()?,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = &mut stop => break,
@@ -66,7 +71,9 @@ struct Watch {
     tracer: Option<Tracer>,
     inv: Inventory,
     lifecycle: Lifecycle,
-    out: EventWriter<BufWriter<StdoutLock<'static>>>,
+    out: EventWriter<Sink>,
+    /// Metrics and health, with `--metrics`.
+    telemetry: Option<Telemetry>,
 }
 
 impl Watch {
@@ -74,6 +81,21 @@ impl Watch {
     /// scans, seeds the kernel's map and prints the inventory.
     fn start(args: &WatchArgs) -> anyhow::Result<Watch> {
         let proc_root = PathBuf::from("/proc");
+        if let Some(partial) = host::check(&proc_root) {
+            eprintln!("listns: {partial}");
+        }
+        let out = EventWriter::new(Sink::open(args.output.as_deref())?, args.json);
+        let telemetry = match args.metrics {
+            Some(addr) => {
+                let (t, bound) = Telemetry::serve(addr)
+                    .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
+                eprintln!(
+                    "listns: metrics on http://{bound}/metrics, health on http://{bound}/healthz"
+                );
+                Some(t)
+            }
+            None => None,
+        };
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
@@ -97,7 +119,25 @@ impl Watch {
                 None
             }
         };
+        if let Some(t) = &telemetry {
+            t.tracer(
+                tracer
+                    .as_ref()
+                    .map(|t| (t.status.attached.as_slice(), t.status.missing.as_slice())),
+            );
+        }
         let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
+        if let Some(t) = &telemetry {
+            t.scanned(stats.elapsed_ms);
+        }
+        // Loaded and attached: from here on only what the loop uses.
+        if nix::unistd::geteuid().is_root()
+            && let Err(e) = privileges::drop_unneeded(true)
+        {
+            eprintln!(
+                "listns: could not drop unneeded capabilities ({e}); running with all of them"
+            );
+        }
         if let Some(summary) = stats.summary() {
             eprintln!("listns: {summary}");
         }
@@ -126,7 +166,8 @@ impl Watch {
             tracer,
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),
-            out: EventWriter::new(BufWriter::new(std::io::stdout().lock()), args.json),
+            out,
+            telemetry,
         };
         w.seed();
         if !args.events_only {
@@ -153,15 +194,24 @@ impl Watch {
                     origin.container = Some(format!("{}:{}", c.runtime, c.id));
                 }
                 self.out.change(ev, change)?;
+                if let Some(t) = &self.telemetry {
+                    t.change(change);
+                }
             }
             self.lifecycle.note(&changes, &self.inv, now);
         }
         if batch.lost > 0 {
             self.out.lost(batch.lost)?;
+            if let Some(t) = &self.telemetry {
+                t.lost(batch.lost);
+            }
             let (namespaces, discovered) = self.rescan()?;
             self.out.rescan(namespaces, discovered.len())?;
         }
         self.out.flush()?;
+        if let Some(t) = &self.telemetry {
+            t.written(&batch.events, events::now_ns());
+        }
         Ok(())
     }
 
@@ -178,6 +228,9 @@ impl Watch {
             match verdict {
                 Verdict::Gone(key) => {
                     self.out.verdict("gone", &key, &self.inv, now_ns)?;
+                    if let Some(t) = &self.telemetry {
+                        t.gone(&key);
+                    }
                     if let Some(t) = self.tracer.as_mut() {
                         t.forget(&key);
                     }
@@ -205,11 +258,22 @@ impl Watch {
     /// the namespaces nothing holds any more. Returns the inventory's size
     /// and what the rescan found that was not known.
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<crate::inventory::NsKey>)> {
-        let (new, _) = Scanner::new(&self.proc_root).scan()?;
+        let (new, stats) = Scanner::new(&self.proc_root).scan()?;
+        if let Some(t) = &self.telemetry {
+            t.rescan(stats.elapsed_ms);
+        }
         let rescan = self.inv.merge_rescan(new);
         self.seed();
         self.lifecycle.check_soon(&rescan.unheld, Instant::now());
         Ok((self.inv.len(), rescan.discovered))
+    }
+
+    /// Once a second: tells the health check the loop is alive, and the
+    /// gauges what is alive and hidden now.
+    fn on_heartbeat(&mut self) {
+        if let Some(t) = &self.telemetry {
+            t.tick(&self.inv);
+        }
     }
 
     /// Tells the kernel which namespaces exist already, so that it reports

@@ -8,6 +8,8 @@ pub mod columns;
 pub mod events;
 pub mod json;
 pub mod sanitize;
+pub mod schema;
+pub mod sink;
 pub mod stream;
 pub mod table;
 pub mod tree;

@@ -88,4 +88,9 @@ impl<W: Write> EventWriter<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }
+
+    /// The writer underneath (to reopen a file).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
 }

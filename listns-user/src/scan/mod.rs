@@ -23,6 +23,7 @@ mod bindmounts;
 pub mod container;
 mod details;
 pub mod hierarchy;
+pub mod host;
 pub mod initial;
 mod merge;
 pub mod mounts;
@@ -124,6 +125,7 @@ impl Scanner {
         let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
         let mut stats = ScanStats {
             live: is_live(root.as_fd()),
+            host_view: host::check(&self.proc_root).is_none(),
             ..Default::default()
         };
         let mut inv = Inventory::new();

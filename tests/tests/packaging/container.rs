@@ -9,8 +9,8 @@ use std::{
 use listns_tests::{
     NetnsGuard,
     packaging::{
-        WatchLines, json_inodes, output, repo_file, require_tools, root, unit_capabilities,
-        unshare_uts,
+        WatchLines, free_port, http_get, json_inodes, output, repo_file, require_tools, root,
+        unit_capabilities, unshare_uts,
     },
     require_root,
 };
@@ -48,10 +48,16 @@ impl Drop for PodmanCleanup {
 /// `podman run` as the DaemonSet runs the image: the host's PID namespace,
 /// every capability dropped but the unit's (the same list:
 /// `unit_daemonset_and_image_agree` checks), not privileged, the host's tracefs and BTF mounted,
-/// a read-only root. `--network none`: these runs serve no metrics.
-/// This machine's podman needs runc (crun refuses its hybrid cgroup
-/// layout) and small ulimits.
-fn podman_run(name: &str, image: &str, caps: &[String], args: &[&str]) -> Command {
+/// a read-only root. `publish`: the metrics port on this loopback port,
+/// else `--network none`. This machine's podman needs runc (crun refuses
+/// its hybrid cgroup layout) and small ulimits.
+fn podman_run(
+    name: &str,
+    image: &str,
+    caps: &[String],
+    publish: Option<u16>,
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new("podman");
     cmd.args([
         "--runtime",
@@ -61,8 +67,11 @@ fn podman_run(name: &str, image: &str, caps: &[String], args: &[&str]) -> Comman
         "--name",
         name,
         "--pid=host",
-        "--network=none",
     ])
+    .arg(match publish {
+        Some(port) => format!("--publish=127.0.0.1:{port}:9433"),
+        None => "--network=none".into(),
+    })
     .args(["--cap-drop=all", "--read-only"])
     .arg(format!(
         "--cap-add={}",
@@ -112,7 +121,13 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
     let _netns = NetnsGuard::new("listns-pkg-podman");
     let netns = listns_tests::ns_inode("/run/netns/listns-pkg-podman");
     let t = Instant::now();
-    let out = output(&mut podman_run(cleanup.container, &image, &caps, &["-J"]));
+    let out = output(&mut podman_run(
+        cleanup.container,
+        &image,
+        &caps,
+        None,
+        &["-J"],
+    ));
     eprintln!("podman run listns -J: {:.1} s", t.elapsed().as_secs_f64());
     let seen = json_inodes(&out.stdout);
     assert!(
@@ -131,6 +146,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         cleanup.container,
         &image,
         &caps,
+        None,
         &["watch", "--json"],
     ));
     watch
@@ -157,6 +173,39 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         .unwrap_or_else(|| panic!("no created event for the host's uts {ino}; stderr:\n{stderr}"));
     assert_eq!(ev["comm"], "unshare");
     // podman passes SIGTERM on; listns detaches and exits 0.
+    assert!(
+        exit.success(),
+        "podman run exited {exit}; stderr:\n{stderr}"
+    );
+
+    // As shipped: the image's own command (`watch --json --metrics
+    // 0.0.0.0:9433`), its port published on loopback, scraped from here.
+    let port = free_port();
+    let served = WatchLines::spawn(&mut podman_run(
+        cleanup.container,
+        &image,
+        &caps,
+        Some(port),
+        &[],
+    ));
+    let health = listns_tests::wait_for(Duration::from_secs(60), || {
+        http_get(port, "/healthz").filter(|(code, _)| *code == 200)
+    });
+    let metrics = http_get(port, "/metrics");
+    let (exit, stderr) = served.stop();
+    assert!(
+        health.is_some(),
+        "/healthz never answered 200; stderr:\n{stderr}"
+    );
+    let (code, body) = metrics.expect("/metrics answers");
+    assert_eq!(code, 200);
+    for name in [
+        "listns_build_info",
+        "listns_namespaces_created_total",
+        "listns_hook_attached",
+    ] {
+        assert!(body.contains(name), "/metrics lacks {name}");
+    }
     assert!(
         exit.success(),
         "podman run exited {exit}; stderr:\n{stderr}"
@@ -202,18 +251,6 @@ impl Drop for SystemdContainer {
     }
 }
 
-/// The unit file as shipped, except `--metrics ADDR` while listns does not
-/// have that option yet (said on stderr).
-fn unit_for_this_build() -> String {
-    let unit = repo_file("packaging/systemd/listns.service");
-    let help = output(Command::new(listns_tests::listns_bin()).args(["watch", "--help"]));
-    if String::from_utf8_lossy(&help.stdout).contains("--metrics") {
-        return unit;
-    }
-    eprintln!("NOTE: this listns has no --metrics yet: the unit runs without it");
-    unit.replace(" --metrics 127.0.0.1:9433", "")
-}
-
 #[test]
 fn the_systemd_unit_runs_under_systemd() {
     let test = "the_systemd_unit_runs_under_systemd";
@@ -227,7 +264,7 @@ fn the_systemd_unit_runs_under_systemd() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let unit = tmp.path().join("listns.service");
-    std::fs::write(&unit, unit_for_this_build()).unwrap();
+    std::fs::write(&unit, repo_file("packaging/systemd/listns.service")).unwrap();
     // The harness is privileged (systemd as PID 1 builds the service's
     // namespaces and cgroups); the service in it is sandboxed by systemd
     // alone. Its own PID namespace: systemd must be PID 1. The dynamically
@@ -352,6 +389,27 @@ fn the_systemd_unit_runs_under_systemd() {
     assert!(
         created.is_some(),
         "no created event for uts {ino} in the journal:\n{status}"
+    );
+
+    // The metrics listener the unit names, on the service's loopback.
+    let curl = |path: &str| {
+        c.exec_text(&[
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://127.0.0.1:9433{path}"),
+        ])
+    };
+    let health = listns_tests::wait_for(Duration::from_secs(30), || {
+        let answer = curl("/healthz");
+        answer.ends_with("\n200").then_some(answer)
+    });
+    assert!(health.is_some(), "/healthz: {}", curl("/healthz"));
+    let metrics = curl("/metrics");
+    assert!(
+        metrics.ends_with("\n200") && metrics.contains("listns_build_info"),
+        "/metrics:\n{metrics}"
     );
 
     // systemctl stop: SIGTERM, a clean exit, no restart.

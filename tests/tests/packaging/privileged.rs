@@ -283,10 +283,15 @@ fn every_system_call_listns_makes_passes_the_units_filter() {
         (cmd, out)
     };
     // A scan, and a tracer that sees a namespace made and gone (the liveness
-    // check by handle), lives through a sweep (every 2 s), and gets SIGTERM.
+    // check by handle), serves a scrape, lives through a sweep (every 2 s),
+    // and gets SIGTERM.
     let (mut scan, scan_out) = traced("scan", &["-J"]);
     output(&mut scan);
-    let (mut cmd, watch_out) = traced("watch", &["watch", "--json", "--duration", "120"]);
+    let port = listns_tests::packaging::free_port().to_string();
+    let (mut cmd, watch_out) = traced(
+        "watch",
+        &["watch", "--json", "--duration", "120", "--metrics", &port],
+    );
     let mut watch = WatchLines::spawn(&mut cmd);
     watch
         .wait(Duration::from_secs(60), |v| v["event"] == "existing")
@@ -301,6 +306,15 @@ fn every_system_call_listns_makes_passes_the_units_filter() {
             "no {event} event under strace"
         );
     }
+    // The metrics listener answers a scrape (its system calls count too).
+    let port: u16 = port.parse().unwrap();
+    let scraped = listns_tests::wait_for(Duration::from_secs(10), || {
+        listns_tests::packaging::http_get(port, "/metrics")
+    });
+    assert!(
+        scraped.is_some_and(|(code, _)| code == 200),
+        "no /metrics under strace"
+    );
     std::thread::sleep(Duration::from_millis(2500));
     // SIGTERM to listns itself (strace's child), as systemctl stop sends it.
     let strace_pid = watch.child.id();

@@ -188,24 +188,25 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         Some(port),
         &[],
     ));
-    let health = listns_tests::wait_for(Duration::from_secs(60), || {
-        http_get(port, "/healthz").filter(|(code, _)| *code == 200)
-    });
-    let metrics = http_get(port, "/metrics");
-    let (exit, stderr) = served.stop();
-    assert!(
-        health.is_some(),
-        "/healthz never answered 200; stderr:\n{stderr}"
-    );
-    let (code, body) = metrics.expect("/metrics answers");
-    assert_eq!(code, 200);
-    for name in [
+    // /healthz may answer before the tracer is attached: wait for the
+    // hooks to show in /metrics first.
+    let names = [
         "listns_build_info",
         "listns_namespaces_created_total",
         "listns_hook_attached",
-    ] {
-        assert!(body.contains(name), "/metrics lacks {name}");
-    }
+    ];
+    let metrics = listns_tests::wait_for(Duration::from_secs(60), || {
+        http_get(port, "/metrics")
+            .filter(|(code, body)| *code == 200 && names.iter().all(|n| body.contains(n)))
+    });
+    let health = http_get(port, "/healthz");
+    let (exit, stderr) = served.stop();
+    assert!(
+        metrics.is_some(),
+        "/metrics never showed {names:?}; stderr:\n{stderr}"
+    );
+    let (code, body) = health.expect("/healthz answers");
+    assert_eq!(code, 200, "/healthz: {body}");
     assert!(
         exit.success(),
         "podman run exited {exit}; stderr:\n{stderr}"

@@ -4,6 +4,8 @@
 //! need root. Where they cannot run they say why; under CI (`CI` set) that
 //! is a failure, never a silent skip.
 
+pub mod packaging;
+
 use std::{
     path::Path,
     time::{Duration, Instant},

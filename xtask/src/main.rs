@@ -1,9 +1,11 @@
-//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench | fuzz`.
+//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench |
+//! fuzz | package | dist`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
 mod fuzz;
+mod package;
 mod setup;
 mod vm;
 
@@ -46,6 +48,11 @@ enum Task {
     },
     /// The cargo-fuzz targets (fuzz/), each for a bounded time (see README "Fuzzing").
     Fuzz(fuzz::FuzzArgs),
+    /// The FROM scratch container image (packaging/Containerfile, podman)
+    /// holding a static listns.
+    Package(package::PackageArgs),
+    /// Man pages and shell completions from the clap definitions, into target/dist.
+    Dist,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +134,14 @@ fn run_task(task: Task) -> Result<()> {
             Ok(())
         }
         Task::Fuzz(args) => fuzz::run(&root, &args),
+        Task::Package(args) => {
+            setup::setup()?;
+            package::package(&root, &args)
+        }
+        Task::Dist => {
+            setup::setup()?;
+            package::dist(&root)
+        }
     }
 }
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs what the packaging tests and `cargo xtask package` drive, when it
+# is missing; does nothing when all is in place (a fraction of a second).
+#
+#   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate] [strace] [man]
+#
+# Without arguments: all of them.
+#   podman               podman and runc (apt; this machine's crun refuses its
+#                        hybrid cgroup layout, so the tests run podman with
+#                        --runtime runc)
+#   systemd-analyze      the systemd package (apt), for `systemd-analyze verify`
+#   kubernetes-validate  kubernetes-validate from PyPI, in a venv at
+#                        $LISTNS_VENV (default ~/.local/share/listns/venv):
+#                        it carries the Kubernetes schemas and runs offline
+#   strace               strace (apt), to compare the system calls listns
+#                        makes with the unit's SystemCallFilter=
+#   man                  man-db (apt), to render the generated man pages
+#
+# apt needs root; without it the script says what to install and fails.
+set -euo pipefail
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
+
+wanted=("$@")
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate strace man)
+
+say() { echo "install-test-deps: $*" >&2; }
+
+apt_missing=()
+for w in "${wanted[@]}"; do
+  case "$w" in
+    podman)
+      command -v podman >/dev/null 2>&1 || apt_missing+=(podman)
+      command -v runc >/dev/null 2>&1 || apt_missing+=(runc)
+      ;;
+    systemd-analyze)
+      command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
+      ;;
+    strace)
+      command -v strace >/dev/null 2>&1 || apt_missing+=(strace)
+      ;;
+    man)
+      command -v man >/dev/null 2>&1 || apt_missing+=(man-db)
+      ;;
+    kubernetes-validate) ;;
+    *)
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, strace, man)"
+      exit 2
+      ;;
+  esac
+done
+
+if ((${#apt_missing[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    say "missing ${apt_missing[*]}; as root: apt-get install --no-install-recommends ${apt_missing[*]}"
+    exit 1
+  fi
+  say "installing ${apt_missing[*]} (apt-get)"
+  # Other apt users on the machine: wait for the lock instead of failing.
+  apt=(apt-get -qq -o DPkg::Lock::Timeout=300)
+  "${apt[@]}" update
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${apt_missing[@]}"
+fi
+
+for w in "${wanted[@]}"; do
+  [[ $w == kubernetes-validate ]] || continue
+  kv="$venv/bin/kubernetes-validate"
+  if [[ -x $kv ]] && "$kv" --version 2>/dev/null | grep -qF "$KUBERNETES_VALIDATE_VERSION"; then
+    continue
+  fi
+  python=$(command -v python3) || { say "python3 is missing (needed for kubernetes-validate)"; exit 1; }
+  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv (pip)"
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  "$kv" --version >/dev/null
+done

@@ -1,0 +1,351 @@
+//! The packaging (packaging/): the systemd unit, the container image, the
+//! DaemonSet, the man pages and completions, each checked by the real tool
+//! (systemd-analyze, podman, kubernetes-validate, man, bash), which
+//! packaging/install-test-deps.sh installs when missing.
+//!
+//! Not part of the kernel matrix (xtask skips this file there): nothing in it
+//! depends on the kernel version, and the guests have no podman.
+
+use std::{fs, process::Command};
+
+use clap::CommandFactory;
+use listns_tests::{
+    listns_bin,
+    packaging::{
+        kubernetes_validate, output, repo_file, require_tools, root, unit_capabilities, unit_values,
+    },
+};
+use serde_json::Value;
+
+const PORT: &str = "9433";
+
+/// Runs the man page and completion generator (`cargo xtask dist`'s) into a
+/// fresh directory.
+fn generate_dist() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    output(Command::new(env!("CARGO_BIN_EXE_listns-dist")).arg(dir.path()));
+    dir
+}
+
+#[test]
+fn man_pages_and_completions_come_from_the_cli() {
+    let dir = generate_dist();
+    let man1 = dir.path().join("man/man1");
+    let cli = listns::cli::Cli::command();
+    let watch = cli.find_subcommand("watch").expect("a watch subcommand");
+    // Every visible long option is on its page, as roff writes it.
+    for (page, cmd) in [("listns.1", &cli), ("listns-watch.1", watch)] {
+        let text = fs::read_to_string(man1.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        let longs: Vec<&str> = cmd
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .collect();
+        assert!(longs.len() >= 3, "{page}: too few options found: {longs:?}");
+        for long in longs {
+            let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+            assert!(text.contains(&roff), "{page} lacks --{long}");
+        }
+    }
+    // man renders it (the formatting is valid roff).
+    if require_tools("man_pages_and_completions_come_from_the_cli", &["man"]) {
+        let out = output(
+            Command::new("man")
+                .arg("-l")
+                .arg(man1.join("listns-watch.1"))
+                .env("MANWIDTH", "100"),
+        );
+        // Bold and underline come as overstrikes (c BS c) when not on a tty.
+        let text = strip_overstrikes(&String::from_utf8_lossy(&out.stdout));
+        assert!(
+            text.contains("--json"),
+            "rendered page lacks --json:\n{text}"
+        );
+        assert!(
+            text.contains("NAME"),
+            "rendered page has no NAME section:\n{text}"
+        );
+    }
+
+    let completions = dir.path().join("completions");
+    for file in [
+        "listns.bash",
+        "_listns",
+        "listns.fish",
+        "_listns.ps1",
+        "listns.elv",
+    ] {
+        let text =
+            fs::read_to_string(completions.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains("watch"), "{file} does not offer `watch`");
+    }
+    // bash parses the script and completes with it.
+    let bash = completions.join("listns.bash");
+    output(Command::new("bash").arg("-n").arg(&bash));
+    let complete = |line: &str| -> String {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; \
+             _listns listns '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            bash.display(),
+            words.join(" "),
+            words.len() - 1,
+            line.len(),
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        String::from_utf8_lossy(&output(Command::new("bash").args(["-c", &script])).stdout)
+            .into_owned()
+    };
+    let first = complete("listns w");
+    assert!(
+        first.lines().any(|l| l == "watch"),
+        "`listns w<TAB>` offers {first:?}"
+    );
+    let opt = complete("listns watch --ev");
+    assert!(
+        opt.lines().any(|l| l == "--events-only"),
+        "`listns watch --ev<TAB>` offers {opt:?}"
+    );
+}
+
+/// Text without the overstrikes (`c\x08c`, `_\x08c`) man makes bold and
+/// underlined text of.
+fn strip_overstrikes(text: &str) -> String {
+    let mut out: Vec<char> = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        // The character before a backspace is struck over by the next one.
+        if c == '\x08' {
+            out.pop();
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The unit with ExecStart pointing at this build's binary, in a temporary
+/// directory.
+fn unit_copy(dir: &std::path::Path, exec: &std::path::Path) -> std::path::PathBuf {
+    let unit = repo_file("packaging/systemd/listns.service");
+    let from = "ExecStart=/usr/local/bin/listns ";
+    assert!(unit.contains(from), "the unit's ExecStart is not {from:?}");
+    let path = dir.join("listns.service");
+    fs::write(
+        &path,
+        unit.replace(from, &format!("ExecStart={} ", exec.display())),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn systemd_unit_verifies_and_the_readme_has_its_exposure() {
+    let test = "systemd_unit_verifies_and_the_readme_has_its_exposure";
+    if !require_tools(test, &["systemd-analyze"]) {
+        return;
+    }
+    let dist = generate_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = unit_copy(tmp.path(), &listns_bin());
+    // Documentation=man:listns(1) resolves to the generated page.
+    let verify = |unit: &std::path::Path| {
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(unit)
+            .env("MANPATH", dist.path().join("man"))
+            .output()
+            .unwrap()
+    };
+    let out = verify(&unit);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "systemd-analyze verify warns:\n{stderr}"
+    );
+
+    // It does check: a unit whose binary is missing fails.
+    let broken = tempfile::tempdir().unwrap();
+    let out = verify(&unit_copy(broken.path(), "/nonexistent/listns".as_ref()));
+    assert!(
+        !out.status.success(),
+        "verify passed a unit without its binary"
+    );
+
+    let out = output(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--no-pager"])
+            .arg(&unit),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let overall = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for listns.service: ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}"));
+    let mut words = overall.split_whitespace();
+    let (score, label) = (words.next().unwrap(), words.next().unwrap_or(""));
+    eprintln!("systemd-analyze security: exposure {score} {label}");
+    assert!(
+        ["SAFE", "OK"].contains(&label),
+        "exposure {score} {label}: the sandbox got weaker"
+    );
+    let stated = format!("**{score} {label}**");
+    assert!(
+        repo_file("README.md").contains(&stated),
+        "README does not state the unit's exposure as {stated}"
+    );
+}
+
+#[test]
+fn daemonset_passes_kubernetes_validate_strict() {
+    let test = "daemonset_passes_kubernetes_validate_strict";
+    if !require_tools(test, &["kubernetes-validate"]) {
+        return;
+    }
+    let manifest = root().join("packaging/kubernetes/daemonset.yaml");
+    let out = output(
+        Command::new(kubernetes_validate())
+            .arg("--strict")
+            .arg(&manifest),
+    );
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("passed for resource daemonset/listns"),
+        "{said}"
+    );
+    // --strict does reject what Kubernetes would not know.
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("typo.yaml");
+    fs::write(
+        &typo,
+        fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("hostPID:", "hostPIDs:"),
+    )
+    .unwrap();
+    let out = Command::new(kubernetes_validate())
+        .arg("--strict")
+        .arg(&typo)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "kubernetes-validate --strict accepted hostPIDs"
+    );
+}
+
+/// The DaemonSet's documents as JSON, parsed by PyYAML (kubernetes-validate's
+/// own dependency, in its venv).
+fn daemonset() -> Value {
+    let python = kubernetes_validate().with_file_name("python");
+    let out = output(Command::new(python).args([
+        "-c",
+        "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+    ]).arg(root().join("packaging/kubernetes/daemonset.yaml")));
+    let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    docs.as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("a DaemonSet document")
+        .clone()
+}
+
+#[test]
+fn unit_daemonset_and_image_agree() {
+    if !require_tools("unit_daemonset_and_image_agree", &["kubernetes-validate"]) {
+        return;
+    }
+    let unit = repo_file("packaging/systemd/listns.service");
+    let caps = unit_capabilities(&unit);
+    assert!(
+        caps.contains(&"bpf".to_string()) && caps.len() >= 4,
+        "{caps:?}"
+    );
+    let mut ambient: Vec<String> = unit_values(&unit, "AmbientCapabilities")
+        .iter()
+        .map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase())
+        .collect();
+    ambient.sort();
+    assert_eq!(
+        ambient, caps,
+        "AmbientCapabilities differ from CapabilityBoundingSet"
+    );
+    assert!(
+        unit.contains(&format!("--metrics 127.0.0.1:{PORT}")),
+        "unit: metrics not on loopback:{PORT}"
+    );
+
+    let ds = daemonset();
+    let pod = &ds["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    let mut added: Vec<String> = c["securityContext"]["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    added.sort();
+    assert_eq!(
+        added, caps,
+        "the DaemonSet and the unit grant different capabilities"
+    );
+    assert_eq!(
+        c["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    assert_eq!(c["securityContext"]["privileged"], false);
+    assert_eq!(pod["spec"]["hostPID"], true);
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], PORT);
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    assert_eq!(c["ports"][0]["containerPort"].to_string(), PORT);
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
+    }
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.contains(&format!("0.0.0.0:{PORT}").as_str()),
+        "{args:?}"
+    );
+
+    let containerfile = repo_file("packaging/Containerfile");
+    assert!(containerfile.contains(&format!("EXPOSE {PORT}")));
+    assert!(containerfile.contains(&format!("\"0.0.0.0:{PORT}\"")));
+    let cap_add = containerfile
+        .lines()
+        .find_map(|l| l.split("--cap-add=").nth(1))
+        .expect("the Containerfile shows the podman command");
+    let mut shown: Vec<String> = cap_add
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase())
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown, caps,
+        "the Containerfile's podman example grants other capabilities"
+    );
+}
+
+#[path = "packaging/container.rs"]
+mod container;
+#[path = "packaging/privileged.rs"]
+mod privileged;

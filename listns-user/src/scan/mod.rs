@@ -16,6 +16,7 @@ pub mod hierarchy;
 pub mod initial;
 pub mod mounts;
 pub mod netns;
+pub mod netnsid;
 pub mod procs;
 pub mod sockets;
 mod sys;

@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod netns;
 pub mod netnsid;
 pub mod procs;
+pub mod runtime;
 pub mod sockets;
 mod sys;
 

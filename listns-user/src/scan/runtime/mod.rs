@@ -44,7 +44,17 @@
 //!   also watches containers come and go; a scan needs only a lookup.
 //!
 //! What broke for others, and what this module does about it:
-//! - Cgroup paths are only a hint (lxkns docs/cgroup.md): a process with a
+//! - Falco's and sysdig's socket lookups raced container creation: CRI
+//!   answered "not yet created" for a fresh container and the metadata
+//!   stayed `<NA>`/"incomplete" (sysdig added a 500 ms delay for CRI-O,
+//!   falcosecurity/libs#402 added retries); a second engine on the host
+//!   whose socket was not configured was never asked (falco#1913). The
+//!   files here are written before the container's first process runs and
+//!   exist for every engine on the host. A lookup that finds nothing is
+//!   cached for [`MISS_TTL`] only, and containers.json is re-read when it
+//!   changes, so a container named a moment late is named on the next ask.
+//! - Cgroup paths are only a hint: their layout changes with distribution
+//!   and cgroup driver (lxkns docs/cgroup.md), and a process with a
 //!   writable cgroup can make a sub-cgroup named like another container.
 //!   With a pid, the resolver compares the pid's mount namespace with that
 //!   of the runtime's recorded init process (checked by its start time, so
@@ -71,6 +81,7 @@ mod tests;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde::Serialize;
@@ -80,6 +91,10 @@ use crate::inventory::Container;
 /// Largest JSON file read (config.v2.json, config.json and state.json are a
 /// few KiB; containers.json grows with the number of containers).
 const MAX_JSON: u64 = 32 << 20;
+
+/// How long a lookup that named nothing is remembered before the files are
+/// read again (a container being created may not have them all yet).
+pub const MISS_TTL: Duration = Duration::from_secs(2);
 
 /// A container and what users call it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -124,6 +139,14 @@ struct Found {
     info: ContainerInfo,
     /// The runtime's init process: (pid, start time in clock ticks).
     init: Option<(u32, Option<u64>)>,
+    /// When a lookup that named nothing was made (None once named).
+    missed: Option<Instant>,
+}
+
+impl Found {
+    fn named(&self) -> bool {
+        self.info.name.is_some() || self.info.pod.is_some()
+    }
 }
 
 /// Resolves containers to names, caching by id. Paths are read below
@@ -135,9 +158,10 @@ pub struct Resolver {
     cache: HashMap<(&'static str, String), Found>,
     /// Directories holding `<id>/state.json` or `<id>/status`, listed once.
     state_roots: Option<Vec<(PathBuf, oci::StateKind)>>,
-    /// containers.json files, parsed once: id -> first name.
-    storage_names: HashMap<PathBuf, HashMap<String, String>>,
+    /// containers.json files with their mtime when parsed: id -> first name.
+    storage_names: HashMap<PathBuf, (Option<SystemTime>, HashMap<String, String>)>,
     docker_root: Option<PathBuf>,
+    miss_ttl: Duration,
     /// Resolves that were refused because the pid was not in the container.
     pub mismatches: usize,
 }
@@ -151,8 +175,15 @@ impl Resolver {
             state_roots: None,
             storage_names: HashMap::new(),
             docker_root: None,
+            miss_ttl: MISS_TTL,
             mismatches: 0,
         }
+    }
+
+    /// How long a lookup that named nothing is remembered ([`MISS_TTL`]).
+    pub fn with_miss_ttl(mut self, ttl: Duration) -> Self {
+        self.miss_ttl = ttl;
+        self
     }
 
     /// The live host.
@@ -174,10 +205,18 @@ impl Resolver {
             return bare;
         }
         let key = (c.runtime, c.id.clone());
+        let ttl = self.miss_ttl;
+        let fresh = |f: &Found| f.missed.is_none_or(|t| t.elapsed() < ttl);
         let found = match self.cache.get(&key) {
-            Some(f) => f.clone(),
-            None => {
-                let f = self.lookup(c.runtime, &c.id);
+            Some(f) if fresh(f) => f.clone(),
+            _ => {
+                let mut f = self.lookup(c.runtime, &c.id);
+                f.missed = (!f.named()).then(Instant::now);
+                if f.missed.is_some() {
+                    // New state directories (a user's first rootless
+                    // container) appear over time: list them again.
+                    self.state_roots = None;
+                }
                 self.cache.insert(key, f.clone());
                 f
             }
@@ -199,6 +238,7 @@ impl Resolver {
                 ..Default::default()
             },
             init: None,
+            missed: None,
         };
         let state = self.find_state(id);
         let mut bundle = state.as_ref().and_then(|s| s.bundle.clone());
@@ -264,11 +304,13 @@ impl Resolver {
         dirs.extend(stores::default_storage_dirs(&self.root));
         for dir in dirs {
             let file = dir.join("containers.json");
-            let names = self
-                .storage_names
-                .entry(file.clone())
-                .or_insert_with(|| stores::storage_names(&file));
-            if let Some(n) = names.get(id) {
+            let mtime = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+            let cached = self.storage_names.get(&file);
+            if cached.is_none_or(|(t, _)| *t != mtime) {
+                let names = stores::storage_names(&file);
+                self.storage_names.insert(file.clone(), (mtime, names));
+            }
+            if let Some(n) = self.storage_names[&file].1.get(id) {
                 return Some(n.clone());
             }
         }

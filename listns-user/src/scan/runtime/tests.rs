@@ -333,3 +333,35 @@ fn start_time_skips_a_command_with_parentheses() {
     fs::write(dir.join("stat"), stat).unwrap();
     assert_eq!(stores::start_time(t.path(), 7), Some(4321));
 }
+
+#[test]
+fn misses_are_retried_and_a_changed_containers_json_is_read_again() {
+    let t = tempfile::tempdir().unwrap();
+    let file = "var/lib/containers/storage/overlay-containers/containers.json";
+    write(
+        t.path(),
+        file,
+        &format!(r#"[{{"id":"{ID}","names":["first"]}}]"#),
+    );
+    let mut r = Resolver::new(t.path(), t.path().join("proc"));
+    assert_eq!(
+        r.resolve(&container("podman", ID), None).name.as_deref(),
+        Some("first")
+    );
+    // A container created after the first parse: containers.json changed.
+    assert_eq!(r.resolve(&container("podman", ID2), None).name, None);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(
+        t.path(),
+        file,
+        &format!(r#"[{{"id":"{ID}","names":["first"]}},{{"id":"{ID2}","names":["second"]}}]"#),
+    );
+    // Within the miss TTL the miss stands...
+    assert_eq!(r.resolve(&container("podman", ID2), None).name, None);
+    // ...after it the files are read again.
+    let mut r = r.with_miss_ttl(Duration::ZERO);
+    assert_eq!(
+        r.resolve(&container("podman", ID2), None).name.as_deref(),
+        Some("second")
+    );
+}

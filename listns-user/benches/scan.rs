@@ -4,7 +4,8 @@
 //! (every (type, inode) lsns lists, listns lists too).
 //!
 //! Run as root: `cargo bench -p listns-user --bench scan` (sizes and runs:
-//! `-- --sizes 1000,4000,10000 --runs 3`).
+//! `-- --sizes 1000,4000,10000 --runs 3`). With `LISTNS_BENCH_BASELINE=PATH`
+//! another listns binary (an earlier build) is timed in the same runs too.
 //!
 //! Each group is a leader that unshares uts+ipc (every 2nd also cgroup, every
 //! 4th also net), opens a UDP socket, and forks 24 children; everything is
@@ -186,6 +187,9 @@ fn main() {
         return;
     }
     let listns = env!("CARGO_BIN_EXE_listns");
+    // Another listns build (an earlier commit, say) timed in the same runs,
+    // to show what a change did to the scan.
+    let baseline = std::env::var("LISTNS_BENCH_BASELINE").ok();
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     let base = std::fs::read_dir("/proc")
@@ -200,9 +204,13 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "| processes | namespaces | listns -J | lsns -J | ratio | listns µs/proc | listns maxrss | lsns maxrss | lsns ⊆ listns |"
+        "| processes | namespaces | listns -J | lsns -J | ratio | listns µs/proc | listns maxrss | lsns maxrss | lsns ⊆ listns |{}",
+        if baseline.is_some() { " baseline -J | baseline / listns |" } else { "" }
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|:---|");
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---|{}",
+        if baseline.is_some() { "---:|---:|" } else { "" }
+    );
     for &n in &sizes {
         let t = Instant::now();
         let host = Host::build(n);
@@ -215,7 +223,11 @@ fn main() {
         let (mut ltimes, mut stimes) = (Vec::new(), Vec::new());
         let (mut lrss, mut srss) = (0, 0);
         let (mut lout, mut sout) = (Vec::new(), Vec::new());
+        let mut btimes = Vec::new();
         for _ in 0..runs {
+            if let Some(b) = &baseline {
+                btimes.push(run(b, &["-J"]).secs);
+            }
             let l = run(listns, &["-J"]);
             let s = run("lsns", &["-J"]);
             ltimes.push(l.secs);
@@ -228,8 +240,14 @@ fn main() {
         let (lk, sk) = (keys(&lout), keys(&sout));
         let missing: Vec<_> = sk.difference(&lk).collect();
         let (lt, st) = (median(ltimes), median(stimes));
+        let extra = if btimes.is_empty() {
+            String::new()
+        } else {
+            let bt = median(btimes);
+            format!(" {bt:.3} s | {:.2}x |", bt / lt)
+        };
         println!(
-            "| {total} | {} | {:.3} s | {:.3} s | {:.1}x | {:.1} | {} MiB | {} MiB | {} |",
+            "| {total} | {} | {:.3} s | {:.3} s | {:.1}x | {:.1} | {} MiB | {} MiB | {} |{extra}",
             lk.len(),
             lt,
             st,

@@ -1,6 +1,8 @@
-//! The command line, as clap parses it. `config` turns it into what runs.
+//! The command line, as clap parses it. `app::list` and `app::watch` run it.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::ns::NsType;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,6 +28,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone, Default)]
+#[command(group(ArgGroup::new("mode").args(["json", "tree", "classic"])))]
 pub struct ListArgs {
     /// Columns to print, comma-separated (see --list-columns).
     #[arg(short = 'o', long = "output", value_delimiter = ',')]
@@ -36,9 +39,9 @@ pub struct ListArgs {
     /// List the available columns and exit.
     #[arg(long = "list-columns")]
     pub list_columns: bool,
-    /// Only namespaces of this type (mnt, net, pid, user, uts, ipc, cgroup, time); repeatable.
-    #[arg(short = 't', long = "type")]
-    pub types: Vec<String>,
+    /// Only namespaces of this type; repeatable, or comma-separated.
+    #[arg(short = 't', long = "type", value_delimiter = ',')]
+    pub types: Vec<NsType>,
     /// Only namespaces held by this process.
     #[arg(short = 'p', long = "task")]
     pub pid: Option<u32>,

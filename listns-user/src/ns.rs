@@ -9,8 +9,9 @@ use listns_common as common;
 use serde::Serialize;
 
 /// The eight namespace types, in lsns's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum NsType {
     Mnt,
     Net,

@@ -145,7 +145,7 @@ fn ip_netns_add_is_named_and_bind_held() {
     let inv = scan();
     let key = inv.by_inode(NsType::Net, inum).expect("netns found");
     let ns = inv.get(&key).unwrap();
-    assert!(ns.netns_names.contains("listns-t1"));
+    assert!(ns.netns_names.contains(&"listns-t1".into()));
     assert!(
         ns.holders
             .iter()
@@ -180,7 +180,7 @@ fn netns_bind_mounted_at_an_arbitrary_path() {
     assert_eq!(
         h,
         vec![Holder::BindMount {
-            path: file.display().to_string(),
+            path: file.display().to_string().into(),
             mnt_ns: link_inode("/proc/self/ns/mnt")
         }]
     );
@@ -224,7 +224,7 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
         .iter()
         .filter(|(k, ns)| {
             k.ty == NsType::Net
-                && ns.holders.iter().any(|h| matches!(h, Holder::BindMount { path, mnt_ns } if *path == file.display().to_string() && *mnt_ns == inner_mnt))
+                && ns.holders.iter().any(|h| matches!(h, Holder::BindMount { path, mnt_ns } if *path == *file.display().to_string() && *mnt_ns == inner_mnt))
         })
         .collect();
     assert_eq!(

@@ -285,15 +285,13 @@ fn setns_into_existing_netns_is_a_join() {
     rt().block_on(async {
         let mut tracer = Tracer::start(&Options::default()).expect("tracer starts");
         // The netns existed before the tracer: mark it known, as the scan would.
-        let seeded = tracer.seed_known([(
-            3usize,
-            listns_common::NsRef {
-                id: netns_id("/run/netns/listns-test-setns"),
-                inum: target as u32,
-                _pad: 0,
-            },
-        )]);
-        assert_eq!(seeded, 0);
+        let mut inv = listns::inventory::Inventory::new();
+        inv.entry(
+            NsType::Net,
+            target,
+            Some(netns_id("/run/netns/listns-test-setns")).filter(|&id| id != 0),
+        );
+        assert_eq!(tracer.seed(&inv), 0, "every namespace marked as known");
         let (pid, events, _) = run_traced(
             &mut tracer,
             "nsenter",

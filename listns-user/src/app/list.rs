@@ -5,19 +5,17 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::Context;
-
 use crate::{
     cli::ListArgs,
-    ns::NsType,
     output::{
-        Filter, classic,
-        columns::{self, Cells, Column},
+        Filter, View, classic,
+        columns::{self, Column},
         json,
         table::{self, Style},
         tree,
     },
-    scan::{Details, Scanner, initial},
+    scan::{Details, Scanner},
+    stats::{InitialSource, describe},
 };
 
 /// How to print.
@@ -41,31 +39,26 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: &ListArgs) -> anyhow::Result<Config> {
-        let mode = match (args.json, args.tree, args.classic) {
-            (false, false, false) => Mode::Table,
-            (true, false, false) => Mode::Json,
-            (false, true, false) => Mode::Tree,
-            (false, false, true) => Mode::Classic,
-            _ => anyhow::bail!("--json, --tree and --classic cannot be combined"),
+        // clap's "mode" group lets at most one of these through.
+        let mode = if args.json {
+            Mode::Json
+        } else if args.tree {
+            Mode::Tree
+        } else if args.classic {
+            Mode::Classic
+        } else {
+            Mode::Table
         };
         let columns = if args.output_all {
             Column::ALL.to_vec()
         } else {
             columns::parse_list(&args.output).map_err(anyhow::Error::msg)?
         };
-        let types = args
-            .types
-            .iter()
-            .flat_map(|t| t.split(','))
-            .map(|t| {
-                NsType::from_name(t.trim()).with_context(|| format!("unknown namespace type: {t}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Config {
             mode,
             columns,
             filter: Filter {
-                types,
+                types: args.types.clone(),
                 pid: args.pid,
             },
             style: Style {
@@ -95,12 +88,11 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let cells = Cells::new(&inv);
-    let rows = config.filter.select(&inv);
+    let view = View::new(&inv, &config.filter, &config.columns);
     match config.mode {
-        Mode::Table => table::render(&mut out, &cells, &config.columns, &rows, config.style)?,
-        Mode::Json => json::render(&mut out, &cells, &config.columns, &rows, Some(&stats))?,
-        Mode::Tree => tree::render(&mut out, &cells, &config.columns, &rows, config.style)?,
+        Mode::Table => table::render(&mut out, &view, config.style)?,
+        Mode::Json => json::render(&mut out, &view, Some(&stats))?,
+        Mode::Tree => tree::render(&mut out, &view, config.style)?,
         Mode::Classic => classic::render(&mut out, &inv)?,
     }
     out.flush()?;
@@ -112,11 +104,11 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         && stats
             .initial
             .values()
-            .all(|s| *s == initial::InitialSource::Kthreadd);
+            .all(|s| *s == InitialSource::Kthreadd);
     if !usual {
         eprintln!(
             "listns: initial namespaces from {}",
-            initial::describe(&stats.initial)
+            describe(&stats.initial)
         );
     }
     Ok(ExitCode::SUCCESS)

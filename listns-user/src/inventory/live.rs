@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::{Holder, Inventory, NsKey, Origin};
-use crate::ns::{NsType, slot_name};
+use crate::{
+    ns::{NsType, slot_name},
+    text::RawText,
+};
 
 /// What the task did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -46,7 +49,7 @@ pub struct TaskEvent {
     pub tid: u32,
     pub ppid: u32,
     pub uid: u32,
-    pub comm: String,
+    pub comm: RawText,
     pub cgroup_id: u64,
     pub flags: u64,
     pub fd: i32,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::ns::NsType;
+use crate::{ns::NsType, text::RawText};
 
 pub mod live;
 
@@ -33,8 +33,7 @@ impl NsKey {
 }
 
 /// One thing that keeps a namespace alive.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Holder {
     /// A process (thread-group leader) has it in `/proc/PID/ns/<link>`;
     /// `link` is the link's name (`net`, `pid_for_children`, ...).
@@ -44,16 +43,12 @@ pub enum Holder {
     /// An open nsfs file descriptor.
     Fd { pid: u32, fd: i32 },
     /// An nsfs bind mount, at `path` as seen in mount namespace `mnt_ns`.
-    BindMount { path: String, mnt_ns: u64 },
+    BindMount { path: RawText, mnt_ns: u64 },
     /// A socket created in it (found with SIOCGSKNS).
     Socket { pid: u32, fd: i32 },
     /// A namespace it owns (user namespaces) or its child (pid and user
     /// namespaces), which keeps a reference to it.
-    Child {
-        #[serde(rename = "type")]
-        ty: NsType,
-        ns: u64,
-    },
+    Child { ty: NsType, ns: u64 },
 }
 
 impl Holder {
@@ -82,11 +77,11 @@ impl Holder {
 }
 
 /// Who created a namespace, as the tracer saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
     pub pid: u32,
     pub tid: u32,
-    pub comm: String,
+    pub comm: RawText,
     /// `clone` (any fork/clone/clone3), `unshare` or `setns`.
     pub syscall: &'static str,
     pub flags: u64,
@@ -114,7 +109,7 @@ pub struct Namespace {
     /// The parent namespace, for pid and user namespaces (lsns PNS).
     pub parent: Option<NsKey>,
     /// `ip netns` names (entries of /run/netns and /var/run/netns).
-    pub netns_names: BTreeSet<String>,
+    pub netns_names: BTreeSet<RawText>,
     pub origin: Option<Origin>,
     pub state: State,
     /// Alive, but the latest scan found nothing holding it: kept alive by
@@ -123,6 +118,21 @@ pub struct Namespace {
 }
 
 impl Namespace {
+    /// Pids that hold it, best representative first: processes whose own
+    /// link it is (lowest pid), then any other holder's pid. The first is
+    /// the PID column's.
+    pub fn representative_pids(&self) -> impl Iterator<Item = u32> + '_ {
+        let own = self.holders.iter().filter_map(|h| match h {
+            Holder::Process { pid, link } if !link.ends_with("_for_children") => Some(*pid),
+            _ => None,
+        });
+        let mut rest: Vec<u32> = self.holders.iter().filter_map(Holder::pid).collect();
+        rest.sort_unstable();
+        rest.dedup();
+        // Holders sort by kind first, so the own-link pids come out ascending.
+        own.chain(rest)
+    }
+
     /// Thread-group leaders that have it in one of their links, lowest first.
     pub fn pids(&self) -> BTreeSet<u32> {
         self.holders
@@ -149,10 +159,11 @@ pub struct Process {
     pub pid: u32,
     pub ppid: u32,
     pub uid: u32,
-    /// `comm`, unescaped (output escapes it).
-    pub comm: String,
-    /// Command line with NULs turned into spaces; empty for kernel threads.
-    pub cmdline: String,
+    /// `comm`, as the kernel gave it.
+    pub comm: RawText,
+    /// Command line as the kernel gave it (arguments separated by NULs,
+    /// without the last NUL); empty for kernel threads.
+    pub cmdline: RawText,
     pub container: Option<Container>,
     pub kthread: bool,
 }
@@ -414,22 +425,5 @@ mod tests {
         let r = inv.merge_rescan(Inventory::new());
         assert_eq!(r.unheld, vec![NsKey::new(NsType::Net, 10, Some(1))]);
         assert!(inv.get(&r.unheld[0]).unwrap().holders.is_empty());
-    }
-
-    #[test]
-    fn holder_json_shape() {
-        let h = Holder::Fd { pid: 3, fd: 9 };
-        assert_eq!(
-            serde_json::to_string(&h).unwrap(),
-            r#"{"kind":"fd","pid":3,"fd":9}"#
-        );
-        let h = Holder::Child {
-            ty: NsType::User,
-            ns: 4,
-        };
-        assert_eq!(
-            serde_json::to_string(&h).unwrap(),
-            r#"{"kind":"child","type":"user","ns":4}"#
-        );
     }
 }

@@ -29,8 +29,8 @@ pub enum Liveness {
     Unknown,
 }
 
-/// Reopens namespaces by handle; `None` from [`Handles::probe`] when this
-/// kernel or this process cannot.
+/// Reopens namespaces by handle. [`Handles::probe`] returns an error saying
+/// why when this kernel or this process cannot.
 #[derive(Debug)]
 pub struct Handles {
     /// Any fd on nsfs: the mount that `open_by_handle_at` resolves against.

@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use super::sanitize::escape;
+use super::sanitize::escape_bytes;
 use crate::{
     inventory::{Holder, Inventory},
     ns::NsType,
@@ -21,13 +21,12 @@ pub fn render(out: &mut impl Write, inv: &Inventory) -> io::Result<()> {
             continue;
         }
         for name in &ns.netns_names {
-            let text = format!("created by ip netns add {name}");
             writeln!(
                 out,
-                "{:>10}  {:20}  {}",
+                "{:>10}  {:20}  created by ip netns add {}",
                 "--",
                 format!("net:[{}]", key.inum),
-                escape(&text)
+                escape_bytes(name.as_bytes())
             )?;
         }
     }
@@ -53,12 +52,12 @@ pub fn render(out: &mut impl Write, inv: &Inventory) -> io::Result<()> {
         let Some(p) = inv.processes.get(&pid) else {
             continue;
         };
-        let cmd = if p.cmdline.is_empty() {
-            p.comm.clone()
+        let raw = if p.cmdline.is_empty() {
+            p.comm.as_bytes().to_vec()
         } else {
-            p.cmdline.clone()
+            super::columns::command(p)
         };
-        let cmd: String = cmd.chars().take(60).collect();
+        let cmd: String = escape_bytes(&raw).chars().take(60).collect();
         let mark = p
             .container
             .as_ref()
@@ -66,7 +65,7 @@ pub fn render(out: &mut impl Write, inv: &Inventory) -> io::Result<()> {
             .unwrap_or_default();
         for (ty, inum, named) in list {
             let ns = format!("{ty}:[{inum}]{}", if named { "**" } else { "" });
-            writeln!(out, "{pid:>10}  {ns:20}  {}{}", mark, escape(&cmd))?;
+            writeln!(out, "{pid:>10}  {ns:20}  {mark}{cmd}")?;
         }
     }
     Ok(())

@@ -4,10 +4,8 @@
 
 use std::{cell::RefCell, collections::HashMap};
 
-use crate::{
-    inventory::{Holder, Inventory, Namespace, NsKey},
-    scan::representative_pids,
-};
+use super::sanitize;
+use crate::inventory::{Holder, Inventory, Namespace, NsKey, Process};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Column {
@@ -132,8 +130,11 @@ impl Column {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Num(u64),
-    /// Unescaped text; the table escapes it, JSON encodes it.
+    /// Text listns made (a type name, a holder summary).
     Text(String),
+    /// Text from outside (a command line, a path), as raw bytes: the table
+    /// escapes it, JSON carries it exactly (see `json::put_bytes`).
+    Bytes(Vec<u8>),
     Null,
 }
 
@@ -142,16 +143,9 @@ impl Value {
     pub fn display(&self) -> String {
         match self {
             Value::Num(n) => n.to_string(),
-            Value::Text(t) => super::sanitize::escape(t).into_owned(),
+            Value::Text(t) => sanitize::escape(t).into_owned(),
+            Value::Bytes(b) => sanitize::escape_bytes(b).into_owned(),
             Value::Null => String::new(),
-        }
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        match self {
-            Value::Num(n) => (*n).into(),
-            Value::Text(t) => t.clone().into(),
-            Value::Null => serde_json::Value::Null,
         }
     }
 }
@@ -186,7 +180,7 @@ impl<'a> Cells<'a> {
 
     /// The pid shown for a namespace.
     pub fn pid(&self, ns: &Namespace) -> Option<u32> {
-        representative_pids(ns).next()
+        ns.representative_pids().next()
     }
 
     pub fn value(&self, key: &NsKey, ns: &Namespace, col: Column) -> Value {
@@ -198,21 +192,21 @@ impl<'a> Cells<'a> {
             Column::Pid => self.pid(ns).map_or(Value::Null, |p| Value::Num(p as u64)),
             Column::Ppid => proc_of().map_or(Value::Null, |p| Value::Num(p.ppid as u64)),
             Column::User => proc_of().map_or(Value::Null, |p| Value::Text(self.user_name(p.uid))),
-            Column::Command => proc_of().map_or(Value::Null, |p| Value::Text(command(p))),
+            Column::Command => proc_of().map_or(Value::Null, |p| Value::Bytes(command(p))),
             Column::Netnsid => Value::Null,
             Column::Nsfs => {
-                let paths: Vec<&str> = ns
+                let paths: Vec<&[u8]> = ns
                     .holders
                     .iter()
                     .filter_map(|h| match h {
-                        Holder::BindMount { path, .. } => Some(path.as_str()),
+                        Holder::BindMount { path, .. } => Some(path.as_bytes()),
                         _ => None,
                     })
                     .collect();
                 if paths.is_empty() {
                     Value::Null
                 } else {
-                    Value::Text(paths.join(","))
+                    Value::Bytes(paths.join(&b","[..]))
                 }
             }
             Column::Pns => ns.parent.map_or(Value::Null, |k| Value::Num(k.inum)),
@@ -224,7 +218,8 @@ impl<'a> Cells<'a> {
                 if ns.netns_names.is_empty() {
                     Value::Null
                 } else {
-                    Value::Text(ns.netns_names.iter().cloned().collect::<Vec<_>>().join(","))
+                    let names: Vec<&[u8]> = ns.netns_names.iter().map(|n| n.as_bytes()).collect();
+                    Value::Bytes(names.join(&b","[..]))
                 }
             }
         }
@@ -236,7 +231,7 @@ impl<'a> Cells<'a> {
         if self.inv.is_initial(key) {
             return Value::Null;
         }
-        representative_pids(ns)
+        ns.representative_pids()
             .filter_map(|p| self.inv.processes.get(&p)?.container.as_ref())
             .next()
             .map_or(Value::Null, |c| {
@@ -245,13 +240,22 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// A process's command as listns shows it: its command line, or `[comm]`
-/// for kernel threads and processes without one.
-pub fn command(p: &crate::inventory::Process) -> String {
+/// A process's command as listns shows it: its command line with NULs
+/// between the arguments as spaces (as listns.py and lsns show it), or
+/// `[comm]` for kernel threads and processes without one.
+pub fn command(p: &Process) -> Vec<u8> {
     if p.kthread || p.cmdline.is_empty() {
-        format!("[{}]", p.comm)
+        let mut out = Vec::with_capacity(p.comm.as_bytes().len() + 2);
+        out.push(b'[');
+        out.extend_from_slice(p.comm.as_bytes());
+        out.push(b']');
+        out
     } else {
-        p.cmdline.clone()
+        p.cmdline
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == 0 { b' ' } else { b })
+            .collect()
     }
 }
 
@@ -294,7 +298,9 @@ pub fn holders_summary(ns: &Namespace) -> String {
         parts.push(match &ns.origin {
             Some(o) => format!(
                 "HIDDEN(created by pid {} {} via {})",
-                o.pid, o.comm, o.syscall
+                o.pid,
+                sanitize::escape_bytes(o.comm.as_bytes()),
+                o.syscall
             ),
             None => "HIDDEN".into(),
         });

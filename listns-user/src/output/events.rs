@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::sanitize::escape;
+use super::{json::put_bytes, sanitize::escape_bytes};
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
 use crate::inventory::{Namespace, NsKey};
 use crate::ns::flag_names;
@@ -49,7 +49,7 @@ fn how(ev: &TaskEvent) -> String {
 }
 
 pub fn change_json(ev: &TaskEvent, c: &Change) -> Value {
-    json!({
+    let mut v = json!({
         "event": kind_name(c.kind),
         "time": rfc3339(ev.time_ns),
         "type": c.key.ty,
@@ -60,12 +60,16 @@ pub fn change_json(ev: &TaskEvent, c: &Change) -> Value {
         "tid": ev.tid,
         "ppid": ev.ppid,
         "uid": ev.uid,
-        "comm": ev.comm,
+        "comm": null,
         "syscall": ev.syscall(),
         "flags": flag_names(ev.flags),
         "fd": (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
         "cgroup_id": ev.cgroup_id,
-    })
+    });
+    if let Value::Object(obj) = &mut v {
+        put_bytes(obj, "comm", ev.comm.as_bytes());
+    }
+    v
 }
 
 pub fn change_text(ev: &TaskEvent, c: &Change) -> String {
@@ -81,7 +85,7 @@ pub fn change_text(ev: &TaskEvent, c: &Change) -> String {
         ev.tid,
         ev.ppid,
         ev.uid,
-        escape(&ev.comm),
+        escape_bytes(ev.comm.as_bytes()),
         how(ev),
     )
 }
@@ -89,19 +93,23 @@ pub fn change_text(ev: &TaskEvent, c: &Change) -> String {
 /// `gone` or `hidden`, with the creator where the tracer saw it.
 pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> Value {
     let o = ns.origin.as_ref();
-    json!({
+    let mut v = json!({
         "event": event,
         "time": rfc3339(time_ns),
         "type": key.ty,
         "ns": key.inum,
         "id": key.id,
         "pid": o.map(|o| o.pid),
-        "comm": o.map(|o| o.comm.as_str()),
+        "comm": null,
         "syscall": o.map(|o| o.syscall),
         "created": o.map(|o| rfc3339(o.time_ns)),
         "container": o.and_then(|o| o.container.as_deref()),
         "hidden": ns.hidden,
-    })
+    });
+    if let (Some(o), Value::Object(obj)) = (o, &mut v) {
+        put_bytes(obj, "comm", o.comm.as_bytes());
+    }
+    v
 }
 
 pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> String {
@@ -112,7 +120,7 @@ pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> S
         Some(o) => format!(
             "  created by pid {} {} via {} at {}",
             o.pid,
-            escape(&o.comm),
+            escape_bytes(o.comm.as_bytes()),
             o.syscall,
             rfc3339(o.time_ns)
         ),

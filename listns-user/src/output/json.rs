@@ -1,90 +1,149 @@
 //! `-J`: `{"namespaces": [...]}` as lsns prints it, each object with at
 //! least `ns`, `type`, `id` and `holders`, then the chosen columns under
-//! their lowercase names. serde_json escapes control characters; bytes that
-//! were not UTF-8 arrive as `\xNN` text, so the output is valid JSON always.
+//! their lowercase names, in that order (serde_json's `preserve_order`
+//! keeps keys in insertion order).
+//!
+//! Text from outside is carried exactly: a string holds the real
+//! characters (JSON's own escaping covers control characters). Text that is
+//! not valid UTF-8 cannot be a JSON string as it is; then the string holds
+//! it decoded with U+FFFD for each invalid sequence, and a sibling key
+//! `<key>_hex` holds the exact bytes in hex. A consumer that sees no
+//! `_hex` key has the exact text.
 
 use std::io::{self, Write};
 
 use serde::{Serialize, ser::SerializeMap};
+use serde_json::{Map, Value};
 
 use super::{
-    columns::{Cells, Column},
+    View,
+    columns::{self, Cells, Column},
     events,
 };
 use crate::{
-    inventory::{Namespace, NsKey, State},
-    scan::ScanStats,
+    inventory::{Holder, Namespace, NsKey, State},
+    stats::ScanStats,
 };
 
-/// A JSON object that keeps its keys in insertion order (serde_json's own
-/// map would sort them).
-pub struct Object(pub Vec<(String, serde_json::Value)>);
-
-impl Serialize for Object {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
+/// Puts text from outside under `key`, and its bytes under `<key>_hex`
+/// when they are not UTF-8.
+pub fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            obj.insert(key.into(), text.into());
         }
-        map.end()
+        Err(_) => {
+            obj.insert(key.into(), String::from_utf8_lossy(bytes).into());
+            obj.insert(format!("{key}_hex"), hex(bytes).into());
+        }
     }
 }
 
-pub fn namespace_object(cells: &Cells<'_>, key: &NsKey, ns: &Namespace, cols: &[Column]) -> Object {
-    let mut obj: Vec<(String, serde_json::Value)> = vec![
-        ("ns".into(), key.inum.into()),
-        ("type".into(), key.ty.name().into()),
-        (
-            "id".into(),
-            key.id.map_or(serde_json::Value::Null, Into::into),
-        ),
-    ];
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Puts a cell under `key`.
+pub fn put_value(obj: &mut Map<String, Value>, key: &str, v: columns::Value) {
+    match v {
+        columns::Value::Num(n) => {
+            obj.insert(key.into(), n.into());
+        }
+        columns::Value::Text(t) => {
+            obj.insert(key.into(), t.into());
+        }
+        columns::Value::Bytes(b) => put_bytes(obj, key, &b),
+        columns::Value::Null => {
+            obj.insert(key.into(), Value::Null);
+        }
+    }
+}
+
+/// One holder: `{"kind": "fd", "pid": 3, "fd": 9}`.
+pub fn holder(h: &Holder) -> Value {
+    let mut obj = Map::new();
+    obj.insert("kind".into(), h.kind().into());
+    match h {
+        Holder::Process { pid, link } => {
+            obj.insert("pid".into(), (*pid).into());
+            obj.insert("link".into(), link.as_str().into());
+        }
+        Holder::Thread { pid, tid, link } => {
+            obj.insert("pid".into(), (*pid).into());
+            obj.insert("tid".into(), (*tid).into());
+            obj.insert("link".into(), link.as_str().into());
+        }
+        Holder::Fd { pid, fd } | Holder::Socket { pid, fd } => {
+            obj.insert("pid".into(), (*pid).into());
+            obj.insert("fd".into(), (*fd).into());
+        }
+        Holder::BindMount { path, mnt_ns } => {
+            put_bytes(&mut obj, "path", path.as_bytes());
+            obj.insert("mnt_ns".into(), (*mnt_ns).into());
+        }
+        Holder::Child { ty, ns } => {
+            obj.insert("type".into(), ty.name().into());
+            obj.insert("ns".into(), (*ns).into());
+        }
+    }
+    Value::Object(obj)
+}
+
+pub fn namespace_object(
+    cells: &Cells<'_>,
+    key: &NsKey,
+    ns: &Namespace,
+    cols: &[Column],
+) -> Map<String, Value> {
+    let mut obj = Map::new();
+    obj.insert("ns".into(), key.inum.into());
+    obj.insert("type".into(), key.ty.name().into());
+    obj.insert("id".into(), key.id.into());
     for c in cols {
         if matches!(c, Column::Ns | Column::Type | Column::Id | Column::Holders) {
             continue;
         }
-        obj.push((c.key(), cells.value(key, ns, *c).json()));
+        put_value(&mut obj, &c.key(), cells.value(key, ns, *c));
     }
-    obj.push((
+    obj.insert(
         "holders".into(),
-        serde_json::to_value(&ns.holders).expect("holders serialise"),
-    ));
+        Value::Array(ns.holders.iter().map(holder).collect()),
+    );
     // Alive, but nothing a scan can see holds it (see lifecycle).
-    obj.push(("hidden".into(), ns.hidden.into()));
+    obj.insert("hidden".into(), ns.hidden.into());
     if let State::Gone { since_ns } = ns.state {
-        obj.push(("gone".into(), events::rfc3339(since_ns).into()));
+        obj.insert("gone".into(), events::rfc3339(since_ns).into());
     }
     if let Some(o) = &ns.origin {
-        obj.push((
-            "created".into(),
-            serde_json::json!({
-                "time": events::rfc3339(o.time_ns),
-                "pid": o.pid,
-                "tid": o.tid,
-                "comm": o.comm,
-                "syscall": o.syscall,
-                "flags": crate::ns::flag_names(o.flags),
-                "container": o.container,
-            }),
-        ));
+        let mut created = Map::new();
+        created.insert("time".into(), events::rfc3339(o.time_ns).into());
+        created.insert("pid".into(), o.pid.into());
+        created.insert("tid".into(), o.tid.into());
+        put_bytes(&mut created, "comm", o.comm.as_bytes());
+        created.insert("syscall".into(), o.syscall.into());
+        created.insert("flags".into(), crate::ns::flag_names(o.flags).into());
+        created.insert("container".into(), o.container.clone().into());
+        obj.insert("created".into(), Value::Object(created));
     }
-    Object(obj)
+    obj
 }
 
 /// The namespace list, built one object at a time as it is written (a
 /// 10,000-process host has tens of thousands of holders).
-struct List<'a, 'b> {
-    cells: &'a Cells<'b>,
-    cols: &'a [Column],
-    rows: &'a [(&'b NsKey, &'b Namespace)],
-}
+struct List<'a, 'b>(&'a View<'b>);
 
 impl Serialize for List<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
-        for (k, ns) in self.rows {
-            seq.serialize_element(&namespace_object(self.cells, k, ns, self.cols))?;
+        let view = self.0;
+        let mut seq = s.serialize_seq(Some(view.rows.len()))?;
+        for (k, ns) in &view.rows {
+            seq.serialize_element(&namespace_object(&view.cells, k, ns, view.cols))?;
         }
         seq.end()
     }
@@ -107,15 +166,44 @@ impl Serialize for Top<'_, '_> {
     }
 }
 
-pub fn render(
-    out: &mut impl Write,
-    cells: &Cells<'_>,
-    cols: &[Column],
-    rows: &[(&NsKey, &Namespace)],
-    stats: Option<&ScanStats>,
-) -> io::Result<()> {
-    let namespaces = List { cells, cols, rows };
+pub fn render(out: &mut impl Write, view: &View<'_>, stats: Option<&ScanStats>) -> io::Result<()> {
+    let namespaces = List(view);
     serde_json::to_writer_pretty(&mut *out, &Top { namespaces, stats })
         .map_err(io::Error::other)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns::NsType;
+
+    #[test]
+    fn holder_shapes() {
+        let h = Holder::Fd { pid: 3, fd: 9 };
+        assert_eq!(holder(&h).to_string(), r#"{"kind":"fd","pid":3,"fd":9}"#);
+        let h = Holder::Child {
+            ty: NsType::User,
+            ns: 4,
+        };
+        assert_eq!(
+            holder(&h).to_string(),
+            r#"{"kind":"child","type":"user","ns":4}"#
+        );
+    }
+
+    #[test]
+    fn text_is_exact_and_non_utf8_is_unambiguous() {
+        let mut obj = Map::new();
+        // Real characters, control characters included: JSON escapes them.
+        put_bytes(&mut obj, "comm", b"a\x1bb\\x1b");
+        assert_eq!(obj["comm"], "a\u{1b}b\\x1b");
+        assert!(!obj.contains_key("comm_hex"));
+        let line = Value::Object(obj.clone()).to_string();
+        assert!(line.contains(r#""a\u001bb\\x1b""#), "{line}");
+        // Not UTF-8: lossy text plus the exact bytes.
+        put_bytes(&mut obj, "path", b"ok\xff!");
+        assert_eq!(obj["path"], "ok\u{fffd}!");
+        assert_eq!(obj["path_hex"], "6f6bff21");
+    }
 }

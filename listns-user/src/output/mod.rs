@@ -1,11 +1,14 @@
-//! Rendering: tables, JSON, trees and the classic listns.py view. The only
-//! place that writes for people; everything from processes is escaped here.
+//! Rendering: tables, JSON, trees, the classic listns.py view and the watch
+//! stream. The only place that writes for people or machines: text from
+//! processes reaches it as raw bytes and is escaped here for terminals
+//! (`sanitize`) or carried exactly in JSON (`json`).
 
 pub mod classic;
 pub mod columns;
 pub mod events;
 pub mod json;
 pub mod sanitize;
+pub mod stream;
 pub mod table;
 pub mod tree;
 
@@ -13,6 +16,33 @@ use crate::{
     inventory::{Inventory, Namespace, NsKey},
     ns::NsType,
 };
+use columns::{Cells, Column};
+
+/// What the table, tree and JSON renderers draw: the namespaces chosen,
+/// the columns, and the cell reader.
+pub struct View<'a> {
+    pub cells: Cells<'a>,
+    pub cols: &'a [Column],
+    pub rows: Vec<(&'a NsKey, &'a Namespace)>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(inv: &'a Inventory, filter: &Filter, cols: &'a [Column]) -> Self {
+        View {
+            cells: Cells::new(inv),
+            cols,
+            rows: filter.select(inv),
+        }
+    }
+
+    /// A row's cells as a terminal may show them.
+    pub fn row_text(&self, key: &NsKey, ns: &Namespace) -> Vec<String> {
+        self.cols
+            .iter()
+            .map(|c| self.cells.value(key, ns, *c).display())
+            .collect()
+    }
+}
 
 /// Which namespaces to show.
 #[derive(Clone, Debug, Default)]
@@ -39,3 +69,6 @@ impl Filter {
         rows
     }
 }
+
+#[cfg(test)]
+mod tests;

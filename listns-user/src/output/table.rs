@@ -1,9 +1,11 @@
-//! The lsns-like table (and `-r` raw output).
+//! The lsns-like table (and `-r` raw output). Cells arrive escaped;
+//! widths are terminal columns (a CJK character takes two).
 
 use std::io::{self, Write};
 
-use super::columns::{Cells, Column};
-use crate::inventory::{Namespace, NsKey};
+use unicode_width::UnicodeWidthStr;
+
+use super::{View, columns::Column};
 
 /// Options of the text table.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,7 +40,7 @@ pub fn render_cells(
     let mut widths = vec![0usize; cols.len()];
     for row in &all {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let mut line = String::new();
@@ -48,7 +50,7 @@ pub fn render_cells(
             if i > 0 {
                 line.push(' ');
             }
-            let pad = widths[i] - cell.chars().count();
+            let pad = widths[i] - cell.width();
             let last = i + 1 == cols.len();
             if col.right_aligned() && !(i == 0 && style.first_left) {
                 line.extend(std::iter::repeat_n(' ', pad));
@@ -66,20 +68,33 @@ pub fn render_cells(
 }
 
 /// Renders namespaces as a table.
-pub fn render(
-    out: &mut impl Write,
-    cells: &Cells<'_>,
-    cols: &[Column],
-    rows: &[(&NsKey, &Namespace)],
-    style: Style,
-) -> io::Result<()> {
-    let text: Vec<Vec<String>> = rows
+pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result<()> {
+    let text: Vec<Vec<String>> = view
+        .rows
         .iter()
-        .map(|(k, ns)| {
-            cols.iter()
-                .map(|c| cells.value(k, ns, *c).display())
-                .collect()
-        })
+        .map(|(k, ns)| view.row_text(k, ns))
         .collect();
-    render_cells(out, cols, &text, style)
+    render_cells(out, view.cols, &text, style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_are_aligned_by_terminal_columns() {
+        let rows = vec![
+            vec!["名前".to_string(), "1".to_string()],
+            vec!["ab".to_string(), "22".to_string()],
+        ];
+        let style = Style {
+            noheadings: true,
+            ..Style::default()
+        };
+        let mut out = Vec::new();
+        render_cells(&mut out, &[Column::Command, Column::Ns], &rows, style).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // "名前" takes four terminal columns, so "ab" is padded by two.
+        assert_eq!(text.lines().collect::<Vec<_>>(), ["名前  1", "ab   22"]);
+    }
 }

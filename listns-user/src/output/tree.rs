@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{
-    columns::{Cells, Column},
+    View,
     table::{self, Style},
 };
 use crate::{
@@ -24,13 +24,8 @@ fn tree_parent(key: &NsKey, ns: &Namespace) -> Option<NsKey> {
     }
 }
 
-pub fn render(
-    out: &mut impl Write,
-    cells: &Cells<'_>,
-    cols: &[Column],
-    rows: &[(&NsKey, &Namespace)],
-    style: Style,
-) -> io::Result<()> {
+pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result<()> {
+    let rows = &view.rows;
     let shown: HashSet<NsKey> = rows.iter().map(|(k, _)| **k).collect();
     let mut children: BTreeMap<NsKey, Vec<(&NsKey, &Namespace)>> = BTreeMap::new();
     let mut roots = Vec::new();
@@ -60,10 +55,7 @@ pub fn render(
         if !seen.insert(*k) {
             continue;
         }
-        let mut row: Vec<String> = cols
-            .iter()
-            .map(|c| cells.value(k, ns, *c).display())
-            .collect();
+        let mut row = view.row_text(k, ns);
         let branch = if depth == 0 {
             String::new()
         } else {
@@ -87,7 +79,7 @@ pub fn render(
     // The first column holds the tree lines: left-align it.
     table::render_cells(
         out,
-        cols,
+        view.cols,
         &text,
         Style {
             first_left: true,

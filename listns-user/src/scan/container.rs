@@ -4,6 +4,13 @@
 
 use crate::inventory::Container;
 
+/// The container a running process is in, from `/proc/PID/cgroup`; `None`
+/// when it is in none or has exited.
+pub fn of_pid(proc_root: &std::path::Path, pid: u32) -> Option<Container> {
+    let content = std::fs::read(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+    from_cgroup_file(&content)
+}
+
 /// Reads the runtime and container id out of a cgroup file's content.
 pub fn from_cgroup_file(content: &[u8]) -> Option<Container> {
     let text = String::from_utf8_lossy(content);

@@ -8,35 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::procs::{LINKS, Links};
-use crate::{inventory::Inventory, ns::NsType};
-
-/// How an initial namespace was determined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitialSource {
-    /// kthreadd, PID 2.
-    Kthreadd,
-    /// Another kernel thread (pid).
-    KernelThread(u32),
-    /// PID 1's links.
-    Pid1,
-    /// The kernel's fixed inode number for that type.
-    FixedInode,
-}
-
-impl std::fmt::Display for InitialSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InitialSource::Kthreadd => f.write_str("kthreadd (pid 2)"),
-            InitialSource::KernelThread(pid) => write!(f, "kernel thread {pid}"),
-            InitialSource::Pid1 => f.write_str("pid 1"),
-            InitialSource::FixedInode => f.write_str("fixed initial inode"),
-        }
-    }
-}
+use crate::{inventory::Inventory, ns::NsType, stats::InitialSource};
 
 /// The kernel's fixed inode numbers of the initial namespaces
 /// (include/linux/proc_ns.h). mnt and net are fixed since 6.18.
@@ -72,6 +45,31 @@ impl Candidates {
     }
 }
 
+/// The initial namespaces without a full scan (for the tracer, which starts
+/// before the scan): the same decision as the scan's, from kthreadd, the
+/// first other kernel thread and PID 1, with the same kernel-thread check.
+/// A type none of them can tell is missing.
+pub fn quick(proc_root: &std::path::Path) -> BTreeMap<NsType, u64> {
+    let Ok(root) = std::fs::File::open(proc_root) else {
+        return BTreeMap::new();
+    };
+    let root = std::os::fd::OwnedFd::from(root);
+    let mut c = Candidates::default();
+    let mut buf = Vec::new();
+    for pid in [2, 1].into_iter().chain(3..=64) {
+        if let Ok(p) =
+            super::procs::read_process(std::os::fd::AsFd::as_fd(&root), pid, false, true, &mut buf)
+        {
+            let kthread = p.stat.as_ref().is_some_and(super::procs::Stat::kthread);
+            c.offer(pid, kthread, &p.links);
+        }
+        if c.kthreadd.is_some() || (pid > 2 && c.kthread.is_some()) {
+            break;
+        }
+    }
+    determine(&c, &Inventory::new()).0
+}
+
 /// Decides the initial namespace of each type, and how.
 pub fn determine(
     c: &Candidates,
@@ -101,28 +99,10 @@ pub fn determine(
     (initial, how)
 }
 
-/// One phrase for the stats line: "kthreadd (pid 2)" or a per-type list.
-pub fn describe(how: &BTreeMap<NsType, InitialSource>) -> String {
-    let mut sources: Vec<InitialSource> = how.values().copied().collect();
-    sources.dedup();
-    if sources.len() == 1 && how.len() == 8 {
-        return sources[0].to_string();
-    }
-    let mut parts: Vec<String> = how.iter().map(|(t, s)| format!("{t}: {s}")).collect();
-    let missing: Vec<&str> = NsType::ALL
-        .iter()
-        .filter(|t| !how.contains_key(t))
-        .map(|t| t.name())
-        .collect();
-    if !missing.is_empty() {
-        parts.push(format!("unknown for {}", missing.join(",")));
-    }
-    parts.join("; ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::describe;
 
     fn links(base: u64) -> Links {
         let mut l = [0; 10];

@@ -15,7 +15,11 @@ use std::{
 };
 
 use super::{ScanStats, hierarchy, sys};
-use crate::{inventory::Holder, inventory::Inventory, ns::NsType, output::sanitize};
+use crate::{
+    inventory::{Holder, Inventory},
+    ns::NsType,
+    text::RawText,
+};
 
 pub fn scan_dirs(
     dirs: &[PathBuf],
@@ -56,7 +60,7 @@ pub fn scan_dirs(
             let id = crate::ns::get_id(fd.as_fd());
             let known = inv.by_inode(NsType::Net, inum).is_some();
             let ns = inv.entry(NsType::Net, inum, id).1;
-            ns.netns_names.insert(sanitize::from_bytes(&name));
+            ns.netns_names.insert(RawText::new(&name));
             let mut path = real.as_os_str().as_bytes().to_vec();
             path.push(b'/');
             path.extend_from_slice(&name);
@@ -66,7 +70,7 @@ pub fn scan_dirs(
                 .any(|h| matches!(h, Holder::BindMount { .. }))
             {
                 ns.holders.insert(Holder::BindMount {
-                    path: sanitize::from_bytes(&path),
+                    path: path.into(),
                     mnt_ns: self_mnt.unwrap_or(0),
                 });
             }

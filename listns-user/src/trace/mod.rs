@@ -6,21 +6,22 @@
 //! namespaces, and hands back decoded records in batches. Lost records are
 //! read from the kernel's counter and reported with every batch.
 
+mod known;
 pub mod offsets;
 pub mod record;
 mod tracefs;
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
 };
-use listns_common::{Config, NS_SLOTS, NsRef, RINGBUF_BYTES, known_key};
+use listns_common::{Config, NS_SLOTS, RINGBUF_BYTES};
 use tokio::io::unix::AsyncFd;
 
-use crate::inventory::live::TaskEvent;
+use crate::{inventory::live::TaskEvent, ns::NsType};
 use record::Clock;
 
 /// The object built by listns-user/build.rs (empty under AYA_BUILD_SKIP).
@@ -117,9 +118,10 @@ pub struct Status {
 /// Options for loading.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Inode of each initial namespace by slot (0 = unknown): exits of tasks
-    /// that live only in these are not reported.
-    pub initial: [u32; NS_SLOTS],
+    /// Inode of each initial namespace (a type not in the map is unknown:
+    /// every exit is then reported): exits of tasks that live only in these
+    /// are not reported.
+    pub initial: BTreeMap<NsType, u64>,
     /// Where the kernel's BTF is.
     pub btf: PathBuf,
     /// How often the consumer polls the ring buffer.
@@ -129,7 +131,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            initial: [0; NS_SLOTS],
+            initial: BTreeMap::new(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             poll: Duration::from_millis(20),
         }
@@ -183,8 +185,15 @@ impl Tracer {
         if let Some(note) = tracefs::ensure_mounted() {
             status.notes.push(note);
         }
+        let mut init_inum = [0u32; NS_SLOTS];
+        for (slot, inum) in init_inum.iter_mut().enumerate() {
+            *inum = opts
+                .initial
+                .get(&NsType::of_slot(slot))
+                .map_or(0, |&n| n as u32);
+        }
         let config = Config {
-            init_inum: opts.initial,
+            init_inum,
             wakeup_bytes: RINGBUF_BYTES / 4,
             _pad: 0,
         };
@@ -237,26 +246,6 @@ impl Tracer {
             _ebpf: ebpf,
             status,
         })
-    }
-
-    /// Marks namespaces as already known, so that the kernel reports them as
-    /// joined, not created. `slot` picks the type; returns how many failed.
-    pub fn seed_known(&mut self, namespaces: impl IntoIterator<Item = (usize, NsRef)>) -> usize {
-        let mut failed = 0;
-        for (slot, r) in namespaces {
-            if self.known.insert(known_key(slot, &r), 1, 0).is_err() {
-                failed += 1;
-            }
-        }
-        failed
-    }
-
-    /// Removes dead namespaces from the kernel's map, so that a later
-    /// namespace reusing the inode (kernels without ids) is seen as created.
-    pub fn forget_known(&mut self, namespaces: impl IntoIterator<Item = (usize, NsRef)>) {
-        for (slot, r) in namespaces {
-            let _ = self.known.remove(&known_key(slot, &r));
-        }
     }
 
     /// What the ring buffer holds right now, without waiting (for a last

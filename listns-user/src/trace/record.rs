@@ -4,7 +4,7 @@ use listns_common::{EVENT_SIZE, Event, EventKind, NS_SLOTS};
 
 use crate::inventory::live::{Slot, TaskEvent, TaskEventKind};
 use crate::ns::NsType;
-use crate::output::sanitize;
+use crate::text::RawText;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -100,7 +100,7 @@ pub fn decode(bytes: &[u8], clock: &Clock) -> Result<TaskEvent, DecodeError> {
         tid: raw.tid,
         ppid: raw.ppid,
         uid: raw.uid,
-        comm: sanitize::from_bytes(&raw.comm[..comm_len]),
+        comm: RawText::new(&raw.comm[..comm_len]),
         cgroup_id: raw.cgroup_id,
         flags,
         fd: raw.fd,
@@ -204,11 +204,11 @@ mod tests {
     }
 
     #[test]
-    fn hostile_comm_is_kept_but_not_raw() {
+    fn hostile_comm_is_kept_exactly() {
         let mut ev = raw();
         ev.comm = *b"\x1b[2J\xff\xfeevil\0\0\0\0\0\0";
         let d = decode(&bytes(&ev), &Clock::fixed(0)).unwrap();
-        assert_eq!(d.comm, "\x1b[2J\\xff\\xfeevil");
-        assert_eq!(sanitize::escape(&d.comm), "\\x1b[2J\\xff\\xfeevil");
+        // The bytes up to the NUL, unchanged: output escapes them.
+        assert_eq!(d.comm.as_bytes(), b"\x1b[2J\xff\xfeevil");
     }
 }

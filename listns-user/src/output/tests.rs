@@ -1,0 +1,205 @@
+//! The renderers on hand-built inventories: what a terminal or a JSON
+//! consumer receives for a given set of facts.
+
+use super::{
+    Filter, View, classic,
+    columns::{Cells, Column, Value},
+    json,
+};
+use crate::{
+    inventory::{Container, Holder, Inventory, NsKey, Process},
+    ns::NsType,
+    stats::ScanStats,
+    text::RawText,
+};
+
+/// Host namespaces 1000.. (mnt 1000, net 1001, ..., as NsType::ALL orders
+/// them), PID 2 (kthreadd) and PID 100 (bash) in them; PIDs 200 and 201
+/// in net 2001, 200 also in uts 2002.
+fn basic() -> Inventory {
+    let mut inv = Inventory::new();
+    let hold = |inv: &mut Inventory, ty: NsType, inum: u64, pid: u32| {
+        inv.add_holder(
+            ty,
+            inum,
+            None,
+            Holder::Process {
+                pid,
+                link: ty.name().into(),
+            },
+        );
+    };
+    for (i, ty) in NsType::ALL.into_iter().enumerate() {
+        let host = 1000 + i as u64;
+        inv.initial.insert(ty, host);
+        for pid in [2, 100, 200, 201] {
+            let inum = match (ty, pid) {
+                (NsType::Net, 200 | 201) => 2001,
+                (NsType::Uts, 200) => 2002,
+                _ => host,
+            };
+            hold(&mut inv, ty, inum, pid);
+        }
+    }
+    for (pid, comm, cmdline, kthread) in [
+        (2, "kthreadd", "", true),
+        (100, "bash", "bash", false),
+        (200, "sleep", "sleep\x00100", false),
+        (201, "sleep", "", false),
+    ] {
+        inv.processes.insert(
+            pid,
+            Process {
+                pid,
+                ppid: 1,
+                uid: 0,
+                comm: comm.into(),
+                cmdline: cmdline.into(),
+                container: None,
+                kthread,
+            },
+        );
+    }
+    inv
+}
+
+fn net(inv: &Inventory, inum: u64) -> NsKey {
+    inv.by_inode(NsType::Net, inum).unwrap()
+}
+
+#[test]
+fn classic_view_matches_listns_py_layout() {
+    let mut inv = basic();
+    let k = net(&inv, 2001);
+    inv.get_mut(&k).unwrap().netns_names.insert("blue".into());
+    let id = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+    inv.processes.get_mut(&201).unwrap().container = Some(Container {
+        runtime: "docker",
+        id: id.into(),
+    });
+    let mut out = Vec::new();
+    classic::render(&mut out, &inv).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let expected = [
+        "       PID  Namespace             Thread/Command",
+        "        --  net:[2001]            created by ip netns add blue",
+        "       200  net:[2001]**          sleep 100",
+        "       200  uts:[2002]            sleep 100",
+        "       201  net:[2001]**          [docker] sleep",
+        "",
+    ]
+    .join("\n");
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn json_lists_every_namespace_with_holders() {
+    let mut inv = basic();
+    inv.add_holder(NsType::User, 4001, None, Holder::Fd { pid: 100, fd: 3 });
+    let view = View::new(&inv, &Filter::default(), &Column::DEFAULT);
+    let mut out = Vec::new();
+    json::render(&mut out, &view, Some(&ScanStats::default())).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let list = v["namespaces"].as_array().unwrap();
+    assert_eq!(list.len(), inv.len());
+    let user = list.iter().find(|n| n["ns"] == 4001).unwrap();
+    assert_eq!(user["type"], "user");
+    assert_eq!(user["id"], serde_json::Value::Null);
+    assert_eq!(user["nprocs"], 0);
+    assert_eq!(user["pid"], 100);
+    assert_eq!(
+        user["holders"],
+        serde_json::json!([{"kind": "fd", "pid": 100, "fd": 3}])
+    );
+    assert!(v["scan"].is_object());
+    // Keys in lsns order in the text.
+    let text = String::from_utf8(out).unwrap();
+    let first = &text[..text.find('}').unwrap()];
+    let pos: Vec<usize> = [
+        "\"ns\"",
+        "\"type\"",
+        "\"id\"",
+        "\"nprocs\"",
+        "\"pid\"",
+        "\"user\"",
+        "\"command\"",
+        "\"holders\"",
+    ]
+    .iter()
+    .map(|k| first.find(k).unwrap_or_else(|| panic!("{k} missing")))
+    .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{first}");
+}
+
+#[test]
+fn filters_by_type_and_pid() {
+    let mut inv = basic();
+    inv.add_holder(NsType::Net, 2001, None, Holder::Fd { pid: 100, fd: 3 });
+    let by_type = Filter {
+        types: vec![NsType::Uts],
+        pid: None,
+    }
+    .select(&inv);
+    assert_eq!(
+        by_type.iter().map(|(k, _)| k.inum).collect::<Vec<_>>(),
+        vec![1004, 2002]
+    );
+    let by_pid = Filter {
+        types: vec![],
+        pid: Some(201),
+    }
+    .select(&inv);
+    assert_eq!(by_pid.len(), 8, "all of 201's namespaces");
+    let by_fd = Filter {
+        types: vec![NsType::Net],
+        pid: Some(100),
+    }
+    .select(&inv);
+    assert_eq!(
+        by_fd.iter().map(|(k, _)| k.inum).collect::<Vec<_>>(),
+        vec![1001, 2001],
+        "its own and the fd-held one"
+    );
+}
+
+#[test]
+fn hostile_text_is_escaped_in_tables_and_exact_in_json() {
+    let mut inv = basic();
+    let p = inv.processes.get_mut(&200).unwrap();
+    p.cmdline = RawText::new(b"a\xffb\x1b[2J\xe2\x80\xaeevil\x00x");
+    let k = net(&inv, 2001);
+    inv.get_mut(&k).unwrap().holders.insert(Holder::BindMount {
+        path: RawText::new(b"/run/netns/\x1b]0;x\x07"),
+        mnt_ns: 1000,
+    });
+    let cells = Cells::new(&inv);
+    let ns = inv.get(&k).unwrap();
+    assert_eq!(
+        cells.value(&k, ns, Column::Command).display(),
+        "a\\xffb\\x1b[2J\\u{202e}evil x",
+        "no raw escape byte or bidi override reaches a terminal"
+    );
+    assert_eq!(
+        cells.value(&k, ns, Column::Nsfs).display(),
+        "/run/netns/\\x1b]0;x\\x07"
+    );
+    let obj = json::namespace_object(&cells, &k, ns, &[Column::Command, Column::Nsfs]);
+    assert_eq!(obj["command"], "a\u{fffd}b\u{1b}[2J\u{202e}evil x");
+    assert_eq!(obj["command_hex"], "61ff621b5b324ae280ae6576696c2078");
+    assert_eq!(obj["nsfs"], "/run/netns/\u{1b}]0;x\u{7}");
+    assert!(obj.get("nsfs_hex").is_none());
+    assert!(matches!(cells.value(&k, ns, Column::Type), Value::Text(_)));
+}
+
+#[test]
+fn kernel_threads_show_their_comm_in_brackets() {
+    let inv = basic();
+    let k = inv.by_inode(NsType::Mnt, 1000).unwrap();
+    let cells = Cells::new(&inv);
+    assert_eq!(
+        cells
+            .value(&k, inv.get(&k).unwrap(), Column::Command)
+            .display(),
+        "[kthreadd]"
+    );
+}

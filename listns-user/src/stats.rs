@@ -1,0 +1,145 @@
+//! What a scan read and what it could not, and how it decided which
+//! namespaces are the host's initial ones; with the one-line English
+//! summary that goes to stderr. The scan fills these; output prints them
+//! (`-J` carries them under `scan`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ns::NsType;
+
+/// Counts of what was read and what could not be.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScanStats {
+    /// Whether the root is the live procfs of our own pid namespace (the
+    /// ioctls and socket probes run only then).
+    pub live: bool,
+    pub processes: usize,
+    pub processes_gone: usize,
+    pub processes_denied: usize,
+    /// The first few pids that refused (PID 1 does on some hosts).
+    pub denied_pids: Vec<u32>,
+    pub processes_failed: usize,
+    /// ns links that could not be read in otherwise readable processes.
+    pub links_failed: usize,
+    pub threads: usize,
+    pub threads_failed: usize,
+    pub fds: usize,
+    pub fds_failed: usize,
+    /// Processes whose fd directory could not be listed.
+    pub fd_dirs_failed: usize,
+    pub sockets: usize,
+    pub sockets_failed: usize,
+    pub mount_namespaces_read: usize,
+    pub mountinfo_failed: usize,
+    pub mountinfo_bad_lines: usize,
+    pub netns_entries: usize,
+    pub netns_failed: usize,
+    pub namespaces_opened: usize,
+    pub namespaces_unopened: usize,
+    /// How each initial namespace was determined.
+    pub initial: BTreeMap<NsType, InitialSource>,
+    pub elapsed_ms: f64,
+}
+
+impl ScanStats {
+    /// Processes that could not be read, for whatever reason.
+    pub fn processes_unread(&self) -> usize {
+        self.processes_gone + self.processes_denied + self.processes_failed
+    }
+
+    /// One line for stderr saying what could not be read, or `None` when
+    /// everything was.
+    pub fn summary(&self) -> Option<String> {
+        let fds_unread = self.fds_failed + self.fd_dirs_failed;
+        let other = self.threads_failed
+            + self.sockets_failed
+            + self.mountinfo_failed
+            + self.mountinfo_bad_lines
+            + self.netns_failed
+            + self.links_failed;
+        if self.processes_unread() == 0 && fds_unread == 0 && other == 0 {
+            return None;
+        }
+        let mut line = format!(
+            "could not read {} of {} processes ({} exited, {} denied, {} other), {} fds ({} fd directories)",
+            self.processes_unread(),
+            self.processes + self.processes_unread(),
+            self.processes_gone,
+            self.processes_denied,
+            self.processes_failed,
+            self.fds_failed + self.fd_dirs_failed,
+            self.fd_dirs_failed,
+        );
+        if !self.denied_pids.is_empty() {
+            let pids: Vec<String> = self.denied_pids.iter().map(u32::to_string).collect();
+            let more = if self.processes_denied > pids.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            line.push_str(&format!(" (denied: pid {}{more})", pids.join(", ")));
+        }
+        for (n, what) in [
+            (self.threads_failed, "threads"),
+            (self.links_failed, "ns links"),
+            (self.sockets_failed, "sockets"),
+            (self.mountinfo_failed, "mountinfo files"),
+            (self.mountinfo_bad_lines, "mountinfo lines"),
+            (self.netns_failed, "netns entries"),
+        ] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        if self.processes_denied + self.fd_dirs_failed > 0 && !nix::unistd::geteuid().is_root() {
+            line.push_str("; not root: namespaces of other users' processes, their fds and sockets are missing");
+        }
+        Some(line)
+    }
+}
+
+/// How an initial namespace was determined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialSource {
+    /// kthreadd, PID 2.
+    Kthreadd,
+    /// Another kernel thread (pid).
+    KernelThread(u32),
+    /// PID 1's links.
+    Pid1,
+    /// The kernel's fixed inode number for that type.
+    FixedInode,
+}
+
+impl std::fmt::Display for InitialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitialSource::Kthreadd => f.write_str("kthreadd (pid 2)"),
+            InitialSource::KernelThread(pid) => write!(f, "kernel thread {pid}"),
+            InitialSource::Pid1 => f.write_str("pid 1"),
+            InitialSource::FixedInode => f.write_str("fixed initial inode"),
+        }
+    }
+}
+
+/// One phrase for the stats line: "kthreadd (pid 2)" or a per-type list.
+pub fn describe(how: &BTreeMap<NsType, InitialSource>) -> String {
+    let mut sources: Vec<InitialSource> = how.values().copied().collect();
+    sources.dedup();
+    if sources.len() == 1 && how.len() == 8 {
+        return sources[0].to_string();
+    }
+    let mut parts: Vec<String> = how.iter().map(|(t, s)| format!("{t}: {s}")).collect();
+    let missing: Vec<&str> = NsType::ALL
+        .iter()
+        .filter(|t| !how.contains_key(t))
+        .map(|t| t.name())
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("unknown for {}", missing.join(",")));
+    }
+    parts.join("; ")
+}

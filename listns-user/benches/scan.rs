@@ -205,7 +205,11 @@ fn main() {
     );
     println!(
         "| processes | namespaces | listns -J | lsns -J | ratio | listns µs/proc | listns maxrss | lsns maxrss | lsns ⊆ listns |{}",
-        if baseline.is_some() { " baseline -J | baseline / listns |" } else { "" }
+        if baseline.is_some() {
+            " baseline -J | baseline / listns |"
+        } else {
+            ""
+        }
     );
     println!(
         "|---:|---:|---:|---:|---:|---:|---:|---:|:---|{}",

@@ -54,9 +54,20 @@ pub struct TaskEvent {
     pub flags: u64,
     pub fd: i32,
     pub slots: Vec<Slot>,
+    /// The task's process is followed (`listns watch -- COMMAND`, `--pid`).
+    pub followed: bool,
+    /// Exit only: whether this was the last thread of its process (`None`
+    /// when the kernel's offsets did not allow telling).
+    pub group_dead: Option<bool>,
 }
 
 impl TaskEvent {
+    /// Exit only: the whole process is gone, not just one thread. Without
+    /// the kernel's word, the leader's exit stands for the process's.
+    pub fn process_gone(&self) -> bool {
+        self.kind == TaskEventKind::Exit && self.group_dead.unwrap_or(self.tid == self.pid)
+    }
+
     /// The syscall family behind the event.
     pub fn syscall(&self) -> &'static str {
         match self.kind {
@@ -116,24 +127,32 @@ impl Inventory {
             // walk the whole inventory (it holds tens of thousands of
             // namespaces under churn). Holders the task has elsewhere (fds,
             // sockets) go at the next rescan; liveness does not depend on them.
-            let leader = ev.tid == ev.pid;
+            //
+            // A thread's exit removes only what that thread held by itself
+            // (it unshared or joined on its own); the process's exit (its
+            // last thread) removes everything the process held. A `left`
+            // is reported only where a holder went: an exit that removed
+            // none (a task the tracer never saw arrive, a thread sharing its
+            // process's namespaces) reports nothing.
+            let process = ev.process_gone();
             for s in &ev.slots {
                 let key = self.resolve(s.ty, s.inum, s.id);
                 let initial = self.is_initial(&key);
                 let Some(ns) = self.get_mut(&key) else {
                     continue;
                 };
+                let before = ns.holders.len();
                 ns.holders.retain(|h| match h {
                     Holder::Thread { pid, tid, .. } => {
-                        !(*pid == ev.pid && (leader || *tid == ev.tid))
+                        !(*pid == ev.pid && (process || *tid == ev.tid))
                     }
-                    other => !(leader && other.pid() == Some(ev.pid)),
+                    other => !(process && other.pid() == Some(ev.pid)),
                 });
-                if !initial {
+                if ns.holders.len() < before && !initial {
                     push(&mut out, ChangeKind::Left, key, slot_name(s.slot));
                 }
             }
-            if leader {
+            if process {
                 self.processes.remove(&ev.pid);
             }
             return out;
@@ -213,6 +232,8 @@ mod tests {
             flags: 0,
             fd: -1,
             slots,
+            followed: false,
+            group_dead: None,
         }
     }
 

@@ -378,4 +378,69 @@ mod tests {
                 .is_empty()
         );
     }
+
+    fn exit(pid: u32, tid: u32, group_dead: Option<bool>, slots: &[(usize, u64)]) -> TaskEvent {
+        let mut ev = event(
+            TaskEventKind::Exit,
+            pid,
+            tid,
+            slots.iter().map(|&(s, i)| slot(s, i, i, false)).collect(),
+        );
+        ev.group_dead = group_dead;
+        ev
+    }
+
+    #[test]
+    fn threads_leaving_with_their_process_report_one_left_per_namespace() {
+        let mut inv = inventory();
+        // Process 20 unshares net and uts (held by the process), then five
+        // threads exit: four not last, one last.
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            20,
+            vec![slot(SLOT_NET, 50, 1, true), slot(SLOT_UTS, 51, 2, true)],
+        );
+        inv.apply(&ev);
+        let slots = [(SLOT_NET, 50), (SLOT_UTS, 51)];
+        for tid in [21, 22, 20, 23] {
+            let changes = inv.apply(&exit(20, tid, Some(false), &slots));
+            assert!(changes.is_empty(), "thread {tid}: {changes:?}");
+        }
+        let changes = inv.apply(&exit(20, 24, Some(true), &slots));
+        let left: Vec<_> = changes.iter().map(|c| (c.kind, c.key.inum)).collect();
+        assert_eq!(left, vec![(ChangeKind::Left, 50), (ChangeKind::Left, 51)]);
+        // An exit that removed no holder reports nothing.
+        assert!(inv.apply(&exit(20, 20, Some(true), &slots)).is_empty());
+        assert!(inv.apply(&exit(99, 99, Some(true), &slots)).is_empty());
+    }
+
+    #[test]
+    fn without_the_kernels_word_the_leaders_exit_is_the_processs() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            20,
+            vec![slot(SLOT_NET, 50, 1, true)],
+        );
+        inv.apply(&ev);
+        assert!(inv.apply(&exit(20, 21, None, &[(SLOT_NET, 50)])).is_empty());
+        assert_eq!(inv.apply(&exit(20, 20, None, &[(SLOT_NET, 50)])).len(), 1);
+    }
+
+    #[test]
+    fn a_thread_that_unshared_alone_reports_its_own_exit() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            21,
+            vec![slot(SLOT_NET, 70, 1, true)],
+        );
+        inv.apply(&ev);
+        let changes = inv.apply(&exit(20, 21, Some(false), &[(SLOT_NET, 70)]));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, ChangeKind::Left);
+    }
 }

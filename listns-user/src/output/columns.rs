@@ -5,7 +5,7 @@
 use std::{cell::RefCell, collections::HashMap};
 
 use super::sanitize;
-use crate::inventory::{Holder, Inventory, Namespace, NsKey, Process};
+use crate::inventory::{Container, Holder, Inventory, Namespace, NsKey, Process};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Column {
@@ -85,9 +85,7 @@ impl Column {
             Column::Ppid => "PPID of the PID",
             Column::User => "username of the PID",
             Column::Command => "command line of the PID ([name] for kernel threads)",
-            Column::Netnsid => {
-                "namespace ID as used by network subsystem (not queried: always empty)"
-            }
+            Column::Netnsid => "namespace ID as used by network subsystem",
             Column::Nsfs => "nsfs bind mount paths",
             Column::Pns => "parent namespace identifier (inode number)",
             Column::Ons => "owner namespace identifier (inode number)",
@@ -95,7 +93,9 @@ impl Column {
             Column::Holders => {
                 "what keeps it alive: procs, threads, fds, sockets, bind mounts, child namespaces"
             }
-            Column::Container => "container runtime and id of a holding process",
+            Column::Container => {
+                "container of a holding process: name (short id), or runtime:id when unnamed"
+            }
             Column::Name => "ip netns names",
         }
     }
@@ -193,7 +193,7 @@ impl<'a> Cells<'a> {
             Column::Ppid => proc_of().map_or(Value::Null, |p| Value::Num(p.ppid as u64)),
             Column::User => proc_of().map_or(Value::Null, |p| Value::Text(self.user_name(p.uid))),
             Column::Command => proc_of().map_or(Value::Null, |p| Value::Bytes(command(p))),
-            Column::Netnsid => Value::Null,
+            Column::Netnsid => ns.netnsid.map_or(Value::Null, |n| Value::Num(n as u64)),
             Column::Nsfs => {
                 let paths: Vec<&[u8]> = ns
                     .holders
@@ -227,16 +227,18 @@ impl<'a> Cells<'a> {
 
     /// The container of the first holding process that has one; none for
     /// the host's initial namespaces.
-    fn container(&self, key: &NsKey, ns: &Namespace) -> Value {
+    pub fn container_of(&self, key: &NsKey, ns: &Namespace) -> Option<&'a Container> {
         if self.inv.is_initial(key) {
-            return Value::Null;
+            return None;
         }
+        let inv = self.inv;
         ns.representative_pids()
-            .filter_map(|p| self.inv.processes.get(&p)?.container.as_ref())
-            .next()
-            .map_or(Value::Null, |c| {
-                Value::Text(format!("{}:{}", c.runtime, c.id))
-            })
+            .find_map(|p| inv.processes.get(&p)?.container.as_ref())
+    }
+
+    fn container(&self, key: &NsKey, ns: &Namespace) -> Value {
+        self.container_of(key, ns)
+            .map_or(Value::Null, |c| Value::Text(c.label()))
     }
 }
 
@@ -280,6 +282,7 @@ pub fn nprocs(ns: &Namespace) -> usize {
 pub fn holders_summary(ns: &Namespace) -> String {
     let mut procs = std::collections::BTreeSet::new();
     let (mut threads, mut fds, mut sockets, mut binds, mut children) = (0, 0, 0, 0, 0);
+    let mut tuns = 0;
     for h in &ns.holders {
         match h {
             Holder::Process { pid, .. } => {
@@ -288,6 +291,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
             Holder::Thread { .. } => threads += 1,
             Holder::Fd { .. } => fds += 1,
             Holder::Socket { .. } => sockets += 1,
+            Holder::Tun { .. } => tuns += 1,
             Holder::BindMount { .. } => binds += 1,
             Holder::Child { .. } => children += 1,
         }
@@ -313,6 +317,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
         (threads, "threads"),
         (fds, "fds"),
         (sockets, "sockets"),
+        (tuns, "tun"),
         (binds, "bind"),
         (children, "children"),
     ] {

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     inventory::{Holder, Namespace, NsKey, State},
+    ns::NsType,
     stats::ScanStats,
 };
 
@@ -78,7 +79,7 @@ pub fn holder(h: &Holder) -> Value {
             obj.insert("tid".into(), (*tid).into());
             obj.insert("link".into(), link.as_str().into());
         }
-        Holder::Fd { pid, fd } | Holder::Socket { pid, fd } => {
+        Holder::Fd { pid, fd } | Holder::Socket { pid, fd } | Holder::Tun { pid, fd } => {
             obj.insert("pid".into(), (*pid).into());
             obj.insert("fd".into(), (*fd).into());
         }
@@ -105,10 +106,32 @@ pub fn namespace_object(
     obj.insert("type".into(), key.ty.name().into());
     obj.insert("id".into(), key.id.into());
     for c in cols {
-        if matches!(c, Column::Ns | Column::Type | Column::Id | Column::Holders) {
-            continue;
+        match c {
+            Column::Ns | Column::Type | Column::Id | Column::Holders => {}
+            Column::Container => {
+                obj.insert("container".into(), container(cells, key, ns));
+            }
+            _ => put_value(&mut obj, &c.key(), cells.value(key, ns, *c)),
         }
-        put_value(&mut obj, &c.key(), cells.value(key, ns, *c));
+    }
+    // Every fact listns knows, whatever the columns: for net its NETNSID
+    // (null when unassigned) and `ip netns` names; nsfs paths and the
+    // container where there are any.
+    if key.ty == NsType::Net {
+        for c in [Column::Netnsid, Column::Name] {
+            if !cols.contains(&c) {
+                put_value(&mut obj, &c.key(), cells.value(key, ns, c));
+            }
+        }
+    }
+    if !cols.contains(&Column::Nsfs) {
+        let v = cells.value(key, ns, Column::Nsfs);
+        if v != columns::Value::Null {
+            put_value(&mut obj, "nsfs", v);
+        }
+    }
+    if !cols.contains(&Column::Container) && cells.container_of(key, ns).is_some() {
+        obj.insert("container".into(), container(cells, key, ns));
     }
     obj.insert(
         "holders".into(),
@@ -127,10 +150,23 @@ pub fn namespace_object(
         put_bytes(&mut created, "comm", o.comm.as_bytes());
         created.insert("syscall".into(), o.syscall.into());
         created.insert("flags".into(), crate::ns::flag_names(o.flags).into());
-        created.insert("container".into(), o.container.clone().into());
+        created.insert(
+            "container".into(),
+            o.container
+                .as_ref()
+                .map_or(Value::Null, events::container_json),
+        );
         obj.insert("created".into(), Value::Object(created));
     }
     obj
+}
+
+/// The container of a namespace's holders as an object (`runtime`, `id`,
+/// `name`, and `pod`, `k8s_namespace` where known), or null.
+fn container(cells: &Cells<'_>, key: &NsKey, ns: &Namespace) -> Value {
+    cells
+        .container_of(key, ns)
+        .map_or(Value::Null, events::container_json)
 }
 
 /// The namespace list, built one object at a time as it is written (a
@@ -176,7 +212,6 @@ pub fn render(out: &mut impl Write, view: &View<'_>, stats: Option<&ScanStats>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ns::NsType;
 
     #[test]
     fn holder_shapes() {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod json;
 pub mod sanitize;
 pub mod stream;
+pub mod summary;
 pub mod table;
 pub mod tree;
 

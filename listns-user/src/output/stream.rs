@@ -6,12 +6,14 @@ use std::io::{self, Write};
 
 use super::{
     Filter, View,
-    columns::Column,
+    columns::{Cells, Column},
     events, json,
+    summary::{self, Subject},
     table::{self, Style},
 };
 use crate::inventory::{
-    Inventory, NsKey,
+    Inventory, Namespace, NsKey,
+    followed::Followed,
     live::{Change, TaskEvent},
 };
 
@@ -34,9 +36,23 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
-    /// The inventory: a table, or one `existing` line per namespace.
-    pub fn existing(&mut self, inv: &Inventory) -> io::Result<()> {
-        let view = View::new(inv, &Filter::default(), &Column::DEFAULT);
+    /// The inventory: a table, or one `existing` line per namespace; only
+    /// the namespaces `filter` selects and `keep` accepts.
+    pub fn existing(
+        &mut self,
+        inv: &Inventory,
+        filter: &Filter,
+        keep: impl Fn(&Cells<'_>, &NsKey, &Namespace) -> bool,
+    ) -> io::Result<()> {
+        let mut view = View::new(inv, filter, &Column::DEFAULT);
+        let cells = &view.cells;
+        let rows: Vec<_> = view
+            .rows
+            .iter()
+            .copied()
+            .filter(|(k, ns)| keep(cells, k, ns))
+            .collect();
+        view.rows = rows;
         if self.json {
             for (key, ns) in &view.rows {
                 let mut obj = serde_json::Map::new();
@@ -52,26 +68,59 @@ impl<W: Write> EventWriter<W> {
         Ok(())
     }
 
-    /// A namespace created, joined or left by a task.
-    pub fn change(&mut self, ev: &TaskEvent, c: &Change) -> io::Result<()> {
-        self.line(events::change_text(ev, c), events::change_json(ev, c))
+    /// A task event: one JSON object per namespace it created, joined or
+    /// left (of those not filtered out), or one text line naming them all.
+    pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
+        if self.json {
+            for c in changes {
+                writeln!(self.w, "{}", events::change_json(ev, c))?;
+            }
+        } else if let Some(line) = events::task_text(ev, changes) {
+            writeln!(self.w, "{line}")?;
+        }
+        Ok(())
     }
 
-    /// A lifecycle verdict (`gone`, `hidden`) or a rescan's `discovered`.
-    pub fn verdict(
+    /// Lifecycle verdicts (`gone`, `hidden`) or a rescan's `discovered`,
+    /// reached at the same moment: one JSON object per namespace, one text
+    /// line per creator.
+    pub fn verdicts(
         &mut self,
         event: &str,
-        key: &NsKey,
+        keys: &[NsKey],
         inv: &Inventory,
         now_ns: u64,
     ) -> io::Result<()> {
-        let Some(ns) = inv.get(key) else {
-            return Ok(());
-        };
-        self.line(
-            events::verdict_text(event, key, ns, now_ns),
-            events::verdict_json(event, key, ns, now_ns),
-        )
+        let items: Vec<(&NsKey, &Namespace)> =
+            keys.iter().filter_map(|k| Some((k, inv.get(k)?))).collect();
+        if self.json {
+            for (key, ns) in items {
+                writeln!(self.w, "{}", events::verdict_json(event, key, ns, now_ns))?;
+            }
+        } else {
+            for group in events::group_by_origin(&items) {
+                writeln!(self.w, "{}", events::verdict_text(event, &group, now_ns))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of a followed run: what the tree did with namespaces.
+    pub fn summary(
+        &mut self,
+        subject: &Subject,
+        followed: &Followed,
+        inv: &Inventory,
+        now_ns: u64,
+    ) -> io::Result<()> {
+        if self.json {
+            writeln!(self.w, "{}", summary::json(subject, followed, inv, now_ns))
+        } else {
+            for line in summary::text(subject, followed, inv, now_ns) {
+                writeln!(self.w, "{line}")?;
+            }
+            Ok(())
+        }
     }
 
     pub fn lost(&mut self, count: u64) -> io::Result<()> {

@@ -73,10 +73,7 @@ pub fn from_cgroup_path(path: &str) -> Option<Container> {
             None
         };
         if let Some((runtime, id)) = found {
-            return Some(Container {
-                runtime,
-                id: id.to_string(),
-            });
+            return Some(Container::new(runtime, id));
         }
     }
     None

@@ -184,6 +184,77 @@ impl NetnsIds {
     }
 }
 
+/// NETNSID for a scan: network namespaces are handed in with an open fd
+/// as the scan opens them, asked in windows of [`WINDOW`] (so that no more
+/// than that many fds wait open), and the answers collected.
+pub struct Collector {
+    /// Opened at the first namespace; `Err` once opening failed.
+    ids: Option<Result<NetnsIds, ()>>,
+    pending: Vec<(crate::inventory::NsKey, std::os::fd::OwnedFd)>,
+    /// Every namespace asked and its id (`None`: unassigned).
+    pub found: Vec<(crate::inventory::NsKey, Option<u32>)>,
+    /// Namespaces whose id could not be asked for.
+    pub failed: usize,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Collector {
+    pub fn new() -> Self {
+        Collector {
+            ids: None,
+            pending: Vec::new(),
+            found: Vec::new(),
+            failed: 0,
+        }
+    }
+
+    /// Asks for the id of the network namespace `fd` is open on.
+    pub fn push(&mut self, key: crate::inventory::NsKey, fd: std::os::fd::OwnedFd) {
+        self.pending.push((key, fd));
+        if self.pending.len() >= WINDOW {
+            self.flush();
+        }
+    }
+
+    /// Asks for what is pending; the fds close.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let ids = self.ids.get_or_insert_with(|| {
+            NetnsIds::open().map_err(|e| log::warn!("NETNSID unavailable: {e}"))
+        });
+        let Ok(ids) = ids else {
+            self.failed += pending.len();
+            return;
+        };
+        let peers: Vec<Peer<'_>> = pending
+            .iter()
+            .map(|(_, fd)| Peer::Fd(std::os::fd::AsFd::as_fd(fd)))
+            .collect();
+        match ids.query(&peers) {
+            Ok(answers) => {
+                for ((key, _), answer) in pending.iter().zip(answers) {
+                    match answer {
+                        Ok(id) => self.found.push((*key, id)),
+                        Err(_) => self.failed += 1,
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!("NETNSID: {e}");
+                self.failed += pending.len();
+            }
+        }
+    }
+}
+
 /// An `RTM_GETNSID` request naming one peer.
 fn request(seq: u32, peer: Peer<'_>) -> NetlinkMessage<RouteNetlinkMessage> {
     let mut nsid = NsidMessage::default();

@@ -84,8 +84,6 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use serde::Serialize;
-
 use crate::inventory::Container;
 
 /// Largest JSON file read (config.v2.json, config.json and state.json are a
@@ -96,42 +94,8 @@ const MAX_JSON: u64 = 32 << 20;
 /// read again (a container being created may not have them all yet).
 pub const MISS_TTL: Duration = Duration::from_secs(2);
 
-/// A container and what users call it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ContainerInfo {
-    /// As the cgroup path said: docker, podman, containerd, kubernetes, ...
-    pub runtime: &'static str,
-    pub id: String,
-    /// The engine's name (`podman --name`, `docker --name`, nerdctl), or
-    /// under Kubernetes the container's name in its pod.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_container: Option<String>,
-}
-
-impl ContainerInfo {
-    /// The first 12 characters of the id, as the engines print it.
-    pub fn short_id(&self) -> &str {
-        self.id.get(..12).unwrap_or(&self.id)
-    }
-
-    /// What a table shows: `name (shortid)`, `ns/pod/container (shortid)`
-    /// under Kubernetes, or `runtime:shortid` when nothing named it.
-    pub fn label(&self) -> String {
-        let id = self.short_id();
-        match (&self.k8s_namespace, &self.pod, &self.name) {
-            (Some(ns), Some(pod), Some(c)) => format!("{ns}/{pod}/{c} ({id})"),
-            (Some(ns), Some(pod), None) => format!("{ns}/{pod} ({id})"),
-            (_, _, Some(name)) => format!("{name} ({id})"),
-            _ => format!("{}:{id}", self.runtime),
-        }
-    }
-}
+/// A container and what users call it (the inventory's `Container`).
+pub use crate::inventory::Container as ContainerInfo;
 
 /// Facts found for one id, before checking them against a pid.
 #[derive(Clone, Debug, Default)]

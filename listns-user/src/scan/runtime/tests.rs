@@ -21,10 +21,7 @@ fn write(root: &Path, rel: &str, text: &str) {
 }
 
 fn container(runtime: &'static str, id: &str) -> Container {
-    Container {
-        runtime,
-        id: id.to_string(),
-    }
+    Container::new(runtime, id)
 }
 
 /// A runc state.json as runc writes it: annotations and the bundle as

@@ -6,12 +6,16 @@
 //! `--test-threads=1`.
 
 use std::{
+    io::{BufRead, BufReader},
     path::Path,
     process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
 };
 
 use listns::scan::{container::from_cgroup_file, runtime::Resolver};
-use listns_tests::require_root;
+use listns_tests::{listns_bin, require_root, wait_for};
+use serde_json::Value;
 
 const IMAGE: &str = "localhost/listns-test-busybox";
 const NAME: &str = "listns-test-web";
@@ -86,6 +90,9 @@ impl Podman {
                 "nofile=1024:1024",
                 "--ulimit",
                 "nproc=4096:4096",
+                // For `unshare` inside it (the watch filter test).
+                "--cap-add",
+                "SYS_ADMIN",
                 IMAGE,
                 "sleep",
                 "60",
@@ -147,4 +154,96 @@ fn podman_container_is_named_from_its_pid() {
     let forged = r.resolve(&claim, Some(std::process::id()));
     assert_eq!(forged.name, None);
     assert_eq!(r.mismatches, 1);
+
+    // What a user sees: the table's CONTAINER column and the default -J.
+    let short = &c.0[..12];
+    let label = format!("{NAME} ({short})");
+    let table = output(
+        listns_bin().to_str().unwrap(),
+        &["-o", "NS,TYPE,PID,CONTAINER", "-p", &pid.to_string()],
+    );
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some(&pid.to_string()))
+        .collect();
+    assert!(!rows.is_empty(), "{table}");
+    for row in &rows {
+        assert!(row.ends_with(&label), "{table}");
+    }
+    let list: Value = serde_json::from_str(&output(
+        listns_bin().to_str().unwrap(),
+        &["-J", "-p", &pid.to_string()],
+    ))
+    .unwrap();
+    let own: Vec<&Value> = list["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["pid"] == pid)
+        .collect();
+    assert!(!own.is_empty(), "{list:#}");
+    for n in own {
+        assert_eq!(
+            n["container"],
+            serde_json::json!({"runtime": "podman", "id": c.0, "name": NAME}),
+            "{n:#}"
+        );
+    }
+
+    // `listns watch --container NAME` prints what happens in it, not on the host.
+    watch_container_filter(&c.0);
+}
+
+/// Starts `listns watch --container NAME`, makes a UTS namespace on the
+/// host and one inside the container: only the second shows.
+fn watch_container_filter(id: &str) {
+    let mut w = Command::new(listns_bin())
+        .args(["watch", "--json", "--events-only", "--container", NAME])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_for(Duration::from_secs(30), || {
+        (listns_tests::ours_loaded() >= listns_tests::OUR_PROGRAMS.len()).then_some(())
+    });
+    assert!(ready.is_some(), "programs not attached");
+    // Give the scan behind the attach a moment to finish.
+    std::thread::sleep(Duration::from_secs(2));
+    let host = Command::new("unshare")
+        .args(["-u", "true"])
+        .spawn()
+        .unwrap();
+    let host_pid = host.id();
+    assert!(host.wait_with_output().unwrap().status.success());
+    output(
+        "podman",
+        &["exec", NAME, "busybox", "unshare", "-u", "true"],
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = w.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let found = wait_for(Duration::from_secs(15), || {
+        while let Ok(v) = rx.try_recv() {
+            seen.push(v);
+        }
+        seen.iter()
+            .find(|v| v["event"] == "created" && v["type"] == "uts")
+            .cloned()
+    });
+    let _ = w.kill();
+    let _ = w.wait();
+    let ev = found.unwrap_or_else(|| panic!("no created uts inside {id}: {seen:#?}"));
+    assert_ne!(ev["pid"], host_pid);
+    assert!(
+        seen.iter().all(|v| v["pid"] != host_pid),
+        "a host process's event passed the filter: {seen:#?}"
+    );
 }

@@ -133,3 +133,60 @@ fn a_deleted_netns_held_by_fd_still_answers_and_bad_pids_fail_alone() {
     );
     assert_eq!(got[1].as_ref().unwrap(), &Some(id));
 }
+
+/// What a user sees: `ip netns add x; ip netns set x 7`, then `listns -J -t
+/// net` carries netnsid 7 and the name, and null for a netns without id.
+#[test]
+fn listns_json_shows_the_netnsid_and_the_name() {
+    if !require_root("listns_json_shows_the_netnsid_and_the_name") {
+        return;
+    }
+    let x = NetnsGuard::new("listns-nsid-x");
+    let _y = NetnsGuard::new("listns-nsid-y");
+    let id = set_free_id(x.0, [7].into_iter().chain(7200..7300));
+    let out = Command::new(listns_tests::listns_bin())
+        .args(["-J", "-t", "net"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_inode = |name: &str| {
+        let ino = listns_tests::ns_inode(format!("/run/netns/{name}"));
+        list["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["ns"] == ino)
+            .cloned()
+            .unwrap_or_else(|| panic!("netns {name} ({ino}) not listed"))
+    };
+    let x = by_inode("listns-nsid-x");
+    assert_eq!(x["netnsid"], id, "{x}");
+    assert_eq!(x["name"], "listns-nsid-x", "{x}");
+    // Each mount namespace that sees the bind mount lists its path.
+    assert!(
+        x["nsfs"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .any(|p| p == "/run/netns/listns-nsid-x"),
+        "{x}"
+    );
+    let y = by_inode("listns-nsid-y");
+    assert_eq!(y["netnsid"], serde_json::Value::Null, "unassigned: {y}");
+    assert_eq!(y["name"], "listns-nsid-y");
+    // The table's NETNSID column agrees with lsns's.
+    let table = Command::new(listns_tests::listns_bin())
+        .args(["-t", "net", "-n", "-o", "NS,NETNSID"])
+        .output()
+        .unwrap();
+    let ino = listns_tests::ns_inode("/run/netns/listns-nsid-x");
+    let want = vec![ino.to_string(), id.to_string()];
+    assert!(
+        String::from_utf8_lossy(&table.stdout)
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+}

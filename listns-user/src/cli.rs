@@ -74,7 +74,8 @@ Following a process tree (like strace -f, for namespaces):
 prints only what that tree does (its children stay followed however they
 re-parent or daemonize), then a summary of every namespace it created or
 joined: who, when, how long it lived, and what holds it now. listns exits
-with the command's status.
+with the command's status. The first Ctrl-C reaches the command too and
+listns waits for it to exit; a second one stops at once.
 
 Filters choose what is printed, never what is tracked: -t, --container
 and following narrow the output, while the inventory behind gone and

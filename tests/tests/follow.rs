@@ -405,3 +405,51 @@ fn type_filter_prints_only_that_type_while_tracking_all() {
         assert_eq!(ns[0]["state"], "gone", "{summary:#}");
     }
 }
+
+/// A grandchild that is re-parented (its parent exits) before it makes a
+/// namespace is still followed: following is inherited at fork, not looked
+/// up through parents. The summary says what holds the namespace now.
+#[test]
+fn a_reparented_grandchild_stays_followed() {
+    if !require_root("a_reparented_grandchild_stays_followed") {
+        return;
+    }
+    // The subshell forks the job and exits at once: the job's parent is
+    // then init (or a subreaper), not the command.
+    let script = "( (sleep 0.3; exec unshare -u sleep 5) & ); sleep 1; exit 0";
+    let out = listns_watch(&["--json", "--", "sh", "-c", script]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let created: Vec<&Value> = lines.iter().filter(|v| v["event"] == "created").collect();
+    assert_eq!(created.len(), 1, "{lines:#?}");
+    let ev = created[0];
+    let pid = ev["pid"].as_u64().unwrap() as i32;
+    // Whatever happens below, the sleep goes.
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _kill = Kill(pid);
+    assert!(out.status.success(), "{lines:#?}");
+    assert_eq!(ev["type"], "uts");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    let command_pid = summary["pid"].as_u64().unwrap();
+    assert_ne!(
+        ev["ppid"], command_pid,
+        "re-parented before it unshared: {ev}"
+    );
+    let ns = &summary["namespaces"][0];
+    assert_eq!(ns["state"], "alive", "{summary:#}");
+    let holders = ns["holders"].as_array().unwrap();
+    assert!(
+        holders
+            .iter()
+            .any(|h| h["kind"] == "process" && h["pid"] == pid),
+        "{summary:#}"
+    );
+}

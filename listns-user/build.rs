@@ -29,6 +29,7 @@ fn main() -> anyhow::Result<()> {
              nightly's LLVM), or set AYA_BUILD_SKIP=1 to build userspace only."
         );
     }
+    quiet_inner_cargo();
     aya_build::build_ebpf(
         [aya_build::Package {
             name: "listns-ebpf",
@@ -37,6 +38,29 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::default(),
     )
+}
+
+/// Keeps the eBPF build's progress lines out of the outer build's output.
+///
+/// aya-build 0.2.0 runs `cargo build --message-format=json` for the eBPF
+/// crate and forwards every line it writes to stderr as a `cargo:warning`:
+/// on a fresh build that is one `warning: ... Compiling core ...` line per
+/// crate, about forty lines that warn of nothing. The compiler's own
+/// diagnostics come through the JSON on stdout, which aya-build forwards
+/// separately, so a quiet inner cargo still shows every warning and error of
+/// the eBPF crate (and cargo's own errors, which quiet mode keeps). The
+/// inner cargo inherits this process's environment; aya-build takes no
+/// options for it.
+///
+/// Left alone when the caller set `CARGO_TERM_QUIET` or `CARGO_TERM_VERBOSE`
+/// (`CARGO_TERM_QUIET=false cargo build` shows the whole inner log again;
+/// cargo refuses both set to true).
+fn quiet_inner_cargo() {
+    if env::var_os("CARGO_TERM_QUIET").is_none() && env::var_os("CARGO_TERM_VERBOSE").is_none() {
+        // SAFETY: a build script's main thread, before any other thread is
+        // started (aya-build starts its stderr reader later).
+        unsafe { env::set_var("CARGO_TERM_QUIET", "true") };
+    }
 }
 
 /// A plain-words reason when the eBPF toolchain is absent, instead of the
@@ -54,7 +78,7 @@ fn missing_toolchain() -> Option<String> {
             "nightly has no rust-src (`rustup component add rust-src --toolchain nightly`)".into(),
         );
     }
-    let found = env::split_paths(&env::var_os("PATH").unwrap_or_default())
-        .any(|dir| dir.join("bpf-linker").is_file());
-    (!found).then(|| "bpf-linker is not on PATH".into())
+    which::which("bpf-linker")
+        .is_err()
+        .then(|| "bpf-linker is not on PATH".into())
 }

@@ -2,7 +2,9 @@
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-use crate::ns::NsType;
+use std::ffi::OsString;
+
+use crate::{ns::NsType, output::TreeMode};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -11,8 +13,14 @@ use crate::ns::NsType;
     about = "List every Linux namespace on this host and what holds it; trace namespace creation live",
     long_about = "Without a subcommand, listns scans /proc (processes, threads, fds, sockets, \
                   bind mounts in every mount namespace, /run/netns) and prints one row per \
-                  namespace, like lsns. `listns watch` loads eBPF programs and reports \
-                  namespaces as they are created, joined and left."
+                  namespace, like lsns, with lsns's options and columns. `listns watch` loads \
+                  eBPF programs and reports namespaces as they are created, joined and left.\n\n\
+                  Differences from lsns, on purpose: more rows (threads, *_for_children links, \
+                  bind mounts in other mount namespaces, every owner and parent); the extra \
+                  columns ID, HOLDERS, CONTAINER and NAME (and JSON keys id, holders, hidden); \
+                  -J flat unless -T is given; -l with -T refused; -t takes comma lists; UID and \
+                  USER of a namespace without processes from its owning user namespace; -Q \
+                  also with a positional namespace; NETNSID not queried yet. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,42 +35,107 @@ pub enum Command {
     Watch(WatchArgs),
 }
 
+/// `listns [OPTIONS] [NAMESPACE]`: lsns's options with lsns's meanings;
+/// where listns differs on purpose the option's help says so.
 #[derive(Args, Debug, Clone, Default)]
-#[command(group(ArgGroup::new("mode").args(["json", "tree", "classic"])))]
+#[command(group(ArgGroup::new("classic-mode").args(["classic"]).conflicts_with_all(["json", "tree", "raw", "list", "filter", "namespace", "persistent"])))]
 pub struct ListArgs {
-    /// Columns to print, comma-separated (see --list-columns).
-    #[arg(short = 'o', long = "output", value_delimiter = ',')]
+    /// Show only this namespace's processes, one row each (an inode
+    /// number as lsns takes it, or a 64-bit namespace id).
+    #[arg(value_name = "NAMESPACE", conflicts_with = "pid")]
+    pub namespace: Option<String>,
+    /// Columns to print, comma-separated; `+LIST` adds to the defaults; the
+    /// last -o counts (see --list-columns).
+    #[arg(short = 'o', long = "output", value_name = "LIST", action = clap::ArgAction::Append)]
     pub output: Vec<String>,
-    /// Print all available columns.
+    /// Print all available columns (lsns's thirteen, then listns's own).
     #[arg(long = "output-all")]
     pub output_all: bool,
-    /// List the available columns and exit.
-    #[arg(long = "list-columns")]
+    /// List the available columns and exit (with -J or -r in those formats).
+    #[arg(short = 'H', long = "list-columns")]
     pub list_columns: bool,
-    /// Only namespaces of this type; repeatable, or comma-separated.
-    #[arg(short = 't', long = "type", value_delimiter = ',')]
+    /// Only namespaces of this type; repeatable, or comma-separated (lsns
+    /// takes one type per option).
+    #[arg(short = 't', long = "type", value_delimiter = ',', value_name = "TYPE")]
     pub types: Vec<NsType>,
-    /// Only namespaces held by this process.
-    #[arg(short = 'p', long = "task")]
+    /// Only the namespaces this process is in (its own /proc/PID/ns links).
+    #[arg(
+        short = 'p',
+        long = "task",
+        value_name = "PID",
+        conflicts_with = "persistent"
+    )]
     pub pid: Option<u32>,
+    /// Only namespaces no process is in (held by a bind mount, an fd, a
+    /// socket or a child namespace).
+    #[arg(short = 'P', long = "persistent")]
+    pub persistent: bool,
+    /// Only rows that match this libsmartcols filter expression
+    /// (scols-filter(5)), over any column, shown or not; e.g.
+    /// 'NPROCS == 0 && TYPE == "net"'.
+    #[arg(short = 'Q', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Do not print a header line.
     #[arg(short = 'n', long = "noheadings")]
     pub noheadings: bool,
-    /// Raw output: columns separated by one space, no alignment.
-    #[arg(short = 'r', long = "raw")]
+    /// Raw output: one space between cells, no alignment, blanks, backslashes
+    /// and non-ASCII bytes as \xNN (as lsns).
+    #[arg(short = 'r', long = "raw", conflicts_with = "json")]
     pub raw: bool,
-    /// JSON output: {"namespaces": [...]}.
+    /// JSON output: {"namespaces": [...]}, with listns's extra keys (id,
+    /// holders, hidden). Flat unless -T is given (lsns nests rows under
+    /// their process tree parent by default).
     #[arg(short = 'J', long = "json")]
     pub json: bool,
-    /// Show the owner (user namespace) and parent hierarchy as a tree.
-    #[arg(long = "tree")]
-    pub tree: bool,
+    /// No tree: a flat list in inode order (refused with -T; lsns lets -T win).
+    #[arg(short = 'l', long = "list", conflicts_with = "tree")]
+    pub list: bool,
+    /// Draw a tree: `owner` (the default: every namespace under the user
+    /// namespace that owns it), `parent` (user and pid namespaces under their
+    /// parent) or `process` (each row under its process's parent, as the
+    /// plain table draws it). Write -Tparent or --tree=parent.
+    #[arg(
+        short = 'T',
+        long = "tree",
+        value_name = "REL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "owner",
+        value_enum
+    )]
+    pub tree: Option<TreeMode>,
+    /// Do not cut text to fit the terminal (a pipe always gets everything).
+    #[arg(short = 'u', long = "notruncate")]
+    pub notruncate: bool,
+    /// No multi-line cells: NSFS on one line, joined by `,`, never cut.
+    #[arg(short = 'W', long = "nowrap")]
+    pub nowrap: bool,
     /// The original listns.py view: non-initial namespaces per process.
     #[arg(long = "classic")]
     pub classic: bool,
     /// Read this procfs instead of /proc (for tests and offline analysis).
     #[arg(long = "proc-root", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,
+}
+
+/// lsns's `-T` takes its argument only attached (`-Tparent`), as getopt's
+/// optional arguments do; clap wants `-T=parent`. Rewrites the first form
+/// into the second, before any `--`.
+pub fn lsns_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if !rest && a == "--" {
+            rest = true;
+        }
+        match a.to_str() {
+            Some(s) if !rest && s.len() > 2 && s.starts_with("-T") && !s.starts_with("-T=") => {
+                out.push(format!("-T={}", &s[2..]).into());
+            }
+            _ => out.push(a),
+        }
+    }
+    out
 }
 
 #[derive(Args, Debug, Clone)]
@@ -85,6 +158,11 @@ pub struct WatchArgs {
     /// and namespace (and a final "summary" object when following).
     #[arg(long)]
     pub json: bool,
+    /// Print only the lines that match this filter expression
+    /// (scols-filter(5)) over the event's keys as --json names them, e.g.
+    /// 'event == "created" && type == "net"' (see the README for the keys).
+    #[arg(short = 'Q', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Stop after this many seconds (default: until SIGINT/SIGTERM, or the followed command's exit).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -115,7 +193,41 @@ pub struct WatchArgs {
     /// Remember at most this many gone namespaces (the oldest are forgotten first).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_gone: usize,
+    /// Serve Prometheus metrics on /metrics and a health check on /healthz.
+    /// A bare PORT listens on loopback (127.0.0.1) only; name another address
+    /// (0.0.0.0:PORT, [::]:PORT) to be reachable from elsewhere.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Append the event stream to FILE instead of stdout; SIGHUP reopens it
+    /// (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
     /// Run COMMAND and follow it and its descendants (after `--`); listns exits with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// `PORT` (loopback) or `ADDR:PORT`.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not PORT or ADDR:PORT (127.0.0.1:9433, [::1]:9433)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_address_defaults_to_loopback() {
+        assert_eq!(parse_listen("9433").unwrap().to_string(), "127.0.0.1:9433");
+        assert_eq!(
+            parse_listen("0.0.0.0:80").unwrap().to_string(),
+            "0.0.0.0:80"
+        );
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_listen("localhost").is_err());
+    }
 }

@@ -18,11 +18,15 @@
 
 pub mod app;
 pub mod cli;
+pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inventory;
 pub mod lifecycle;
 pub mod ns;
 pub mod output;
 pub mod scan;
+pub mod service;
 pub mod stats;
 pub mod text;
 pub mod trace;

@@ -9,7 +9,19 @@ use listns_common as common;
 use serde::Serialize;
 
 /// The eight namespace types, in lsns's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[value(rename_all = "lowercase")]
 pub enum NsType {
@@ -135,11 +147,16 @@ pub fn slot_name(slot: usize) -> &'static str {
     }
 }
 
-/// Parses an nsfs link text such as `net:[4026531840]`.
+/// Parses an nsfs link text such as `net:[4026531840]`: a type name and
+/// decimal digits, nothing else (`str::parse` alone would take `+808`).
 pub fn parse_link(text: &[u8]) -> Option<(NsType, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (name, rest) = text.split_once(":[")?;
-    let inum = rest.strip_suffix(']')?.parse().ok()?;
+    let digits = rest.strip_suffix(']')?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let inum = digits.parse().ok()?;
     Some((NsType::from_name(name)?, inum))
 }
 
@@ -149,6 +166,23 @@ nix::ioctl_none!(ns_get_userns, NSIO, 0x1);
 nix::ioctl_none!(ns_get_parent, NSIO, 0x2);
 nix::ioctl_none!(ns_get_nstype, NSIO, 0x3);
 nix::ioctl_read!(ns_get_id, NSIO, 0xd, u64);
+// _IO(NSIO, 0x4), but the kernel writes a uid_t through the argument.
+nix::ioctl_read_bad!(
+    ns_get_owner_uid,
+    nix::request_code_none!(NSIO, 0x4),
+    libc::uid_t
+);
+
+/// `NS_GET_OWNER_UID`: for a user namespace, the effective uid of the
+/// process that created it; `None` for other types (the kernel answers
+/// EINVAL) or where it is refused.
+pub fn get_owner_uid(fd: BorrowedFd<'_>) -> Option<u32> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t into `uid`.
+    unsafe { ns_get_owner_uid(fd.as_raw_fd(), &mut uid) }
+        .ok()
+        .map(|_| uid)
+}
 
 /// `NS_GET_ID`: the 64-bit namespace id (Linux 6.18+); `None` where the
 /// kernel does not have it.
@@ -218,6 +252,14 @@ mod tests {
         assert_eq!(parse_link(b"socket:[123]"), None);
         assert_eq!(parse_link(b"net:[12"), None);
         assert_eq!(parse_link(b"\xffnet:[1]"), None);
+    }
+
+    /// Found by the ns_link fuzz target: a sign is no digit.
+    #[test]
+    fn fuzz_sign_is_not_an_inode() {
+        assert_eq!(parse_link(b"time:[+808]"), None);
+        assert_eq!(parse_link(b"net:[-1]"), None);
+        assert_eq!(parse_link(b"net:[]"), None);
     }
 
     #[test]

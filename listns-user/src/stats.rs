@@ -10,8 +10,11 @@ use serde::Serialize;
 use crate::ns::NsType;
 
 /// Counts of what was read and what could not be.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct ScanStats {
+    /// Whether this process sees the host: it is in the initial PID
+    /// namespace, so /proc lists every process (see `scan::host`).
+    pub host_view: bool,
     /// Whether the root is the live procfs of our own pid namespace (the
     /// ioctls and socket probes run only then).
     pub live: bool,
@@ -119,7 +122,7 @@ impl ScanStats {
 }
 
 /// How an initial namespace was determined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitialSource {
     /// kthreadd, PID 2.

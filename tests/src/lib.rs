@@ -167,3 +167,27 @@ pub fn delete_netns(name: &str) {
         .stderr(std::process::Stdio::null())
         .status();
 }
+
+/// Checks one JSON object listns printed against the committed schema
+/// (schema/listns.schema.json); panics with every violation.
+pub fn assert_valid_json(v: &serde_json::Value) {
+    use std::sync::OnceLock;
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/listns.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema file"))
+                .expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "output does not match schema/listns.schema.json:\n{}\nin {:.2000}",
+        errors.join("\n"),
+        v.to_string()
+    );
+}

@@ -73,6 +73,7 @@ impl Watch {
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(v) => {
+                    listns_tests::assert_valid_json(&v);
                     self.seen.push(v.clone());
                     if pred(&v) {
                         return Some(v);
@@ -279,7 +280,8 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         0
     );
     let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes raw syscalls only, then _exits.
+    // SAFETY: the child makes syscalls (nix's sendmsg allocates its control
+    // buffer, which glibc's malloc allows after fork), then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
@@ -352,50 +354,36 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
     }
 }
 
+/// Sends `fd` over the unix socket `sock` (SCM_RIGHTS, with one data byte).
+/// Called in a forked child: nix's sendmsg allocates its control buffer,
+/// which glibc's malloc allows after fork.
 fn send_fd(sock: i32, fd: i32) -> bool {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cbuf = [0u8; 64];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
-        libc::sendmsg(sock, &msg, 0) == 1
-    }
+    use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(&[0])];
+    sendmsg::<UnixAddr>(sock, &iov, &cmsg, MsgFlags::empty(), None) == Ok(1)
 }
 
+/// Receives one fd sent by `send_fd` on `sock`; -1 when none came.
 fn recv_fd(sock: i32) -> i32 {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut cbuf = nix::cmsg_space!(std::os::fd::RawFd);
+    let Ok(msg) = recvmsg::<UnixAddr>(sock, &mut iov, Some(&mut cbuf), MsgFlags::empty()) else {
+        return -1;
     };
-    let mut cbuf = [0u8; 64];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.len();
-    unsafe {
-        if libc::recvmsg(sock, &mut msg, 0) != 1 {
-            return -1;
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() {
-            return -1;
-        }
-        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>())
-    }
+    let fd = msg
+        .cmsgs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        });
+    fd.unwrap_or(-1)
 }
 
 /// The kernel hands a dead namespace's inode to the next one: listns keeps

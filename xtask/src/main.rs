@@ -1,8 +1,9 @@
-//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench`.
+//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench | fuzz`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
+mod fuzz;
 mod setup;
 mod vm;
 
@@ -43,6 +44,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The cargo-fuzz targets (fuzz/), each for a bounded time (see README "Fuzzing").
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Subcommand)]
@@ -123,6 +126,7 @@ fn run_task(task: Task) -> Result<()> {
             }
             Ok(())
         }
+        Task::Fuzz(args) => fuzz::run(&root, &args),
     }
 }
 

@@ -33,6 +33,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use cargo_metadata::Message;
 
 /// Rust target of the static test executables (the guests are x86_64 too).
 const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -195,37 +196,30 @@ fn ensure_host_tools() -> Result<()> {
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .any(|d| d.join(tool).is_file())
+    which::which(tool).is_ok()
 }
 
 /// A busybox with no ELF interpreter (the guest has no libc).
 fn is_static_busybox(path: &Path) -> bool {
-    fs::read(path).is_ok_and(|elf| elf_is_static(&elf))
+    elf_is_static(path).unwrap_or(false)
 }
 
-/// True for a 64-bit little-endian ELF without a PT_INTERP program header.
-fn elf_is_static(elf: &[u8]) -> bool {
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        elf.get(o..o + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+/// Whether a file is a 64-bit little-endian ELF without a PT_INTERP program
+/// header (an error when it cannot be read or is no such ELF). Reads only
+/// the file header and the program headers, not the whole executable.
+fn elf_is_static(path: &Path) -> Result<bool> {
+    use object::{
+        LittleEndian,
+        elf::{FileHeader64, PT_INTERP},
+        read::{ReadCache, elf::FileHeader as _, elf::ProgramHeader as _},
     };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-    };
-    if elf.get(..5) != Some(b"\x7fELF\x02") {
-        return false;
-    }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    (0..phnum as usize).all(|i| {
-        let o = phoff as usize + i * phentsize as usize;
-        u32_at(o).is_some_and(|ty| ty != 3) // PT_INTERP
-    })
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let data = ReadCache::new(file);
+    let not_elf = |e: object::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let header = FileHeader64::<LittleEndian>::parse(&data).map_err(not_elf)?;
+    let endian = header.endian().map_err(not_elf)?;
+    let headers = header.program_headers(endian, &data).map_err(not_elf)?;
+    Ok(headers.iter().all(|ph| ph.p_type(endian) != PT_INTERP))
 }
 
 fn apt_update() -> Result<()> {
@@ -412,35 +406,24 @@ fn build_static(root: &Path) -> Result<StaticBuild> {
         );
     }
     let mut tests = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+    for msg in Message::parse_stream(out.stdout.as_slice()) {
+        let Message::CompilerArtifact(art) = msg.context("reading cargo's JSON messages")? else {
             continue;
         };
-        let Some(exe) = msg["executable"].as_str() else {
+        let Some(exe) = art.executable.filter(|_| art.profile.test) else {
             continue;
         };
-        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
-            continue;
-        }
-        let kinds: Vec<&str> = msg["target"]["kind"]
-            .as_array()
-            .map(|k| k.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        let target = msg["target"]["name"].as_str().unwrap_or("test");
+        let target = &art.target.name;
         // Integration tests by their file name; the library's unit tests
         // (which resolve offsets from the running kernel's BTF) as `unit`.
-        let name = if kinds.contains(&"test") {
-            target.to_string()
-        } else if kinds.contains(&"lib")
-            && msg["manifest_path"]
-                .as_str()
-                .is_some_and(|m| m.ends_with("listns-user/Cargo.toml"))
-        {
+        let name = if art.target.is_test() {
+            target.clone()
+        } else if art.target.is_lib() && art.manifest_path.ends_with("listns-user/Cargo.toml") {
             format!("{target}-unit")
         } else {
             continue; // other unit tests: nothing kernel-specific
         };
-        tests.push((name, PathBuf::from(exe)));
+        tests.push((name, exe.into_std_path_buf()));
     }
     tests.sort();
     tests.dedup();
@@ -456,8 +439,7 @@ fn build_static(root: &Path) -> Result<StaticBuild> {
     let arch_dir = target_dir.join(TARGET);
     let listns = arch_dir.join("debug/listns");
     for exe in tests.iter().map(|(_, p)| p).chain([&listns]) {
-        let elf = fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
-        if !elf_is_static(&elf) {
+        if !elf_is_static(exe)? {
             bail!(
                 "{} is dynamically linked: the guests have no libc",
                 exe.display()
@@ -477,13 +459,16 @@ fn build_static(root: &Path) -> Result<StaticBuild> {
 /// else (a crash, a hang until the timeout) is a failure.
 const INIT: &str = r#"#!/bin/sh
 export PATH=/usr/bin:/bin HOME=/root TMPDIR=/tmp
-# Privileged tests must run, never skip (CI); tests may adapt to the
-# guest's tools (LISTNS_VM); listns_bin() finds /target/debug/listns.
-export CI=true LISTNS_VM=1 CARGO_TARGET_DIR=/target RUST_BACKTRACE=1
+# Privileged tests must run, never skip (CI); listns_bin() finds
+# /target/debug/listns.
+export CI=true CARGO_TARGET_DIR=/target RUST_BACKTRACE=1
 mkdir -p /proc /sys /dev /run /tmp /root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# Pseudo-terminals (the lsns parity test runs listns on one).
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts || echo "listns-vm: devpts could not be mounted"
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing || echo "listns-vm: tracefs could not be mounted"
@@ -517,10 +502,7 @@ const HOST_TOOLS: [(&str, &str); 4] = [
 /// Copies a host tool to /usr/bin and every library `ldd` names to the same
 /// path in the initramfs.
 fn copy_host_tool(stage: &Path, (tool, package): (&str, &str)) -> Result<()> {
-    let Some(path) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-    else {
+    let Ok(path) = which::which(tool) else {
         bail!("{tool} is missing on the host: apt-get install {package}");
     };
     fs::copy(&path, stage.join("usr/bin").join(tool))
@@ -586,11 +568,8 @@ fn make_initramfs(cache: &Path, build: &StaticBuild, test_args: &[String]) -> Re
     for tool in HOST_TOOLS {
         copy_host_tool(&stage, tool)?;
     }
-    let args: String = test_args
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let args = shlex::try_join(test_args.iter().map(String::as_str))
+        .context("a test argument holds a NUL byte")?;
     let init = stage.join("init");
     fs::write(&init, INIT.replace("@ARGS@", &args))?;
     fs::set_permissions(&init, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
@@ -896,7 +875,66 @@ linux-image-cloud-amd64 - Linux for x86-64 cloud (meta-package)
     #[test]
     fn static_check_reads_program_headers() {
         // This test executable is dynamically linked (xtask is not built static).
-        let me = fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert!(!elf_is_static(&me));
+        let me = std::env::current_exe().unwrap();
+        assert!(!elf_is_static(&me).unwrap());
+        // Not an ELF file: an error, and no busybox.
+        let text = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        assert!(elf_is_static(&text).is_err());
+        assert!(!is_static_busybox(&text));
+    }
+
+    /// A 64-bit little-endian ELF header followed by one program header of
+    /// type `p_type`.
+    fn tiny_elf(p_type: u32) -> Vec<u8> {
+        let mut elf = vec![0u8; 64 + 56];
+        elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01"); // ELF64, LE, version 1
+        elf[0x10..0x12].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        elf[0x12..0x14].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+        elf[0x14..0x18].copy_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
+        elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        elf[0x34..0x36].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        elf[64..68].copy_from_slice(&p_type.to_le_bytes());
+        elf
+    }
+
+    #[test]
+    fn static_check_tells_pt_interp_from_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (load, interp) = (dir.path().join("load"), dir.path().join("interp"));
+        fs::write(&load, tiny_elf(object::elf::PT_LOAD)).unwrap();
+        fs::write(&interp, tiny_elf(object::elf::PT_INTERP)).unwrap();
+        assert!(elf_is_static(&load).unwrap());
+        assert!(!elf_is_static(&interp).unwrap());
+        // A truncated program header table is an error, not "static".
+        fs::write(&load, &tiny_elf(object::elf::PT_LOAD)[..80]).unwrap();
+        assert!(elf_is_static(&load).is_err());
+    }
+
+    #[test]
+    fn test_args_reach_the_guest_shell_unchanged() {
+        let args: Vec<String> = ["burst", "it's", "a b", "$HOME", "`id`", "--exact", ""]
+            .map(String::from)
+            .to_vec();
+        let joined = shlex::try_join(args.iter().map(String::as_str)).unwrap();
+        // The same shape as /init: the words pasted into a script, run by
+        // the host's sh and by busybox's (the guest's) when it is here.
+        let script = format!("for a in {joined}; do printf '%s\\n' \"$a\"; done");
+        for shell in ["sh", "/bin/busybox sh"] {
+            let mut words = shell.split(' ');
+            let Ok(program) = which::which(words.next().unwrap()) else {
+                eprintln!("NOTE {shell} is not installed: not checked with it");
+                continue;
+            };
+            let out = Command::new(program)
+                .args(words)
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+            assert_eq!(got, args, "{shell}");
+        }
     }
 }

@@ -1,18 +1,22 @@
-//! `listns [OPTIONS]`: resolve the options, scan, print.
+//! `listns [OPTIONS] [NAMESPACE]`: resolve the options, scan, print.
 
 use std::{
     io::{self, BufWriter, Write},
     process::ExitCode,
 };
 
+use anyhow::{Context, bail};
+
 use crate::{
     cli::ListArgs,
+    filter,
+    inventory::{Inventory, NsKey},
+    ns::NsType,
     output::{
-        Filter, View, classic,
+        Filter, Rows, TreeMode, View, classic,
         columns::{self, Column},
-        json,
+        fit, json,
         table::{self, Style},
-        tree,
     },
     scan::{Details, Scanner},
     stats::{InitialSource, describe},
@@ -23,36 +27,77 @@ use crate::{
 pub enum Mode {
     Table,
     Json,
-    Tree,
     Classic,
 }
 
 /// The resolved options.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Config {
     pub mode: Mode,
     pub columns: Vec<Column>,
     pub filter: Filter,
+    /// `-Q`, parsed and checked against the columns.
+    pub query: Option<filter::Filter>,
+    /// The tree to draw: lsns's process tree unless `-l` or `-T`.
+    pub tree: Option<TreeMode>,
+    /// Whether `-T` was given (JSON nests only then).
+    pub explicit_tree: bool,
+    /// The positional namespace (an inode or an id).
+    pub namespace: Option<u64>,
     pub style: Style,
     pub proc_root: std::path::PathBuf,
 }
 
 impl Config {
     pub fn from_args(args: &ListArgs) -> anyhow::Result<Config> {
-        // clap's "mode" group lets at most one of these through.
         let mode = if args.json {
             Mode::Json
-        } else if args.tree {
-            Mode::Tree
         } else if args.classic {
             Mode::Classic
         } else {
             Mode::Table
         };
+        let namespace = match &args.namespace {
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .ok()
+                    .with_context(|| format!("invalid namespace argument: '{s}'"))?,
+            ),
+            None => None,
+        };
+        let defaults: &[Column] = if namespace.is_some() {
+            &Column::DEFAULT_PROCESSES
+        } else if args.types.contains(&NsType::Net) {
+            &Column::DEFAULT_NET
+        } else {
+            &Column::DEFAULT
+        };
         let columns = if args.output_all {
             Column::ALL.to_vec()
         } else {
-            columns::parse_list(&args.output).map_err(anyhow::Error::msg)?
+            columns::parse_list(args.output.last().map(String::as_str), defaults)
+                .map_err(anyhow::Error::msg)?
+        };
+        let query = match &args.filter {
+            Some(expr) => Some(
+                filter::Filter::new(expr, &Column::filter_columns()).map_err(|e| {
+                    match e.caret() {
+                        Some(caret) => anyhow::anyhow!("{e}\n{caret}"),
+                        None => anyhow::anyhow!("{e}"),
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let tree = match (args.tree, args.list) {
+            (Some(t), _) => Some(t),
+            (None, true) => None,
+            (None, false) => Some(TreeMode::Process),
+        };
+        let width = if args.notruncate || args.raw {
+            None
+        } else {
+            fit::terminal_width()
         };
         Ok(Config {
             mode,
@@ -60,11 +105,17 @@ impl Config {
             filter: Filter {
                 types: args.types.clone(),
                 pid: args.pid,
+                persistent: args.persistent,
             },
+            query,
+            tree,
+            explicit_tree: args.tree.is_some(),
+            namespace,
             style: Style {
                 noheadings: args.noheadings,
                 raw: args.raw,
-                first_left: false,
+                nowrap: args.nowrap || args.raw,
+                width,
             },
             proc_root: args.proc_root.clone(),
         })
@@ -73,27 +124,49 @@ impl Config {
 
 pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if args.list_columns {
-        for c in Column::ALL {
-            println!("{:>10}  {}", c.name(), c.help());
-        }
+        list_columns(&mut io::stdout().lock(), args.json, args.raw)?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_args(&args)?;
-    let details = if config.mode == Mode::Classic {
+    if let Some(partial) = crate::scan::host::check(&config.proc_root) {
+        eprintln!("listns: {partial}");
+    }
+    // Rows of processes show every process's command line.
+    let details = if config.mode == Mode::Classic || config.namespace.is_some() {
         Details::All
     } else {
         Details::Representatives
     };
     let (inv, stats) = Scanner::new(&config.proc_root).details(details).scan()?;
 
+    let rows = match config.namespace {
+        Some(n) => Rows::Processes {
+            key: find_namespace(&inv, n, &config.filter.types)?,
+            // lsns draws a process tree here unless -l or another -T.
+            tree: config.tree == Some(TreeMode::Process),
+        },
+        None => Rows::Namespaces(config.tree),
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let view = View::new(&inv, &config.filter, &config.columns);
-    match config.mode {
-        Mode::Table => table::render(&mut out, &view, config.style)?,
-        Mode::Json => json::render(&mut out, &view, Some(&stats))?,
-        Mode::Tree => tree::render(&mut out, &view, config.style)?,
-        Mode::Classic => classic::render(&mut out, &inv)?,
+    if config.mode == Mode::Classic {
+        classic::render(&mut out, &inv)?;
+    } else {
+        let mut view = View::build(
+            &inv,
+            &config.filter,
+            &config.columns,
+            rows,
+            config.query.as_ref(),
+        )?;
+        if config.mode == Mode::Json {
+            if !config.explicit_tree {
+                view.flatten();
+            }
+            json::render(&mut out, &view, Some(&stats))?;
+        } else {
+            table::render(&mut out, &view, config.style)?;
+        }
     }
     out.flush()?;
 
@@ -112,4 +185,69 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The namespace a positional argument names: its inode, as lsns takes
+/// it, or its 64-bit id. A number that is the inode of one namespace and
+/// the id of another is refused.
+pub fn find_namespace(inv: &Inventory, n: u64, types: &[NsType]) -> anyhow::Result<NsKey> {
+    let wanted = |k: &NsKey| types.is_empty() || types.contains(&k.ty);
+    let by_inode = inv
+        .iter()
+        .map(|(k, _)| *k)
+        .find(|k| k.inum == n && wanted(k));
+    let by_id = inv
+        .iter()
+        .map(|(k, _)| *k)
+        .find(|k| k.id == Some(n) && wanted(k));
+    match (by_inode, by_id) {
+        (Some(a), Some(b)) if a != b => bail!(
+            "{n} is both the inode of {}:[{}] and the id of {}:[{}]; ask with -Q 'NS == {n}' or -Q 'ID == {n}'",
+            a.ty,
+            a.inum,
+            b.ty,
+            b.inum
+        ),
+        (Some(k), _) | (None, Some(k)) => Ok(k),
+        (None, None) => bail!("not found namespace: {n}"),
+    }
+}
+
+/// `-H`: every column with its type and description, as lsns prints them
+/// (`{"lsns-columns": [...]}` with `-J`, raw escaping with `-r`).
+pub fn list_columns(out: &mut impl Write, json: bool, raw: bool) -> io::Result<()> {
+    let ty = |c: Column| match c.kind() {
+        filter::Kind::Number => "<integer>",
+        _ => "<string>",
+    };
+    if json {
+        let list: Vec<serde_json::Value> = Column::ALL
+            .iter()
+            .map(|&c| serde_json::json!({"holder": c.name(), "type": ty(c), "description": c.help()}))
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "lsns-columns": list }))
+            .map_err(io::Error::other)?;
+        return writeln!(out);
+    }
+    let name_w = Column::ALL
+        .iter()
+        .map(|c| c.name().len())
+        .max()
+        .unwrap_or(0);
+    for c in Column::ALL {
+        if raw {
+            let mut line = Vec::new();
+            for (i, cell) in [c.name(), ty(c), c.help()].iter().enumerate() {
+                if i > 0 {
+                    line.push(b' ');
+                }
+                table::raw_escape(&mut line, cell.as_bytes());
+            }
+            line.push(b'\n');
+            out.write_all(&line)?;
+        } else {
+            writeln!(out, "{:>name_w$} {:<9} {}", c.name(), ty(c), c.help())?;
+        }
+    }
+    Ok(())
 }

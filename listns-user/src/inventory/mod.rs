@@ -97,6 +97,14 @@ pub struct Origin {
     pub container: Option<Container>,
 }
 
+/// A network namespace's NETNSID as rtnetlink answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetnsId {
+    Id(u32),
+    /// No id assigned (lsns prints `unassigned`).
+    Unassigned,
+}
+
 /// Liveness of a namespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,11 +123,14 @@ pub struct Namespace {
     pub owner: Option<NsKey>,
     /// The parent namespace, for pid and user namespaces (lsns PNS).
     pub parent: Option<NsKey>,
+    /// For a user namespace: the effective uid of its creator
+    /// (`NS_GET_OWNER_UID`), where the scan could open it.
+    pub creator_uid: Option<u32>,
     /// `ip netns` names (entries of /run/netns and /var/run/netns).
     pub netns_names: BTreeSet<RawText>,
     /// net only: the id the scanner's network namespace assigned to it
-    /// (`RTM_GETNSID`, lsns's NETNSID); `None` when none is assigned.
-    pub netnsid: Option<u32>,
+    /// (`RTM_GETNSID`, lsns's NETNSID); `None` when it was not asked.
+    pub netnsid: Option<NetnsId>,
     pub origin: Option<Origin>,
     pub state: State,
     /// Alive, but the latest scan found nothing holding it: kept alive by

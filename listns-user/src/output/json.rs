@@ -1,7 +1,9 @@
 //! `-J`: `{"namespaces": [...]}` as lsns prints it, each object with at
 //! least `ns`, `type`, `id` and `holders`, then the chosen columns under
 //! their lowercase names, in that order (serde_json's `preserve_order`
-//! keeps keys in insertion order).
+//! keeps keys in insertion order). Numbers are numbers, an empty cell is
+//! `null`. With `-T`, a row's children in the tree are nested under
+//! `"children"`, as lsns nests them; without it the list is flat.
 //!
 //! Text from outside is carried exactly: a string holds the real
 //! characters (JSON's own escaping covers control characters). Text that is
@@ -18,10 +20,10 @@ use serde_json::{Map, Value};
 use super::{
     View,
     columns::{self, Cells, Column},
-    events,
+    events, tree,
 };
 use crate::{
-    inventory::{Holder, Namespace, NsKey, State},
+    inventory::{Holder, Namespace, NetnsId, NsKey, State},
     ns::NsType,
     stats::ScanStats,
 };
@@ -59,6 +61,7 @@ pub fn put_value(obj: &mut Map<String, Value>, key: &str, v: columns::Value) {
             obj.insert(key.into(), t.into());
         }
         columns::Value::Bytes(b) => put_bytes(obj, key, &b),
+        columns::Value::List(items) => put_bytes(obj, key, &items.join(&b","[..])),
         columns::Value::Null => {
             obj.insert(key.into(), Value::Null);
         }
@@ -95,10 +98,22 @@ pub fn holder(h: &Holder) -> Value {
     Value::Object(obj)
 }
 
+/// A namespace's object, showing its own process (see `Cells::pid`).
 pub fn namespace_object(
     cells: &Cells<'_>,
     key: &NsKey,
     ns: &Namespace,
+    cols: &[Column],
+) -> Map<String, Value> {
+    row_object(cells, key, ns, cells.pid(ns), cols)
+}
+
+/// The object of the row for namespace `key` showing process `pid`.
+pub fn row_object(
+    cells: &Cells<'_>,
+    key: &NsKey,
+    ns: &Namespace,
+    pid: Option<u32>,
     cols: &[Column],
 ) -> Map<String, Value> {
     let mut obj = Map::new();
@@ -111,21 +126,25 @@ pub fn namespace_object(
             Column::Container => {
                 obj.insert("container".into(), container(cells, key, ns));
             }
-            _ => put_value(&mut obj, &c.key(), cells.value(key, ns, *c)),
+            Column::Netnsid => {
+                obj.insert("netnsid".into(), netnsid(key, ns));
+            }
+            _ => put_value(&mut obj, &c.key(), cells.cell(key, ns, pid, *c)),
         }
     }
     // Every fact listns knows, whatever the columns: for net its NETNSID
     // (null when unassigned) and `ip netns` names; nsfs paths and the
     // container where there are any.
     if key.ty == NsType::Net {
-        for c in [Column::Netnsid, Column::Name] {
-            if !cols.contains(&c) {
-                put_value(&mut obj, &c.key(), cells.value(key, ns, c));
-            }
+        if !cols.contains(&Column::Netnsid) {
+            obj.insert("netnsid".into(), netnsid(key, ns));
+        }
+        if !cols.contains(&Column::Name) {
+            put_value(&mut obj, "name", cells.cell(key, ns, pid, Column::Name));
         }
     }
     if !cols.contains(&Column::Nsfs) {
-        let v = cells.value(key, ns, Column::Nsfs);
+        let v = cells.cell(key, ns, pid, Column::Nsfs);
         if v != columns::Value::Null {
             put_value(&mut obj, "nsfs", v);
         }
@@ -169,6 +188,14 @@ fn container(cells: &Cells<'_>, key: &NsKey, ns: &Namespace) -> Value {
         .map_or(Value::Null, events::container_json)
 }
 
+/// NETNSID in JSON: the number, or null (unassigned, not asked, not net).
+fn netnsid(key: &NsKey, ns: &Namespace) -> Value {
+    match (key.ty, ns.netnsid) {
+        (NsType::Net, Some(NetnsId::Id(n))) => n.into(),
+        _ => Value::Null,
+    }
+}
+
 /// The namespace list, built one object at a time as it is written (a
 /// 10,000-process host has tens of thousands of holders).
 struct List<'a, 'b>(&'a View<'b>);
@@ -177,11 +204,58 @@ impl Serialize for List<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let view = self.0;
+        if view.tree.is_some() {
+            let (roots, kids) = tree::children(&view.parents);
+            let mut seq = s.serialize_seq(Some(roots.len()))?;
+            for r in roots {
+                seq.serialize_element(&Node {
+                    view,
+                    row: r,
+                    kids: &kids,
+                })?;
+            }
+            return seq.end();
+        }
         let mut seq = s.serialize_seq(Some(view.rows.len()))?;
-        for (k, ns) in &view.rows {
-            seq.serialize_element(&namespace_object(&view.cells, k, ns, view.cols))?;
+        for i in 0..view.rows.len() {
+            seq.serialize_element(&object_of(view, i))?;
         }
         seq.end()
+    }
+}
+
+fn object_of(view: &View<'_>, i: usize) -> Map<String, Value> {
+    let (k, ns) = view.rows[i];
+    row_object(&view.cells, k, ns, view.procs[i], view.cols)
+}
+
+/// A row with its children nested under `children`.
+struct Node<'a, 'b> {
+    view: &'a View<'b>,
+    row: usize,
+    kids: &'a [Vec<usize>],
+}
+
+impl Serialize for Node<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let obj = object_of(self.view, self.row);
+        let children = &self.kids[self.row];
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in &obj {
+            map.serialize_entry(k, v)?;
+        }
+        if !children.is_empty() {
+            let nodes: Vec<Node<'_, '_>> = children
+                .iter()
+                .map(|&c| Node {
+                    view: self.view,
+                    row: c,
+                    kids: self.kids,
+                })
+                .collect();
+            map.serialize_entry("children", &nodes)?;
+        }
+        map.end()
     }
 }
 

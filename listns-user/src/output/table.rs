@@ -1,80 +1,151 @@
-//! The lsns-like table (and `-r` raw output). Cells arrive escaped;
-//! widths are terminal columns (a CJK character takes two).
+//! The lsns-like table, and `-r` raw output.
+//!
+//! Table: cells escaped for the terminal (`sanitize`), aligned by terminal
+//! columns, the tree drawn in its column, NSFS one path per line unless
+//! `-W`, and fitted to the terminal (`fit`) when stdout is one. A listing
+//! without rows prints nothing, not even the header, as lsns.
+//!
+//! Raw: one space between cells, no alignment, one line per row, and every
+//! byte that is blank, a backslash, not printable ASCII or a control
+//! character written as `\xNN`, as libsmartcols does (tree lines included),
+//! so that a line always splits on spaces into its cells.
 
 use std::io::{self, Write};
 
 use unicode_width::UnicodeWidthStr;
 
-use super::{View, columns::Column};
+use super::{View, columns::Column, fit, tree};
 
 /// Options of the text table.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Style {
     pub noheadings: bool,
-    /// One space between columns, no alignment, spaces inside cells as `\x20`.
+    /// `-r`: one space between cells, no alignment, lsns's raw escaping.
     pub raw: bool,
-    /// Left-align the first column whatever it is (the tree draws in it).
-    pub first_left: bool,
+    /// `-W`: no cell takes more than one line (NSFS joined by `,`), and
+    /// NSFS is never cut.
+    pub nowrap: bool,
+    /// Fit lines to this many terminal columns (a terminal, without `-u`).
+    pub width: Option<usize>,
 }
 
-/// Renders rows of already escaped cells under the columns' headers.
-pub fn render_cells(
-    out: &mut impl Write,
-    cols: &[Column],
-    rows: &[Vec<String>],
-    style: Style,
-) -> io::Result<()> {
-    let header: Vec<String> = cols.iter().map(|c| c.name().to_string()).collect();
-    let mut all: Vec<&Vec<String>> = Vec::with_capacity(rows.len() + 1);
-    if !style.noheadings {
-        all.push(&header);
-    }
-    all.extend(rows.iter());
-    if style.raw {
-        for row in all {
-            let cells: Vec<String> = row.iter().map(|c| c.replace(' ', "\\x20")).collect();
-            writeln!(out, "{}", cells.join(" "))?;
-        }
+/// Renders a view as a table.
+pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result<()> {
+    if view.rows.is_empty() {
         return Ok(());
     }
-    let mut widths = vec![0usize; cols.len()];
-    for row in &all {
-        for (w, cell) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(cell.width());
-        }
+    let order = tree::layout(view);
+    if style.raw {
+        return render_raw(out, view, &order, style);
     }
+    let cols = view.cols;
+    let header: Vec<Vec<String>> = cols.iter().map(|c| vec![c.name().to_string()]).collect();
+    let mut grid: Vec<Vec<Vec<String>>> = Vec::with_capacity(order.len() + 1);
+    if !style.noheadings {
+        grid.push(header);
+    }
+    for (row, prefix) in &order {
+        let cells = cols
+            .iter()
+            .map(|&c| {
+                let v = view.cell(*row, c);
+                let mut lines = if style.nowrap {
+                    vec![v.display()]
+                } else {
+                    v.display_lines()
+                };
+                if view.tree == Some(c) {
+                    lines[0].insert_str(0, prefix);
+                }
+                lines
+            })
+            .collect();
+        grid.push(cells);
+    }
+    let natural: Vec<fit::Col> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| fit::Col {
+            width: grid
+                .iter()
+                .flat_map(|r| r[i].iter().map(|l| l.width()))
+                .max()
+                .unwrap_or(0),
+            min: c.name().len(),
+            cut: c.truncatable() && !(style.nowrap && c == Column::Nsfs),
+            first: c == Column::Command,
+        })
+        .collect();
+    let widths = match style.width {
+        Some(limit) => fit::fit(&natural, limit),
+        None => natural.iter().map(|c| c.width).collect(),
+    };
+    // The tree column is left-aligned, whatever the column.
+    let left = |i: usize| !cols[i].right_aligned() || view.tree == Some(cols[i]);
     let mut line = String::new();
-    for row in all {
-        line.clear();
-        for (i, (cell, col)) in row.iter().zip(cols).enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            let pad = widths[i] - cell.width();
-            let last = i + 1 == cols.len();
-            if col.right_aligned() && !(i == 0 && style.first_left) {
-                line.extend(std::iter::repeat_n(' ', pad));
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                if !last {
+    for cells in &grid {
+        let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+        for l in 0..height {
+            line.clear();
+            for (i, cell) in cells.iter().enumerate() {
+                if i > 0 {
+                    line.push(' ');
+                }
+                let text = fit::cut(cell.get(l).map_or("", String::as_str), widths[i]);
+                let pad = widths[i].saturating_sub(text.width());
+                if left(i) {
+                    line.push_str(&text);
                     line.extend(std::iter::repeat_n(' ', pad));
+                } else {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(&text);
                 }
             }
+            writeln!(out, "{}", line.trim_end())?;
         }
-        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
 
-/// Renders namespaces as a table.
-pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result<()> {
-    let text: Vec<Vec<String>> = view
-        .rows
-        .iter()
-        .map(|(k, ns)| view.row_text(k, ns))
-        .collect();
-    render_cells(out, view.cols, &text, style)
+fn render_raw(
+    out: &mut impl Write,
+    view: &View<'_>,
+    order: &[(usize, String)],
+    style: Style,
+) -> io::Result<()> {
+    let cols = view.cols;
+    if !style.noheadings {
+        let names: Vec<&str> = cols.iter().map(|c| c.name()).collect();
+        writeln!(out, "{}", names.join(" "))?;
+    }
+    for (row, prefix) in order {
+        let mut line = Vec::new();
+        for (i, &c) in cols.iter().enumerate() {
+            if i > 0 {
+                line.push(b' ');
+            }
+            let mut bytes = view.cell(*row, c).bytes().unwrap_or_default();
+            if view.tree == Some(c) {
+                bytes.splice(0..0, prefix.bytes());
+            }
+            raw_escape(&mut line, &bytes);
+        }
+        line.push(b'\n');
+        out.write_all(&line)?;
+    }
+    Ok(())
+}
+
+/// libsmartcols' raw encoding (`fputs_nonblank`): blanks, backslashes,
+/// bytes outside printable ASCII and control characters as `\xNN`.
+pub fn raw_escape(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        if b == b' ' || b == b'\t' || b == b'\\' || !(0x21..0x7f).contains(&b) {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -82,19 +153,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wide_characters_are_aligned_by_terminal_columns() {
-        let rows = vec![
-            vec!["名前".to_string(), "1".to_string()],
-            vec!["ab".to_string(), "22".to_string()],
-        ];
-        let style = Style {
-            noheadings: true,
-            ..Style::default()
-        };
+    fn raw_escapes_as_libsmartcols() {
         let mut out = Vec::new();
-        render_cells(&mut out, &[Column::Command, Column::Ns], &rows, style).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        // "名前" takes four terminal columns, so "ab" is padded by two.
-        assert_eq!(text.lines().collect::<Vec<_>>(), ["名前  1", "ab   22"]);
+        raw_escape(&mut out, "a b\\c\x1b└─é".as_bytes());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\x20b\\x5cc\\x1b\\xe2\\x94\\x94\\xe2\\x94\\x80\\xc3\\xa9"
+        );
     }
 }

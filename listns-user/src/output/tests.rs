@@ -103,7 +103,9 @@ fn json_lists_every_namespace_with_holders() {
     assert_eq!(user["type"], "user");
     assert_eq!(user["id"], serde_json::Value::Null);
     assert_eq!(user["nprocs"], 0);
-    assert_eq!(user["pid"], 100);
+    // No process is in it: the fd's process is not its PID, as in lsns.
+    assert_eq!(user["pid"], serde_json::Value::Null);
+    assert_eq!(user["command"], serde_json::Value::Null);
     assert_eq!(
         user["holders"],
         serde_json::json!([{"kind": "fd", "pid": 100, "fd": 3}])
@@ -129,34 +131,39 @@ fn json_lists_every_namespace_with_holders() {
 }
 
 #[test]
-fn filters_by_type_and_pid() {
+fn filters_by_type_pid_and_persistence() {
     let mut inv = basic();
+    // 100 holds net 2001 by an fd, and net 3001 is held by nothing but an fd.
     inv.add_holder(NsType::Net, 2001, None, Holder::Fd { pid: 100, fd: 3 });
+    inv.add_holder(NsType::Net, 3001, None, Holder::Fd { pid: 100, fd: 4 });
+    let inodes = |f: Filter| {
+        f.select(&inv)
+            .iter()
+            .map(|(k, _)| k.inum)
+            .collect::<Vec<_>>()
+    };
     let by_type = Filter {
         types: vec![NsType::Uts],
-        pid: None,
-    }
-    .select(&inv);
-    assert_eq!(
-        by_type.iter().map(|(k, _)| k.inum).collect::<Vec<_>>(),
-        vec![1004, 2002]
-    );
+        ..Filter::default()
+    };
+    assert_eq!(inodes(by_type), vec![1004, 2002]);
     let by_pid = Filter {
-        types: vec![],
         pid: Some(201),
-    }
-    .select(&inv);
-    assert_eq!(by_pid.len(), 8, "all of 201's namespaces");
+        ..Filter::default()
+    };
+    assert_eq!(inodes(by_pid).len(), 8, "all of 201's namespaces");
+    // lsns -p: the namespaces the process is in, not those it holds by fds.
     let by_fd = Filter {
         types: vec![NsType::Net],
         pid: Some(100),
-    }
-    .select(&inv);
-    assert_eq!(
-        by_fd.iter().map(|(k, _)| k.inum).collect::<Vec<_>>(),
-        vec![1001, 2001],
-        "its own and the fd-held one"
-    );
+        ..Filter::default()
+    };
+    assert_eq!(inodes(by_fd), vec![1001], "its own only");
+    let persistent = Filter {
+        persistent: true,
+        ..Filter::default()
+    };
+    assert_eq!(inodes(persistent), vec![3001]);
 }
 
 #[test]
@@ -189,7 +196,7 @@ fn hostile_text_is_escaped_in_tables_and_exact_in_json() {
 }
 
 #[test]
-fn kernel_threads_show_their_comm_in_brackets() {
+fn kernel_threads_show_their_bare_comm_as_lsns() {
     let inv = basic();
     let k = inv.by_inode(NsType::Mnt, 1000).unwrap();
     let cells = Cells::new(&inv);
@@ -197,6 +204,6 @@ fn kernel_threads_show_their_comm_in_brackets() {
         cells
             .value(&k, inv.get(&k).unwrap(), Column::Command)
             .display(),
-        "[kthreadd]"
+        "kthreadd"
     );
 }

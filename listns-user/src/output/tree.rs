@@ -1,89 +1,57 @@
-//! `--tree`: namespaces under the user namespace that owns them, user
-//! namespaces under their parents, pid namespaces under their parent pid
-//! namespace. The NS column carries the tree lines, as `lsns -T` draws them.
+//! Drawing a view's tree as libsmartcols does: depth first, each node's
+//! children in the order they were added, lines `├─`, `└─` and `│ ` in
+//! front of the tree column's text. Which row hangs under which is decided
+//! in `rows`.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    io::{self, Write},
-};
+use super::View;
 
-use super::{
-    View,
-    table::{self, Style},
-};
-use crate::{
-    inventory::{Namespace, NsKey},
-    ns::NsType,
-};
-
-/// Where a namespace hangs in the tree.
-fn tree_parent(key: &NsKey, ns: &Namespace) -> Option<NsKey> {
-    match key.ty {
-        NsType::Pid => ns.parent.or(ns.owner),
-        _ => ns.owner,
+/// The roots and each row's children, in the order they were added.
+pub fn children(parents: &[Option<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let mut roots = Vec::new();
+    let mut kids = vec![Vec::new(); parents.len()];
+    for (i, p) in parents.iter().enumerate() {
+        match p {
+            // A parent is always an earlier row; anything else is a root.
+            Some(p) if *p < i => kids[*p].push(i),
+            _ => roots.push(i),
+        }
     }
+    (roots, kids)
 }
 
-pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result<()> {
-    let rows = &view.rows;
-    let shown: HashSet<NsKey> = rows.iter().map(|(k, _)| **k).collect();
-    let mut children: BTreeMap<NsKey, Vec<(&NsKey, &Namespace)>> = BTreeMap::new();
-    let mut roots = Vec::new();
-    for &(k, ns) in rows {
-        match tree_parent(k, ns).filter(|p| shown.contains(p) && p != k) {
-            Some(p) => children.entry(p).or_default().push((k, ns)),
-            None => roots.push((k, ns)),
-        }
-    }
-    // User namespaces first under each node, then the rest by type and inode.
-    let order = |v: &mut Vec<(&NsKey, &Namespace)>| {
-        v.sort_by_key(|(k, _)| (k.ty != NsType::User, k.ty, k.inum))
-    };
-    order(&mut roots);
-    for v in children.values_mut() {
-        order(v);
-    }
-    let mut text = Vec::new();
-    let mut stack: Vec<(&NsKey, &Namespace, String, bool, usize)> = roots
+/// The rows in drawing order, each with the tree lines that go in front of
+/// its tree column (empty for roots and when there is no tree).
+pub fn layout(view: &View<'_>) -> Vec<(usize, String)> {
+    let (roots, kids) = children(&view.parents);
+    let mut out = Vec::with_capacity(view.rows.len());
+    // (row, indent of its children, its own prefix)
+    let mut stack: Vec<(usize, String, String)> = roots
         .iter()
         .rev()
-        .map(|(k, ns)| (*k, *ns, String::new(), true, 0))
+        .map(|&r| (r, String::new(), String::new()))
         .collect();
-    let mut seen = HashSet::new();
-    // Roots are drawn without lines; a node's prefix says where it sits.
-    while let Some((k, ns, indent, last, depth)) = stack.pop() {
-        if !seen.insert(*k) {
-            continue;
-        }
-        let mut row = view.row_text(k, ns);
-        let branch = if depth == 0 {
-            String::new()
-        } else {
-            format!("{indent}{}", if last { "└─" } else { "├─" })
-        };
-        if let Some(first) = row.first_mut() {
-            *first = format!("{branch}{first}");
-        }
-        text.push(row);
-        if let Some(kids) = children.get(k) {
-            let next_indent = if depth == 0 {
-                String::new()
-            } else {
-                format!("{indent}{}", if last { "  " } else { "│ " })
-            };
-            for (i, (ck, cns)) in kids.iter().enumerate().rev() {
-                stack.push((ck, cns, next_indent.clone(), i + 1 == kids.len(), depth + 1));
-            }
+    while let Some((row, indent, prefix)) = stack.pop() {
+        out.push((row, prefix));
+        let n = kids[row].len();
+        for (j, &k) in kids[row].iter().enumerate().rev() {
+            let last = j + 1 == n;
+            let prefix = format!("{indent}{}", if last { "└─" } else { "├─" });
+            let child_indent = format!("{indent}{}", if last { "  " } else { "│ " });
+            stack.push((k, child_indent, prefix));
         }
     }
-    // The first column holds the tree lines: left-align it.
-    table::render_cells(
-        out,
-        view.cols,
-        &text,
-        Style {
-            first_left: true,
-            ..style
-        },
-    )
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_keep_insertion_order_and_bad_links_become_roots() {
+        let (roots, kids) = children(&[None, Some(0), None, Some(0), Some(3), Some(9), Some(6)]);
+        assert_eq!(roots, [0, 2, 5, 6]);
+        assert_eq!(kids[0], [1, 3]);
+        assert_eq!(kids[3], [4]);
+    }
 }

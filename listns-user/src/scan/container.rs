@@ -72,7 +72,10 @@ pub fn from_cgroup_path(path: &str) -> Option<Container> {
         } else {
             None
         };
-        if let Some((runtime, id)) = found {
+        // "docker-" alone names no container (found by the cgroup fuzz target).
+        if let Some((runtime, id)) = found
+            && !id.is_empty()
+        {
             return Some(Container::new(runtime, id));
         }
     }
@@ -160,5 +163,27 @@ mod tests {
         assert_eq!((c.runtime, c.id.as_str()), ("docker", ID));
         assert_eq!(from_cgroup_file(b"0::/init.scope\n"), None);
         assert_eq!(from_cgroup_file(b"garbage\xff"), None);
+    }
+
+    /// Found by the cgroup fuzz target: a runtime's prefix with no id after
+    /// it was a container whose id was "".
+    #[test]
+    fn fuzz_prefix_without_id_is_no_container() {
+        let file =
+            b"12:pids:/machine-/burstable/pod1234/3f1b2c4d5e6f708192192a3b5d6e7f809\n0::docker-/\n";
+        assert_eq!(from_cgroup_file(file), None);
+        for path in [
+            "/docker-.scope",
+            "/libpod-",
+            "/lxc.payload.",
+            "/cri-containerd-.scope",
+        ] {
+            assert_eq!(rt(path), None, "{path}");
+        }
+        // The walk goes on upwards past an empty claim.
+        assert_eq!(
+            rt(&format!("/docker-{ID}.scope/docker-")),
+            Some(("docker", ID.into()))
+        );
     }
 }

@@ -5,6 +5,9 @@
 //! so a user namespace that nothing but its children keep alive still
 //! appears, held by `child`.
 //!
+//! A user namespace's creator uid (`NS_GET_OWNER_UID`) is read on the way:
+//! lsns shows it as UID and USER of namespaces that no process is in.
+//!
 //! Opening costs a few syscalls per namespace, not per process.
 
 use std::{
@@ -92,6 +95,10 @@ fn walk(
         out.opened += 1;
         let id = ns::get_id(fd.as_fd());
         let key = inv.entry(ty, inum, id).0;
+        if ty == NsType::User {
+            inv.get_mut(&key).expect("entry created it").creator_uid =
+                ns::get_owner_uid(fd.as_fd());
+        }
         let mut relatives = vec![(Relative::Owner, NsType::User)];
         if ty == NsType::Pid {
             relatives.push((Relative::Parent, NsType::Pid));

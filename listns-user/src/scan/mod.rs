@@ -26,6 +26,7 @@ mod bindmounts;
 pub mod container;
 mod details;
 pub mod hierarchy;
+pub mod host;
 pub mod initial;
 mod merge;
 mod mntns;
@@ -45,7 +46,7 @@ use std::{
 };
 
 use crate::{
-    inventory::{Holder, Inventory},
+    inventory::{Holder, Inventory, NetnsId},
     ns::NsType,
 };
 use procs::Failure;
@@ -139,6 +140,7 @@ impl Scanner {
         let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
         let mut stats = ScanStats {
             live: is_live(root.as_fd()),
+            host_view: host::check(&self.proc_root).is_none(),
             ..Default::default()
         };
         let mut inv = Inventory::new();
@@ -259,7 +261,7 @@ impl Scanner {
                 stats.netnsid_failed = n.failed;
                 for (key, id) in n.found {
                     if let Some(ns) = inv.get_mut(&key) {
-                        ns.netnsid = id;
+                        ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));
                     }
                 }
             }

@@ -121,6 +121,8 @@ pub struct Status {
     /// Hooks that could not be attached, with the reason and what is missed.
     pub failed: Vec<String>,
     pub attached: Vec<&'static str>,
+    /// The hooks (programs) that could not be attached.
+    pub missing: Vec<&'static str>,
     /// Whether the kernel has 64-bit namespace ids.
     pub ns_ids: bool,
 }
@@ -235,10 +237,13 @@ impl Tracer {
         for hook in &HOOKS {
             match attach(&mut ebpf, hook) {
                 Ok(()) => status.attached.push(hook.program),
-                Err(e) => status.failed.push(format!(
-                    "{} not attached ({e}): missing {}",
-                    hook.name, hook.misses
-                )),
+                Err(e) => {
+                    status.missing.push(hook.program);
+                    status.failed.push(format!(
+                        "{} not attached ({e}): missing {}",
+                        hook.name, hook.misses
+                    ))
+                }
             }
         }
         if status.attached.is_empty() {

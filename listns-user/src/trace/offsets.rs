@@ -6,9 +6,9 @@
 //! kernel lacks is `OFF_MISSING`: the programs then report that field as
 //! unknown instead of reading the wrong bytes.
 
-use std::path::Path;
+use std::{collections::HashSet, path::Path};
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Btf, BtfType, Type};
 use listns_common::{
     Follow, NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET, SLOT_PID,
     SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
@@ -70,9 +70,59 @@ pub fn resolve_file(path: &Path) -> Result<Resolved, TraceError> {
     if !path.exists() {
         return Err(TraceError::NoBtf(path.to_owned()));
     }
-    let btf =
-        Btf::from_file(path).map_err(|e| TraceError::Btf(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| TraceError::Btf(format!("{}: {e}", path.display())))?;
+    resolve_bytes(&bytes).map_err(|e| match e {
+        TraceError::Btf(msg) => TraceError::Btf(format!("{}: {msg}", path.display())),
+        e => e,
+    })
+}
+
+/// Resolves offsets from BTF already in memory (what `resolve_file` reads).
+pub fn resolve_bytes(bytes: &[u8]) -> Result<Resolved, TraceError> {
+    check_header(bytes).map_err(TraceError::Btf)?;
+    let btf = Btf::from_bytes(bytes).map_err(|e| TraceError::Btf(e.to_string()))?;
     Ok(resolve(&btf))
+}
+
+/// Checks the header (include/uapi/linux/btf.h) the way libbpf does before
+/// btf-rs reads on: btf-rs adds its section offsets unchecked (a fuzzed
+/// header overflowed them) and seeks wherever they point.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    const HDR: usize = 24;
+    let Some(head) = bytes.first_chunk::<HDR>() else {
+        return Err(format!(
+            "{} bytes is too short for a BTF header",
+            bytes.len()
+        ));
+    };
+    let little = match [head[0], head[1]] {
+        [0x9f, 0xeb] => true,
+        [0xeb, 0x9f] => false,
+        m => return Err(format!("not BTF (magic {:#04x}{:02x})", m[0], m[1])),
+    };
+    let word = |at: usize| {
+        let b = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+        u64::from(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let (hdr_len, len) = (word(4), bytes.len() as u64);
+    if hdr_len < HDR as u64 || hdr_len > len || len > u64::from(u32::MAX) {
+        return Err(format!(
+            "BTF header length {hdr_len} in a file of {len} bytes"
+        ));
+    }
+    for (section, off, size) in [("type", word(8), word(12)), ("string", word(16), word(20))] {
+        if hdr_len + off + size > len {
+            return Err(format!(
+                "the BTF {section} section ({size} bytes at {off}) runs past the end of the file ({len} bytes)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn resolve(btf: &Btf) -> Resolved {
@@ -111,9 +161,11 @@ pub fn resolve(btf: &Btf) -> Resolved {
     // ns_common.count, and has ids).
     o.nsproxy_count = member_offset(btf, "nsproxy", "count").unwrap_or(OFF_MISSING);
     o.ns_common_count = member_offset(btf, "ns_common", "count").unwrap_or(OFF_MISSING);
+    // A size of 0 or OFF_MISSING (malformed BTF) would read as "missing" to
+    // the programs while nothing here said so (found by the btf fuzz target).
     match struct_size(btf, "upid") {
-        Some(size) => o.upid_size = size,
-        None => missing.push("upid (size)".into()),
+        Some(size) if size != 0 && size != OFF_MISSING => o.upid_size = size,
+        _ => missing.push("upid (size)".into()),
     }
     // Optional: without them exits cannot tell a process's last thread
     // (the leader's exit stands for it) and following is refused.
@@ -149,24 +201,37 @@ fn struct_size(btf: &Btf, name: &str) -> Option<u32> {
 /// structs and unions.
 pub fn member_offset(btf: &Btf, name: &str, member: &str) -> Option<u32> {
     let st = find_struct(btf, name)?;
-    find_member(btf, &st, member, 0).map(|bits| bits / 8)
+    find_member(btf, &st, member, 0, &mut HashSet::new()).map(|bits| bits / 8)
 }
 
-fn find_member(btf: &Btf, st: &btf_rs::Struct, member: &str, base_bits: u32) -> Option<u32> {
+/// `seen`: the anonymous member types already searched. In malformed BTF
+/// one can contain itself (the btf fuzz target found that endless search);
+/// each is searched once, which changes no answer: a second search of the
+/// same type would find nothing new.
+fn find_member(
+    btf: &Btf,
+    st: &btf_rs::Struct,
+    member: &str,
+    base_bits: u32,
+    seen: &mut HashSet<u32>,
+) -> Option<u32> {
     for m in &st.members {
         let name = btf.resolve_name(m).unwrap_or_default();
-        let bits = base_bits + m.bit_offset();
+        let Some(bits) = base_bits.checked_add(m.bit_offset()) else {
+            continue;
+        };
         if name == member {
             return Some(bits);
         }
-        if name.is_empty() {
-            // Anonymous struct or union: follow typedefs/modifiers to it.
-            let inner = btf.type_iter(m).find_map(|t| match t {
+        if name.is_empty() && m.get_type_id().is_ok_and(|id| seen.insert(id)) {
+            // Anonymous struct or union: follow typedefs/modifiers to it (a
+            // short way: a chain of them can loop too).
+            let inner = btf.type_iter(m).take(16).find_map(|t| match t {
                 Type::Struct(s) | Type::Union(s) => Some(s),
                 _ => None,
             });
             if let Some(inner) = inner
-                && let Some(found) = find_member(btf, &inner, member, bits)
+                && let Some(found) = find_member(btf, &inner, member, bits, seen)
             {
                 return Some(found);
             }
@@ -216,6 +281,76 @@ mod tests {
         let signal = struct_size(&btf, "signal_struct").unwrap();
         assert!(r.follow.task_signal < task, "{:?}", r.follow);
         assert!(r.follow.signal_live + 4 <= signal, "{:?}", r.follow);
+    }
+
+    /// The btf fuzz target's seed: gcc's BTF for kernel_structs.c (fuzz/seeds),
+    /// whose layout is known, resolved with no kernel BTF needed.
+    const SEED: &[u8] = include_bytes!("../../../fuzz/corpus/btf/kernel-structs.btf");
+
+    #[test]
+    fn resolves_small_btf_from_bytes() {
+        let r = resolve_bytes(SEED).unwrap();
+        assert!(r.missing.is_empty(), "missing: {:?}", r.missing);
+        let o = r.offsets;
+        // nsproxy sits in an anonymous struct inside an anonymous union at 40.
+        assert_eq!((o.task_pid, o.task_tgid, o.task_nsproxy), (4, 8, 48));
+        assert_eq!((o.nsproxy[SLOT_NET], o.ns_common[SLOT_NET]), (40, 8));
+        assert_eq!(
+            (o.ns_common_inum, o.ns_common_ns_id, o.upid_size),
+            (16, 24, 16)
+        );
+        assert!(r.has_ns_id());
+    }
+
+    /// Found by the btf fuzz target: a header whose offsets overflow u32
+    /// made btf-rs panic (debug) or seek to a wrapped offset (release).
+    #[test]
+    fn fuzz_header_offsets_past_the_file_are_an_error() {
+        let found = include_bytes!("fuzz-inputs/btf-header-overflow");
+        let err = resolve_bytes(found).unwrap_err().to_string();
+        assert!(err.contains("BTF header length"), "{err}");
+        let err = |bytes: &[u8]| resolve_bytes(bytes).unwrap_err().to_string();
+        let mut bad = SEED.to_vec();
+        bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes()); // str_off
+        assert!(err(&bad).contains("string section"), "{}", err(&bad));
+        assert!(err(&SEED[..0]).contains("too short"));
+        assert!(err(&SEED[..23]).contains("too short"));
+        let mut magic = SEED.to_vec();
+        magic[0] = 0;
+        assert!(err(&magic).contains("not BTF"));
+        let mut hdr = SEED.to_vec();
+        hdr[4..8].copy_from_slice(&8u32.to_le_bytes());
+        assert!(err(&hdr).contains("header length"));
+    }
+
+    /// Found by the btf fuzz target: the seed with one anonymous member's
+    /// type pointing back into itself searched without end.
+    #[test]
+    fn fuzz_anonymous_member_cycle_ends() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = include_bytes!("fuzz-inputs/btf-anonymous-cycle");
+            tx.send(resolve_bytes(found).map(|r| r.missing)).unwrap();
+        });
+        let missing = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("resolving ends")
+            .expect("the BTF parses");
+        // The looped struct no longer leads to nsproxy; the rest resolves.
+        assert!(missing.len() < 5, "{missing:?}");
+    }
+
+    /// Found by the btf fuzz target: a upid of size u32::MAX (OFF_MISSING)
+    /// was neither a usable size nor named missing.
+    #[test]
+    fn fuzz_upid_size_that_means_missing_is_missing() {
+        let r = resolve_bytes(include_bytes!("fuzz-inputs/btf-upid-size-max")).unwrap();
+        assert_eq!(r.offsets.upid_size, OFF_MISSING);
+        assert!(
+            r.missing.iter().any(|m| m == "upid (size)"),
+            "{:?}",
+            r.missing
+        );
     }
 
     #[test]

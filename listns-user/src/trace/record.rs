@@ -41,8 +41,9 @@ impl Clock {
         Clock { offset_ns }
     }
 
+    /// Held to u64's range: a stamp past it would otherwise wrap to 1970.
     pub fn wall_ns(&self, mono_ns: u64) -> u64 {
-        (mono_ns as i128 + self.offset_ns).max(0) as u64
+        (mono_ns as i128 + self.offset_ns).clamp(0, u64::MAX as i128) as u64
     }
 }
 
@@ -233,6 +234,17 @@ mod tests {
             decode(&bytes(&bad), &Clock::fixed(0)),
             Err(DecodeError::Kind(99))
         );
+    }
+
+    /// Found by the record fuzz target: the largest stamp plus today's
+    /// offset wrapped around to a time near 1970.
+    #[test]
+    fn fuzz_wall_clock_does_not_wrap() {
+        let mut ev = raw();
+        ev.ts_ns = u64::MAX;
+        let d = decode(&bytes(&ev), &Clock::fixed(1_795_940_075_495_153_571)).unwrap();
+        assert_eq!(d.time_ns, u64::MAX);
+        assert_eq!(Clock::fixed(-5).wall_ns(3), 0);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! runs is missed (its records wait in the ring buffer).
 
 use std::{
-    io::{BufWriter, StdoutLock},
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
@@ -20,12 +19,20 @@ use super::{
     follow::{Ended, Followee},
     print::{Containers, Print},
 };
+
+mod following;
 use crate::{
     cli::WatchArgs,
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
-    output::{Filter, events, stream::EventWriter, summary::Subject},
-    scan::{Scanner, initial},
+    output::{
+        Filter, events,
+        sink::Sink,
+        stream::{self, EventWriter},
+        summary::Subject,
+    },
+    scan::{Scanner, host, initial},
+    service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
 };
 
@@ -45,6 +52,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // Signals first: a Ctrl-C during start-up must still detach cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let following = !args.command.is_empty() || args.pid.is_some();
     let mut w = Watch::start(&args, following)?;
     let followee = if following {
@@ -60,6 +68,8 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut fallback = tokio::time::interval(FALLBACK_RESCAN);
     fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     fallback.tick().await; // the first tick is immediate: the scan just ran
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A command gets the terminal's Ctrl-C itself: the first one waits for
     // it to exit (SIGTERM is passed on to it); a second one stops at once.
     let ours = !args.command.is_empty();
@@ -70,6 +80,8 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
             _ = sleep_until(w.lifecycle.next_due().map(tokio::time::Instant::from_std)) => w.on_lifecycle()?,
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
+            _ = heartbeat.tick() => w.on_heartbeat(),
+            _ = sighup.recv() => w.out.get_mut().reopen()?,
             r = exited(followee.as_ref()) => {
                 r.context("waiting for the followed process")?;
                 ended = followee.as_ref().map(Followee::reap);
@@ -118,7 +130,9 @@ struct Watch {
     tracer: Option<Tracer>,
     inv: Inventory,
     lifecycle: Lifecycle,
-    out: EventWriter<BufWriter<StdoutLock<'static>>>,
+    out: EventWriter<Sink>,
+    /// Metrics and health, with `--metrics`.
+    telemetry: Option<Telemetry>,
     print: Print,
     /// What the followed tree did (following only).
     followed: Option<Followed>,
@@ -129,7 +143,29 @@ impl Watch {
     /// Starts the tracer (or says why it cannot and what that misses),
     /// scans, seeds the kernel's map and prints the inventory.
     fn start(args: &WatchArgs, following: bool) -> anyhow::Result<Watch> {
+        // A bad -Q fails before any program loads.
+        let filter = args
+            .filter
+            .as_deref()
+            .map(stream::event_filter)
+            .transpose()?;
         let proc_root = PathBuf::from("/proc");
+        if let Some(partial) = host::check(&proc_root) {
+            eprintln!("listns: {partial}");
+        }
+        let out =
+            EventWriter::new(Sink::open(args.output.as_deref())?, args.json).with_filter(filter);
+        let telemetry = match args.metrics {
+            Some(addr) => {
+                let (t, bound) = Telemetry::serve(addr)
+                    .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
+                eprintln!(
+                    "listns: metrics on http://{bound}/metrics, health on http://{bound}/healthz"
+                );
+                Some(t)
+            }
+            None => None,
+        };
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
@@ -158,7 +194,27 @@ impl Watch {
                 None
             }
         };
+        if let Some(t) = &telemetry {
+            t.tracer(
+                tracer
+                    .as_ref()
+                    .map(|t| (t.status.attached.as_slice(), t.status.missing.as_slice())),
+            );
+        }
         let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
+        if let Some(t) = &telemetry {
+            t.scanned(stats.elapsed_ms);
+        }
+        // Loaded and attached: from here on only what the loop uses. A
+        // command listns starts keeps the bounding set, so that it runs
+        // with the privileges it was given.
+        if nix::unistd::geteuid().is_root()
+            && let Err(e) = privileges::drop_unneeded(args.command.is_empty())
+        {
+            eprintln!(
+                "listns: could not drop unneeded capabilities ({e}); running with all of them"
+            );
+        }
         if let Some(summary) = stats.summary() {
             eprintln!("listns: {summary}");
         }
@@ -203,7 +259,8 @@ impl Watch {
             tracer,
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),
-            out: EventWriter::new(BufWriter::new(std::io::stdout().lock()), args.json),
+            out,
+            telemetry,
             print,
             followed: following.then(Followed::new),
         };
@@ -213,6 +270,7 @@ impl Watch {
             let filter = Filter {
                 types: args.types.clone(),
                 pid: args.pid,
+                ..Filter::default()
             };
             let print = &w.print;
             w.out
@@ -220,18 +278,6 @@ impl Watch {
         }
         w.out.flush()?;
         Ok(w)
-    }
-
-    /// Runs the command, or attaches to `--pid`, with the kernel following it.
-    fn follow(&mut self, args: &WatchArgs) -> anyhow::Result<Followee> {
-        let tracer = self.tracer.as_mut().expect("following starts the tracer");
-        let mut insert = |pid| tracer.follow(pid).map_err(anyhow::Error::from);
-        let f = match args.pid {
-            Some(pid) => Followee::attach(pid, insert)?,
-            None => Followee::spawn(&args.command, &mut insert)?,
-        };
-        eprintln!("listns: following pid {} and its descendants", f.pid);
-        Ok(f)
     }
 
     /// Applies the kernel's records and prints what passes the filters;
@@ -246,14 +292,18 @@ impl Watch {
             } else {
                 None
             };
-            for change in changes.iter().filter(|c| c.kind == ChangeKind::Created) {
-                if let Some(origin) = self
-                    .inv
-                    .get_mut(&change.key)
-                    .and_then(|ns| ns.origin.as_mut())
+            for change in &changes {
+                if change.kind == ChangeKind::Created
+                    && let Some(origin) = self
+                        .inv
+                        .get_mut(&change.key)
+                        .and_then(|ns| ns.origin.as_mut())
                 {
                     // While the creator still runs; one already gone stays unattributed.
                     origin.container = container.clone();
+                }
+                if let Some(t) = &self.telemetry {
+                    t.change(change);
                 }
             }
             if let Some(f) = self.followed.as_mut() {
@@ -271,10 +321,16 @@ impl Watch {
         }
         if batch.lost > 0 {
             self.out.lost(batch.lost)?;
+            if let Some(t) = &self.telemetry {
+                t.lost(batch.lost);
+            }
             let (namespaces, discovered) = self.rescan()?;
             self.out.rescan(namespaces, discovered.len())?;
         }
         self.out.flush()?;
+        if let Some(t) = &self.telemetry {
+            t.written(&batch.events, events::now_ns());
+        }
         Ok(())
     }
 
@@ -291,6 +347,9 @@ impl Watch {
         {
             match verdict {
                 Verdict::Gone(key) => {
+                    if let Some(t) = &self.telemetry {
+                        t.gone(&key);
+                    }
                     if let Some(t) = self.tracer.as_mut() {
                         t.forget(&key);
                     }
@@ -329,11 +388,22 @@ impl Watch {
     /// the namespaces nothing holds any more. Returns the inventory's size
     /// and what the rescan found that was not known.
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
-        let (new, _) = Scanner::new(&self.proc_root).scan()?;
+        let (new, stats) = Scanner::new(&self.proc_root).scan()?;
+        if let Some(t) = &self.telemetry {
+            t.rescan(stats.elapsed_ms);
+        }
         let rescan = self.inv.merge_rescan(new);
         self.seed();
         self.lifecycle.check_soon(&rescan.unheld, Instant::now());
         Ok((self.inv.len(), rescan.discovered))
+    }
+
+    /// Once a second: tells the health check the loop is alive, and the
+    /// gauges what is alive and hidden now.
+    fn on_heartbeat(&mut self) {
+        if let Some(t) = &self.telemetry {
+            t.tick(&self.inv);
+        }
     }
 
     /// Tells the kernel which namespaces exist already, so that it reports
@@ -348,46 +418,6 @@ impl Watch {
                 "listns: {failed} namespaces could not be marked as known in the kernel; they may be reported as created when joined"
             );
         }
-    }
-
-    /// After the followed process exited: keeps going until the fate of
-    /// every namespace its tree touched is known (gone, hidden, or held by
-    /// something), for at most `limit`.
-    async fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + limit;
-        // Its last exits are in the ring buffer already.
-        if let Some(t) = self.tracer.as_mut() {
-            let batch = t.drain_now();
-            self.on_batch(batch)?;
-        }
-        let Some(followed) = &self.followed else {
-            return Ok(());
-        };
-        self.lifecycle
-            .check_soon(&followed.undecided(&self.inv), Instant::now());
-        while self
-            .followed
-            .as_ref()
-            .is_some_and(|f| !f.undecided(&self.inv).is_empty())
-        {
-            tokio::select! {
-                batch = next_batch(&mut self.tracer) => self.on_batch(batch?)?,
-                _ = sleep_until(self.lifecycle.next_due().map(tokio::time::Instant::from_std)) => self.on_lifecycle()?,
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        Ok(())
-    }
-
-    fn summary(&mut self, subject: &Subject) -> anyhow::Result<()> {
-        if let Some(f) = &self.followed {
-            // The summary names what the filters let through.
-            let shown = f.only(|k| self.print.type_ok(k.ty));
-            self.out
-                .summary(subject, &shown, &self.inv, events::now_ns())?;
-        }
-        self.out.flush()?;
-        Ok(())
     }
 
     /// Reports what the kernel delivered before the signal, then detaches

@@ -1,0 +1,102 @@
+//! What `/healthz` answers: 200 while the tracer runs with every hook and
+//! the watch loop keeps up; 503 with a one-line reason otherwise.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// How long the watch loop may go without a heartbeat before it counts as
+/// stalled (it beats every second when idle).
+pub const STALL_AFTER: Duration = Duration::from_secs(10);
+
+pub struct Health {
+    start: Instant,
+    /// Milliseconds since `start` of the loop's last heartbeat.
+    beat_ms: AtomicU64,
+    /// The tracer could not start: watch runs on rescans.
+    fallback: AtomicBool,
+    /// Hooks that could not be attached.
+    missing: Mutex<Vec<String>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            start: Instant::now(),
+            beat_ms: AtomicU64::new(0),
+            fallback: AtomicBool::new(false),
+            missing: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Health {
+    /// The watch loop is alive and has written what it had.
+    pub fn beat(&self) {
+        self.beat_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_fallback(&self, on: bool) {
+        self.fallback.store(on, Ordering::Relaxed);
+    }
+
+    pub fn set_missing_hooks(&self, hooks: Vec<String>) {
+        *self.missing.lock().unwrap_or_else(|e| e.into_inner()) = hooks;
+    }
+
+    /// `None` when healthy, else why not (one line).
+    pub fn problem(&self) -> Option<String> {
+        self.problem_at(self.start.elapsed())
+    }
+
+    fn problem_at(&self, now: Duration) -> Option<String> {
+        let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
+        if since > STALL_AFTER {
+            return Some(format!(
+                "consumer stalled: the watch loop has made no progress for {} s",
+                since.as_secs()
+            ));
+        }
+        if self.fallback.load(Ordering::Relaxed) {
+            return Some(
+                "tracer not running: fell back to rescans every 2 s (short-lived namespaces are missed)"
+                    .into(),
+            );
+        }
+        let missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+        if !missing.is_empty() {
+            return Some(format!("hooks missing: {}", missing.join(", ")));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_then_each_problem() {
+        let h = Health::default();
+        h.beat();
+        assert_eq!(h.problem_at(Duration::from_secs(1)), None);
+        h.set_missing_hooks(vec!["sys_enter_setns".into()]);
+        assert_eq!(
+            h.problem_at(Duration::from_secs(1)).as_deref(),
+            Some("hooks missing: sys_enter_setns")
+        );
+        h.set_fallback(true);
+        assert!(
+            h.problem_at(Duration::from_secs(1))
+                .unwrap()
+                .starts_with("tracer not running")
+        );
+        let stalled = h.problem_at(Duration::from_secs(30)).unwrap();
+        assert!(stalled.starts_with("consumer stalled"), "{stalled}");
+    }
+}

@@ -175,6 +175,7 @@ fn podman_container_is_named_from_its_pid() {
         &["-J", "-p", &pid.to_string()],
     ))
     .unwrap();
+    listns_tests::assert_valid_json(&list);
     let own: Vec<&Value> = list["namespaces"]
         .as_array()
         .unwrap()

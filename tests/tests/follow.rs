@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use listns_tests::{listns_bin, require_root, wait_for};
+use listns_tests::{assert_valid_json, listns_bin, require_root, wait_for};
 use serde_json::Value;
 
 /// A loop that keeps making IPC namespaces in processes listns does not
@@ -115,6 +115,8 @@ fn follow_command_json_shows_only_its_namespaces_then_the_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
         .collect();
+    // Every line, the summary included, is in the committed schema.
+    lines.iter().for_each(assert_valid_json);
     // Nothing but the tree's events: no inventory, no IPC namespace of the noise.
     assert!(
         lines

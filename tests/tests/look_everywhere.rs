@@ -25,7 +25,9 @@ fn listns_json(args: &[&str]) -> Value {
         "listns -J {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
+    let v = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    listns_tests::assert_valid_json(&v);
+    v
 }
 
 fn find(list: &Value, ty: &str, inode: u64) -> Option<Value> {

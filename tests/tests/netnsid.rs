@@ -150,6 +150,7 @@ fn listns_json_shows_the_netnsid_and_the_name() {
         .unwrap();
     assert!(out.status.success());
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    listns_tests::assert_valid_json(&list);
     let by_inode = |name: &str| {
         let ino = listns_tests::ns_inode(format!("/run/netns/{name}"));
         list["namespaces"]

@@ -455,3 +455,27 @@ fn a_reparented_grandchild_stays_followed() {
         "{summary:#}"
     );
 }
+
+/// listns drops the capabilities its own loop does not need; the command it
+/// runs still gets the ones it was given.
+#[test]
+fn the_command_runs_with_the_privileges_listns_was_given() {
+    if !require_root("the_command_runs_with_the_privileges_listns_was_given") {
+        return;
+    }
+    let cap_eff = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("CapEff:"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    let own = cap_eff(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("status");
+    let script = format!("cat /proc/self/status > {}", file.display());
+    let out = listns_watch(&["--", "sh", "-c", &script]);
+    assert!(out.status.success());
+    let theirs = cap_eff(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(theirs, own);
+}

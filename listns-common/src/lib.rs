@@ -116,7 +116,8 @@ pub struct Event {
     pub created: u16,
     /// Bit per slot: `ns` was read successfully.
     pub valid: u16,
-    pub _pad: u16,
+    /// `TASK_*` bits about the task concerned.
+    pub task_flags: u16,
     pub comm: [u8; 16],
     /// The task's namespaces after the event.
     pub ns: [NsRef; NS_SLOTS],
@@ -124,6 +125,16 @@ pub struct Event {
     /// (unshare, setns); zero for exit.
     pub prev: [NsRef; NS_SLOTS],
 }
+
+/// `Event::task_flags`: the task is followed (`listns watch -- COMMAND`,
+/// `--pid`): its process is in the `FOLLOWED` map.
+pub const TASK_FOLLOWED: u16 = 1;
+/// `Event::task_flags`, exit only: the last thread of its process exited
+/// (`signal_struct.live` reached 0), so the process is gone.
+pub const TASK_GROUP_DEAD: u16 = 2;
+/// `Event::task_flags`, exit only: whether the process is gone could not
+/// be read (offsets missing); userspace then takes the leader's exit for it.
+pub const TASK_GROUP_UNKNOWN: u16 = 4;
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(core::mem::size_of::<NsRef>() == 16);
@@ -207,6 +218,34 @@ impl Config {
     };
 }
 
+/// Following a process tree (`listns watch -- COMMAND`, `--pid PID`):
+/// handed to the programs as a read-only global, like `Config`. The
+/// offsets also serve the exit hook's `TASK_GROUP_DEAD`, following or not.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Follow {
+    /// Non-zero: the fork hook makes children of followed processes
+    /// followed, and hooks mark records of followed tasks.
+    pub enabled: u32,
+    /// `task_struct.signal` (`OFF_MISSING` when unknown).
+    pub task_signal: u32,
+    /// `signal_struct.live` (an `atomic_t`: live threads of the process).
+    pub signal_live: u32,
+    pub _pad: u32,
+}
+
+impl Follow {
+    pub const OFF: Follow = Follow {
+        enabled: 0,
+        task_signal: OFF_MISSING,
+        signal_live: OFF_MISSING,
+        _pad: 0,
+    };
+}
+
+/// Capacity of the map of followed processes (by tgid).
+pub const FOLLOW_MAX: u32 = 1 << 16;
+
 /// Key of the kernel's map of namespaces already seen: the 64-bit namespace
 /// id where the kernel has one, otherwise the inode (which the kernel
 /// reuses). The slot's type goes into the top byte so that the two key
@@ -230,4 +269,5 @@ pub const KNOWN_MAX: u32 = 1 << 16;
 mod user {
     unsafe impl aya::Pod for super::Offsets {}
     unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::Follow {}
 }

@@ -41,7 +41,7 @@ pub fn scratch() -> Option<&'static mut Event> {
     ev.changed = 0;
     ev.created = 0;
     ev.valid = 0;
-    ev._pad = 0;
+    ev.task_flags = 0;
     Some(ev)
 }
 

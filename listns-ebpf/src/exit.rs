@@ -8,9 +8,11 @@ use aya_ebpf::{
     maps::Array,
     programs::TracePointContext,
 };
-use listns_common::{EventKind, NS_SLOTS, NsRef, known_key};
+use listns_common::{
+    EventKind, NS_SLOTS, NsRef, TASK_FOLLOWED, TASK_GROUP_DEAD, TASK_GROUP_UNKNOWN, known_key,
+};
 
-use crate::{emit, task};
+use crate::{emit, follow, task};
 
 /// The namespace struct of each slot of a task seen to live entirely in
 /// the initial namespaces. Initial namespaces are never freed, so a pointer
@@ -22,6 +24,9 @@ static INITIAL_PTRS: Array<[u64; NS_SLOTS]> = Array::with_max_entries(1, 0);
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let current = unsafe { bpf_get_current_task() } as *const u8;
+    // Before the early return: a followed process is forgotten when its
+    // last thread exits, wherever it lives.
+    let followed = follow::exit(current);
     let mut ptrs = [0u64; NS_SLOTS];
     task::namespace_ptrs(current, &mut ptrs);
     if let Some(known) = INITIAL_PTRS.get_ptr(0)
@@ -58,6 +63,15 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
     ev.prev = [NsRef::default(); NS_SLOTS];
+    let mut flags = match follow::live_threads(current) {
+        Some(0) => TASK_GROUP_DEAD,
+        Some(_) => 0,
+        None => TASK_GROUP_UNKNOWN,
+    };
+    if followed {
+        flags |= TASK_FOLLOWED;
+    }
+    ev.task_flags = flags;
     emit::classify(ev, false);
     forget_dying(current, &ev.ns);
     emit::submit(ev);

@@ -8,6 +8,7 @@
 
 mod emit;
 mod exit;
+mod follow;
 mod fork;
 mod syscalls;
 mod task;

@@ -9,9 +9,9 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use aya_log_ebpf::warn;
-use listns_common::{EventKind, NS_SLOTS, NsRef};
+use listns_common::{EventKind, NS_SLOTS, NsRef, TASK_FOLLOWED};
 
-use crate::{emit, task};
+use crate::{emit, follow, task};
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -71,6 +71,9 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
     };
     ev.ret = ret;
     ev.pid = (key >> 32) as u32;
+    if follow::is_followed(ev.pid) {
+        ev.task_flags = TASK_FOLLOWED;
+    }
     ev.tid = key as u32;
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);

@@ -139,8 +139,23 @@ pub fn lsns_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Following a process tree (like strace -f, for namespaces):
+  listns watch -- podman run --rm alpine true
+  listns watch --json -- sh -c 'unshare -n true; exit 3'
+  listns watch --pid 1234
+prints only what that tree does (its children stay followed however they
+re-parent or daemonize), then a summary of every namespace it created or
+joined: who, when, how long it lived, and what holds it now. listns exits
+with the command's status. The first Ctrl-C reaches the command too and
+listns waits for it to exit; a second one stops at once.
+
+Filters choose what is printed, never what is tracked: -t, --container
+and following narrow the output, while the inventory behind gone and
+hidden verdicts stays complete.")]
 pub struct WatchArgs {
-    /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event.
+    /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event
+    /// and namespace (and a final "summary" object when following).
     #[arg(long)]
     pub json: bool,
     /// Print only the lines that match this filter expression
@@ -148,12 +163,27 @@ pub struct WatchArgs {
     /// 'event == "created" && type == "net"' (see the README for the keys).
     #[arg(short = 'Q', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Stop after this many seconds (default: until SIGINT/SIGTERM).
+    /// Stop after this many seconds (default: until SIGINT/SIGTERM, or the followed command's exit).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
     /// Do not print the initial inventory, only events.
     #[arg(long)]
     pub events_only: bool,
+    /// Only events of namespaces of this type; repeatable, or comma-separated.
+    #[arg(short = 't', long = "type", value_delimiter = ',')]
+    pub types: Vec<NsType>,
+    /// Only events of processes in this container: its name, its pod's name, or its id
+    /// (a prefix of at least 4 characters).
+    #[arg(long, value_name = "NAME|ID")]
+    pub container: Option<String>,
+    /// Follow this running process and every process it forks from now on (its existing
+    /// descendants too); print only their events and end with a summary when it exits.
+    #[arg(short = 'p', long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// When following: after the process exits, wait at most this long for the fate of its
+    /// namespaces (gone, hidden or held) before the summary.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub settle: f64,
     /// The kernel's BTF, for struct offsets (another file for kernels that ship it apart).
     #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]
     pub btf: std::path::PathBuf,
@@ -172,6 +202,9 @@ pub struct WatchArgs {
     /// (for logrotate).
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// Run COMMAND and follow it and its descendants (after `--`); listns exits with its status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `PORT` (loopback) or `ADDR:PORT`.

@@ -88,6 +88,15 @@ impl NsType {
         NsType::from_clone_flag(common::SLOT_TYPE[slot]).expect("every slot has a type")
     }
 
+    /// The first kernel record slot of this type: the order in which event
+    /// lines name namespaces (uts, ipc, mnt, net, cgroup, time, pid, user).
+    pub fn slot_rank(self) -> usize {
+        common::SLOT_TYPE
+            .iter()
+            .position(|&t| t == self.clone_flag())
+            .expect("every type has a slot")
+    }
+
     /// The namespace types named by a set of CLONE_NEW* flags.
     pub fn from_flags(flags: u64) -> Vec<NsType> {
         NsType::ALL

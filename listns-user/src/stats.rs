@@ -34,13 +34,22 @@ pub struct ScanStats {
     pub fd_dirs_failed: usize,
     pub sockets: usize,
     pub sockets_failed: usize,
+    /// tun/tap fds attached to a device, and those that could not be asked.
+    pub tun_fds: usize,
+    pub tun_failed: usize,
     pub mount_namespaces_read: usize,
+    /// Mount namespaces no process is in, read through a child that
+    /// entered them, and those that could not be entered.
+    pub mount_namespaces_entered: usize,
+    pub mount_namespaces_unentered: usize,
     pub mountinfo_failed: usize,
     pub mountinfo_bad_lines: usize,
     pub netns_entries: usize,
     pub netns_failed: usize,
     pub namespaces_opened: usize,
     pub namespaces_unopened: usize,
+    /// Network namespaces whose NETNSID could not be asked for.
+    pub netnsid_failed: usize,
     /// How each initial namespace was determined.
     pub initial: BTreeMap<NsType, InitialSource>,
     pub elapsed_ms: f64,
@@ -58,9 +67,12 @@ impl ScanStats {
         let fds_unread = self.fds_failed + self.fd_dirs_failed;
         let other = self.threads_failed
             + self.sockets_failed
+            + self.tun_failed
             + self.mountinfo_failed
+            + self.mount_namespaces_unentered
             + self.mountinfo_bad_lines
             + self.netns_failed
+            + self.netnsid_failed
             + self.links_failed;
         if self.processes_unread() == 0 && fds_unread == 0 && other == 0 {
             return None;
@@ -88,9 +100,15 @@ impl ScanStats {
             (self.threads_failed, "threads"),
             (self.links_failed, "ns links"),
             (self.sockets_failed, "sockets"),
+            (self.tun_failed, "tun fds"),
             (self.mountinfo_failed, "mountinfo files"),
+            (
+                self.mount_namespaces_unentered,
+                "mount namespaces without processes",
+            ),
             (self.mountinfo_bad_lines, "mountinfo lines"),
             (self.netns_failed, "netns entries"),
+            (self.netnsid_failed, "NETNSIDs"),
         ] {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));

@@ -1,7 +1,10 @@
 //! The modes the binary runs: `list` (scan and print) and `watch` (scan,
-//! then trace). Each wires the rooms together; no logic of its own.
+//! then trace; `follow` runs or attaches to the process tree it follows,
+//! `print` holds its filters). Each wires the rooms together; no logic of its own.
 
+mod follow;
 mod list;
+mod print;
 mod watch;
 
 pub use list::list;

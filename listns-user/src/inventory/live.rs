@@ -54,9 +54,20 @@ pub struct TaskEvent {
     pub flags: u64,
     pub fd: i32,
     pub slots: Vec<Slot>,
+    /// The task's process is followed (`listns watch -- COMMAND`, `--pid`).
+    pub followed: bool,
+    /// Exit only: whether this was the last thread of its process (`None`
+    /// when the kernel's offsets did not allow telling).
+    pub group_dead: Option<bool>,
 }
 
 impl TaskEvent {
+    /// Exit only: the whole process is gone, not just one thread. Without
+    /// the kernel's word, the leader's exit stands for the process's.
+    pub fn process_gone(&self) -> bool {
+        self.kind == TaskEventKind::Exit && self.group_dead.unwrap_or(self.tid == self.pid)
+    }
+
     /// The syscall family behind the event.
     pub fn syscall(&self) -> &'static str {
         match self.kind {
@@ -116,24 +127,32 @@ impl Inventory {
             // walk the whole inventory (it holds tens of thousands of
             // namespaces under churn). Holders the task has elsewhere (fds,
             // sockets) go at the next rescan; liveness does not depend on them.
-            let leader = ev.tid == ev.pid;
+            //
+            // A thread's exit removes only what that thread held by itself
+            // (it unshared or joined on its own); the process's exit (its
+            // last thread) removes everything the process held. A `left`
+            // is reported only where a holder went: an exit that removed
+            // none (a task the tracer never saw arrive, a thread sharing its
+            // process's namespaces) reports nothing.
+            let process = ev.process_gone();
             for s in &ev.slots {
                 let key = self.resolve(s.ty, s.inum, s.id);
                 let initial = self.is_initial(&key);
                 let Some(ns) = self.get_mut(&key) else {
                     continue;
                 };
+                let before = ns.holders.len();
                 ns.holders.retain(|h| match h {
                     Holder::Thread { pid, tid, .. } => {
-                        !(*pid == ev.pid && (leader || *tid == ev.tid))
+                        !(*pid == ev.pid && (process || *tid == ev.tid))
                     }
-                    other => !(leader && other.pid() == Some(ev.pid)),
+                    other => !(process && other.pid() == Some(ev.pid)),
                 });
-                if !initial {
+                if ns.holders.len() < before && !initial {
                     push(&mut out, ChangeKind::Left, key, slot_name(s.slot));
                 }
             }
-            if leader {
+            if process {
                 self.processes.remove(&ev.pid);
             }
             return out;
@@ -213,6 +232,8 @@ mod tests {
             flags: 0,
             fd: -1,
             slots,
+            followed: false,
+            group_dead: None,
         }
     }
 
@@ -356,5 +377,70 @@ mod tests {
                 .holders
                 .is_empty()
         );
+    }
+
+    fn exit(pid: u32, tid: u32, group_dead: Option<bool>, slots: &[(usize, u64)]) -> TaskEvent {
+        let mut ev = event(
+            TaskEventKind::Exit,
+            pid,
+            tid,
+            slots.iter().map(|&(s, i)| slot(s, i, i, false)).collect(),
+        );
+        ev.group_dead = group_dead;
+        ev
+    }
+
+    #[test]
+    fn threads_leaving_with_their_process_report_one_left_per_namespace() {
+        let mut inv = inventory();
+        // Process 20 unshares net and uts (held by the process), then five
+        // threads exit: four not last, one last.
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            20,
+            vec![slot(SLOT_NET, 50, 1, true), slot(SLOT_UTS, 51, 2, true)],
+        );
+        inv.apply(&ev);
+        let slots = [(SLOT_NET, 50), (SLOT_UTS, 51)];
+        for tid in [21, 22, 20, 23] {
+            let changes = inv.apply(&exit(20, tid, Some(false), &slots));
+            assert!(changes.is_empty(), "thread {tid}: {changes:?}");
+        }
+        let changes = inv.apply(&exit(20, 24, Some(true), &slots));
+        let left: Vec<_> = changes.iter().map(|c| (c.kind, c.key.inum)).collect();
+        assert_eq!(left, vec![(ChangeKind::Left, 50), (ChangeKind::Left, 51)]);
+        // An exit that removed no holder reports nothing.
+        assert!(inv.apply(&exit(20, 20, Some(true), &slots)).is_empty());
+        assert!(inv.apply(&exit(99, 99, Some(true), &slots)).is_empty());
+    }
+
+    #[test]
+    fn without_the_kernels_word_the_leaders_exit_is_the_processs() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            20,
+            vec![slot(SLOT_NET, 50, 1, true)],
+        );
+        inv.apply(&ev);
+        assert!(inv.apply(&exit(20, 21, None, &[(SLOT_NET, 50)])).is_empty());
+        assert_eq!(inv.apply(&exit(20, 20, None, &[(SLOT_NET, 50)])).len(), 1);
+    }
+
+    #[test]
+    fn a_thread_that_unshared_alone_reports_its_own_exit() {
+        let mut inv = inventory();
+        let ev = event(
+            TaskEventKind::Unshare,
+            20,
+            21,
+            vec![slot(SLOT_NET, 70, 1, true)],
+        );
+        inv.apply(&ev);
+        let changes = inv.apply(&exit(20, 21, Some(false), &[(SLOT_NET, 70)]));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, ChangeKind::Left);
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::{ns::NsType, text::RawText};
 
+pub mod followed;
 pub mod live;
 
 /// Identity of one namespace.
@@ -46,6 +47,9 @@ pub enum Holder {
     BindMount { path: RawText, mnt_ns: u64 },
     /// A socket created in it (found with SIOCGSKNS).
     Socket { pid: u32, fd: i32 },
+    /// A tun/tap fd whose device lives in it (found with TUNGETDEVNETNS):
+    /// the device, and so the netns, lives as long as the fd.
+    Tun { pid: u32, fd: i32 },
     /// A namespace it owns (user namespaces) or its child (pid and user
     /// namespaces), which keeps a reference to it.
     Child { ty: NsType, ns: u64 },
@@ -60,6 +64,7 @@ impl Holder {
             Holder::Fd { .. } => "fd",
             Holder::BindMount { .. } => "bind-mount",
             Holder::Socket { .. } => "socket",
+            Holder::Tun { .. } => "tun",
             Holder::Child { .. } => "child",
         }
     }
@@ -70,7 +75,8 @@ impl Holder {
             Holder::Process { pid, .. }
             | Holder::Thread { pid, .. }
             | Holder::Fd { pid, .. }
-            | Holder::Socket { pid, .. } => Some(pid),
+            | Holder::Socket { pid, .. }
+            | Holder::Tun { pid, .. } => Some(pid),
             Holder::BindMount { .. } | Holder::Child { .. } => None,
         }
     }
@@ -87,7 +93,16 @@ pub struct Origin {
     pub flags: u64,
     /// Wall-clock time of creation, nanoseconds since the Unix epoch.
     pub time_ns: u64,
-    pub container: Option<String>,
+    /// The creator's container, when it was still there to be asked.
+    pub container: Option<Container>,
+}
+
+/// A network namespace's NETNSID as rtnetlink answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetnsId {
+    Id(u32),
+    /// No id assigned (lsns prints `unassigned`).
+    Unassigned,
 }
 
 /// Liveness of a namespace.
@@ -113,6 +128,9 @@ pub struct Namespace {
     pub creator_uid: Option<u32>,
     /// `ip netns` names (entries of /run/netns and /var/run/netns).
     pub netns_names: BTreeSet<RawText>,
+    /// net only: the id the scanner's network namespace assigned to it
+    /// (`RTM_GETNSID`, lsns's NETNSID); `None` when it was not asked.
+    pub netnsid: Option<NetnsId>,
     pub origin: Option<Origin>,
     pub state: State,
     /// Alive, but the latest scan found nothing holding it: kept alive by
@@ -148,12 +166,61 @@ impl Namespace {
     }
 }
 
-/// A container runtime's claim on a process, read from its cgroup path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A container a process is in: the runtime and id that its cgroup path
+/// claims, and what users call it where the runtime's files say
+/// (`scan::runtime`). Serialized as the JSON `container` object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Container {
     /// docker, containerd, kubernetes, podman, lxc, systemd-nspawn, ...
     pub runtime: &'static str,
     pub id: String,
+    /// The engine's name (`podman --name`, `docker --name`, nerdctl), or
+    /// under Kubernetes the container's name in its pod; null when unknown.
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s_container: Option<String>,
+}
+
+impl Container {
+    /// A bare claim (nothing named yet).
+    pub fn new(runtime: &'static str, id: impl Into<String>) -> Self {
+        Container {
+            runtime,
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The first 12 characters of the id, as the engines print it.
+    pub fn short_id(&self) -> &str {
+        self.id.get(..12).unwrap_or(&self.id)
+    }
+
+    /// What a table shows: `name (shortid)`, `ns/pod/container (shortid)`
+    /// under Kubernetes, or `runtime:shortid` when nothing named it. Raw:
+    /// the names come from whoever started the container, so output
+    /// escapes this.
+    pub fn label(&self) -> String {
+        let id = self.short_id();
+        match (&self.k8s_namespace, &self.pod, &self.name) {
+            (Some(ns), Some(pod), Some(c)) => format!("{ns}/{pod}/{c} ({id})"),
+            (Some(ns), Some(pod), None) => format!("{ns}/{pod} ({id})"),
+            (_, _, Some(name)) => format!("{name} ({id})"),
+            _ => format!("{}:{id}", self.runtime),
+        }
+    }
+
+    /// Whether `what` names this container: its name, its pod's name, or
+    /// its id or an id prefix of at least 4 characters.
+    pub fn matches(&self, what: &str) -> bool {
+        (what.len() >= 4 && self.id.starts_with(what))
+            || self.name.as_deref() == Some(what)
+            || self.pod.as_deref() == Some(what)
+    }
 }
 
 /// What the scan or the tracer knows of a process.

@@ -8,7 +8,7 @@ use std::{cell::RefCell, collections::HashMap};
 use super::{columns::Column, sanitize};
 use crate::{
     filter,
-    inventory::{Holder, Inventory, Namespace, NsKey, Process},
+    inventory::{Container, Holder, Inventory, Namespace, NetnsId, NsKey, Process},
 };
 
 /// One cell, before it is rendered as text or JSON.
@@ -140,7 +140,13 @@ impl<'a> Cells<'a> {
             Column::User => self
                 .uid(key, ns, pid)
                 .map_or(Value::Null, |u| Value::Text(self.user_name(u))),
-            Column::Netnsid => Value::Null,
+            // lsns: the id, or `unassigned`; JSON has null for the latter
+            // (`json::row_object`).
+            Column::Netnsid => match ns.netnsid {
+                Some(NetnsId::Id(n)) => Value::Text(n.to_string()),
+                Some(NetnsId::Unassigned) => Value::Text("unassigned".into()),
+                None => Value::Null,
+            },
             Column::Nsfs => {
                 let mut paths: Vec<Vec<u8>> = ns
                     .holders
@@ -193,16 +199,19 @@ impl<'a> Cells<'a> {
 
     /// The container of the first holding process that has one; none for
     /// the host's initial namespaces.
-    fn container(&self, key: &NsKey, ns: &Namespace) -> Value {
+    pub fn container_of(&self, key: &NsKey, ns: &Namespace) -> Option<&'a Container> {
         if self.inv.is_initial(key) {
-            return Value::Null;
+            return None;
         }
+        let inv = self.inv;
         ns.representative_pids()
-            .filter_map(|p| self.inv.processes.get(&p)?.container.as_ref())
-            .next()
-            .map_or(Value::Null, |c| {
-                Value::Text(format!("{}:{}", c.runtime, c.id))
-            })
+            .find_map(|p| inv.processes.get(&p)?.container.as_ref())
+    }
+
+    /// CONTAINER: `name (short id)`, or `runtime:id` when nothing names it.
+    fn container(&self, key: &NsKey, ns: &Namespace) -> Value {
+        self.container_of(key, ns)
+            .map_or(Value::Null, |c| Value::Text(c.label()))
     }
 
     /// A row as `-Q` sees it: every column by name, shown or not.
@@ -256,6 +265,7 @@ pub fn nprocs(ns: &Namespace) -> usize {
 pub fn holders_summary(ns: &Namespace) -> String {
     let mut procs = std::collections::BTreeSet::new();
     let (mut threads, mut fds, mut sockets, mut binds, mut children) = (0, 0, 0, 0, 0);
+    let mut tuns = 0;
     for h in &ns.holders {
         match h {
             Holder::Process { pid, .. } => {
@@ -264,6 +274,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
             Holder::Thread { .. } => threads += 1,
             Holder::Fd { .. } => fds += 1,
             Holder::Socket { .. } => sockets += 1,
+            Holder::Tun { .. } => tuns += 1,
             Holder::BindMount { .. } => binds += 1,
             Holder::Child { .. } => children += 1,
         }
@@ -289,6 +300,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
         (threads, "threads"),
         (fds, "fds"),
         (sockets, "sockets"),
+        (tuns, "tun"),
         (binds, "bind"),
         (children, "children"),
     ] {

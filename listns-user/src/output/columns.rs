@@ -109,7 +109,7 @@ impl Column {
             Column::Command => "command line of the PID",
             Column::Uid => "UID of the PID (no process: the user namespace's creator)",
             Column::User => "username of the PID (no process: the user namespace's creator)",
-            Column::Netnsid => "namespace ID as used by network subsystem (not queried yet)",
+            Column::Netnsid => "namespace ID as used by network subsystem",
             Column::Nsfs => "nsfs mountpoint (usually used network subsystem)",
             Column::Pns => "parent namespace identifier (inode number)",
             Column::Ons => "owner namespace identifier (inode number)",
@@ -117,7 +117,9 @@ impl Column {
             Column::Holders => {
                 "what keeps it alive: procs, threads, fds, sockets, bind mounts, child namespaces"
             }
-            Column::Container => "container runtime and id of a holding process",
+            Column::Container => {
+                "container of a holding process: name (short id), or runtime:id when unnamed"
+            }
             Column::Name => "ip netns names",
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{json::put_bytes, sanitize::escape_bytes};
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
-use crate::inventory::{Namespace, NsKey};
+use crate::inventory::{Container, Namespace, NsKey};
 use crate::ns::flag_names;
 
 pub fn rfc3339(time_ns: u64) -> String {
@@ -72,22 +72,80 @@ pub fn change_json(ev: &TaskEvent, c: &Change) -> Value {
     v
 }
 
-pub fn change_text(ev: &TaskEvent, c: &Change) -> String {
-    let id = c.key.id.map_or(String::new(), |id| format!(" id {id}"));
-    let time = rfc3339(ev.time_ns);
-    let clock = time.get(11..26).unwrap_or(&time);
-    format!(
-        "{clock}  {:<7}  {:<6} {}{id}  pid {} tid {} ppid {} uid {}  {}  via {}",
-        kind_name(c.kind),
-        c.key.ty.name(),
-        c.key.inum,
-        ev.pid,
-        ev.tid,
-        ev.ppid,
-        ev.uid,
+/// The namespaces of one kind in a text line: `uts,ipc,net 4026532385,..386,..387`.
+fn named(changes: &[&Change]) -> String {
+    let types: Vec<&str> = changes.iter().map(|c| c.key.ty.name()).collect();
+    let inodes: Vec<u64> = changes.iter().map(|c| c.key.inum).collect();
+    format!("{} {}", types.join(","), compact_inodes(&inodes))
+}
+
+/// Inodes in a compact form: the first in full, each next one as `..` and
+/// the digits that differ from the first (at least three), since the
+/// namespaces of one event are usually numbered together:
+/// `4026532385,..386,..387`.
+pub fn compact_inodes(inodes: &[u64]) -> String {
+    let Some(first) = inodes.first() else {
+        return String::new();
+    };
+    let first = first.to_string();
+    let mut out = first.clone();
+    for inum in &inodes[1..] {
+        let s = inum.to_string();
+        out.push(',');
+        if s.len() == first.len() {
+            let common = s
+                .bytes()
+                .zip(first.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let keep = (s.len() - common).max(3);
+            if keep < s.len() {
+                out.push_str("..");
+                out.push_str(&s[s.len() - keep..]);
+                continue;
+            }
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
+/// One line for a task event, naming every namespace it touched (those
+/// `changes` that were not filtered out), created first, then joined,
+/// then left:
+/// `created  uts,ipc,net 4026532385,..386,..387  by unshare pid 629 via unshare(CLONE_NEWUTS|...)`.
+/// `None` when there is nothing to name.
+pub fn task_text(ev: &TaskEvent, changes: &[&Change]) -> Option<String> {
+    let mut parts = Vec::new();
+    for kind in [ChangeKind::Created, ChangeKind::Joined, ChangeKind::Left] {
+        let of_kind: Vec<&Change> = changes.iter().copied().filter(|c| c.kind == kind).collect();
+        if !of_kind.is_empty() {
+            parts.push((kind_name(kind), named(&of_kind)));
+        }
+    }
+    let ((first_kind, first), rest) = parts.split_first()?;
+    let mut line = format!("{}  {first_kind:<7}  {first}", clock(ev.time_ns));
+    for (kind, what) in rest {
+        line.push_str(&format!("  {kind} {what}"));
+    }
+    let tid = if ev.tid == ev.pid {
+        String::new()
+    } else {
+        format!(" tid {}", ev.tid)
+    };
+    line.push_str(&format!(
+        "  by {} pid {}{tid} via {}",
         escape_bytes(ev.comm.as_bytes()),
-        how(ev),
-    )
+        ev.pid,
+        how(ev)
+    ));
+    Some(line)
+}
+
+/// `HH:MM:SS.micros` of a wall-clock time.
+pub fn clock(time_ns: u64) -> String {
+    let time = rfc3339(time_ns);
+    time.get(11..26).unwrap_or(&time).to_string()
 }
 
 /// `gone` or `hidden`, with the creator where the tracer saw it.
@@ -103,7 +161,7 @@ pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> V
         "comm": null,
         "syscall": o.map(|o| o.syscall),
         "created": o.map(|o| rfc3339(o.time_ns)),
-        "container": o.and_then(|o| o.container.as_deref()),
+        "container": o.and_then(|o| o.container.as_ref()).map(container_json),
         "hidden": ns.hidden,
     });
     if let (Some(o), Value::Object(obj)) = (o, &mut v) {
@@ -112,17 +170,25 @@ pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> V
     v
 }
 
-pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> String {
-    let time = rfc3339(time_ns);
-    let clock = time.get(11..26).unwrap_or(&time);
-    let id = key.id.map_or(String::new(), |id| format!(" id {id}"));
-    let origin = match &ns.origin {
+/// A container as JSON: `{runtime, id, name, pod, k8s_namespace}` (the
+/// Kubernetes keys where known).
+pub fn container_json(c: &Container) -> Value {
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// One line for namespaces that got the same verdict at once and were
+/// created by the same event (or all of unknown origin):
+/// `gone     uts,ipc,net 4026532385,..386,..387  created by unshare pid 5 via unshare at 01:02:03.000004`.
+pub fn verdict_text(event: &str, group: &[(&NsKey, &Namespace)], time_ns: u64) -> String {
+    let types: Vec<&str> = group.iter().map(|(k, _)| k.ty.name()).collect();
+    let inodes: Vec<u64> = group.iter().map(|(k, _)| k.inum).collect();
+    let origin = match group.first().and_then(|(_, ns)| ns.origin.as_ref()) {
         Some(o) => format!(
-            "  created by pid {} {} via {} at {}",
-            o.pid,
+            "  created by {} pid {} via {} at {}",
             escape_bytes(o.comm.as_bytes()),
+            o.pid,
             o.syscall,
-            rfc3339(o.time_ns)
+            clock(o.time_ns),
         ),
         None => "  (created before listns started)".into(),
     };
@@ -133,10 +199,37 @@ pub fn verdict_text(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> S
         (event, "")
     };
     format!(
-        "{clock}  {label:<7}  {:<6} {}{id}{note}{origin}",
-        key.ty.name(),
-        key.inum
+        "{}  {label:<7}  {} {}{note}{origin}",
+        clock(time_ns),
+        types.join(","),
+        compact_inodes(&inodes),
     )
+}
+
+/// Groups verdict subjects by creator (pid and creation time), oldest
+/// first, each group in slot order: one text line each.
+pub fn group_by_origin<'a>(
+    items: &[(&'a NsKey, &'a Namespace)],
+) -> Vec<Vec<(&'a NsKey, &'a Namespace)>> {
+    let mut groups: Vec<Vec<(&NsKey, &Namespace)>> = Vec::new();
+    let origin_of = |ns: &Namespace| ns.origin.as_ref().map(|o| (o.time_ns, o.pid));
+    // Oldest creation first, unknown ones last; within one creation in the
+    // order event lines use.
+    let mut items = items.to_vec();
+    items.sort_by_key(|(k, ns)| {
+        let o = origin_of(ns);
+        (o.is_none(), o, k.ty.slot_rank(), k.inum)
+    });
+    for (k, ns) in items {
+        match groups
+            .iter_mut()
+            .find(|g| origin_of(g[0].1) == origin_of(ns))
+        {
+            Some(g) => g.push((k, ns)),
+            None => groups.push(vec![(k, ns)]),
+        }
+    }
+    groups
 }
 
 pub fn lost_json(count: u64) -> Value {
@@ -175,6 +268,8 @@ mod tests {
             flags: 0x4000_0000,
             fd: -1,
             slots: vec![],
+            followed: false,
+            group_dead: None,
         }
     }
 
@@ -222,8 +317,11 @@ mod tests {
         );
         assert_eq!(v["hidden"], true);
         assert_eq!(v["created"], "2023-11-14T22:13:20.000000Z");
-        let t = verdict_text("hidden", &key, &ns, 1_700_000_001_000_000_000);
-        assert!(t.contains("HIDDEN") && t.contains("pid 77 sandbox"), "{t}");
+        let t = verdict_text("hidden", &[(&key, &ns)], 1_700_000_001_000_000_000);
+        assert!(
+            t.contains("HIDDEN") && t.contains("by sandbox pid 77"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -233,8 +331,102 @@ mod tests {
         assert!(!line.contains('\n') && !line.contains('\u{1b}'));
         let back: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back["comm"], "x\u{1b}]0;pwned\u{7}\n\"{");
-        let text = change_text(&ev, &change());
+        let text = task_text(&ev, &[&change()]).unwrap();
         assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
         assert!(text.contains("via unshare(CLONE_NEWNET)"), "{text}");
+    }
+
+    fn new(kind: ChangeKind, ty: NsType, inum: u64) -> Change {
+        Change {
+            kind,
+            key: NsKey::new(ty, inum, Some(inum - 4026531000)),
+            link: ty.name(),
+        }
+    }
+
+    #[test]
+    fn one_line_names_every_namespace_of_the_event() {
+        let mut ev = event("unshare");
+        ev.flags = (libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET) as u64;
+        let changes = [
+            new(ChangeKind::Left, NsType::Net, 4026531840),
+            new(ChangeKind::Created, NsType::Net, 4026532387),
+            new(ChangeKind::Created, NsType::Uts, 4026532385),
+            new(ChangeKind::Created, NsType::Ipc, 4026532386),
+        ];
+        let refs: Vec<&Change> = changes.iter().collect();
+        let line = task_text(&ev, &refs).unwrap();
+        assert!(
+            line.ends_with(
+                "  created  net,uts,ipc 4026532387,..385,..386  left net 4026531840  \
+                 by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)"
+            ),
+            "{line}"
+        );
+        assert_eq!(line.lines().count(), 1);
+        assert_eq!(task_text(&ev, &[]), None, "nothing touched, no line");
+        ev.tid = 6;
+        let line = task_text(&ev, &refs[..1]).unwrap();
+        assert!(
+            line.contains("  left     net 4026531840  by unshare pid 5 tid 6 "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn inodes_compact_only_where_unambiguous() {
+        assert_eq!(compact_inodes(&[]), "");
+        assert_eq!(compact_inodes(&[4026532385]), "4026532385");
+        assert_eq!(
+            compact_inodes(&[4026532385, 4026532386, 4026532399, 4026531840]),
+            "4026532385,..386,..399,..1840"
+        );
+        // Other lengths are printed in full.
+        assert_eq!(compact_inodes(&[4026532385, 12]), "4026532385,12");
+        assert_eq!(compact_inodes(&[100, 200]), "100,200");
+    }
+
+    #[test]
+    fn verdicts_group_by_creator() {
+        let origin = |pid, time_ns| crate::inventory::Origin {
+            pid,
+            tid: pid,
+            comm: "unshare".into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns,
+            container: None,
+        };
+        let mk = |o| Namespace {
+            origin: o,
+            ..Default::default()
+        };
+        let (a, b, c, d) = (
+            mk(Some(origin(5, 1))),
+            mk(Some(origin(5, 1))),
+            mk(Some(origin(6, 2))),
+            mk(None),
+        );
+        let keys: Vec<NsKey> = (0..4)
+            .map(|i| NsKey::new(NsType::Uts, 4026532000 + i, None))
+            .collect();
+        let items = vec![
+            (&keys[0], &a),
+            (&keys[1], &c),
+            (&keys[2], &b),
+            (&keys[3], &d),
+        ];
+        let groups = group_by_origin(&items);
+        assert_eq!(
+            groups.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 1, 1]
+        );
+        let line = verdict_text("gone", &groups[0], 1_700_000_000_000_000_000);
+        assert!(
+            line.contains(
+                "gone     uts,uts 4026532000,..002  created by unshare pid 5 via unshare at "
+            ),
+            "{line}"
+        );
     }
 }

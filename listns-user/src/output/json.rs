@@ -23,7 +23,8 @@ use super::{
     events, tree,
 };
 use crate::{
-    inventory::{Holder, Namespace, NsKey, State},
+    inventory::{Holder, Namespace, NetnsId, NsKey, State},
+    ns::NsType,
     stats::ScanStats,
 };
 
@@ -81,7 +82,7 @@ pub fn holder(h: &Holder) -> Value {
             obj.insert("tid".into(), (*tid).into());
             obj.insert("link".into(), link.as_str().into());
         }
-        Holder::Fd { pid, fd } | Holder::Socket { pid, fd } => {
+        Holder::Fd { pid, fd } | Holder::Socket { pid, fd } | Holder::Tun { pid, fd } => {
             obj.insert("pid".into(), (*pid).into());
             obj.insert("fd".into(), (*fd).into());
         }
@@ -120,10 +121,36 @@ pub fn row_object(
     obj.insert("type".into(), key.ty.name().into());
     obj.insert("id".into(), key.id.into());
     for c in cols {
-        if matches!(c, Column::Ns | Column::Type | Column::Id | Column::Holders) {
-            continue;
+        match c {
+            Column::Ns | Column::Type | Column::Id | Column::Holders => {}
+            Column::Container => {
+                obj.insert("container".into(), container(cells, key, ns));
+            }
+            Column::Netnsid => {
+                obj.insert("netnsid".into(), netnsid(key, ns));
+            }
+            _ => put_value(&mut obj, &c.key(), cells.cell(key, ns, pid, *c)),
         }
-        put_value(&mut obj, &c.key(), cells.cell(key, ns, pid, *c));
+    }
+    // Every fact listns knows, whatever the columns: for net its NETNSID
+    // (null when unassigned) and `ip netns` names; nsfs paths and the
+    // container where there are any.
+    if key.ty == NsType::Net {
+        if !cols.contains(&Column::Netnsid) {
+            obj.insert("netnsid".into(), netnsid(key, ns));
+        }
+        if !cols.contains(&Column::Name) {
+            put_value(&mut obj, "name", cells.cell(key, ns, pid, Column::Name));
+        }
+    }
+    if !cols.contains(&Column::Nsfs) {
+        let v = cells.cell(key, ns, pid, Column::Nsfs);
+        if v != columns::Value::Null {
+            put_value(&mut obj, "nsfs", v);
+        }
+    }
+    if !cols.contains(&Column::Container) && cells.container_of(key, ns).is_some() {
+        obj.insert("container".into(), container(cells, key, ns));
     }
     obj.insert(
         "holders".into(),
@@ -142,10 +169,31 @@ pub fn row_object(
         put_bytes(&mut created, "comm", o.comm.as_bytes());
         created.insert("syscall".into(), o.syscall.into());
         created.insert("flags".into(), crate::ns::flag_names(o.flags).into());
-        created.insert("container".into(), o.container.clone().into());
+        created.insert(
+            "container".into(),
+            o.container
+                .as_ref()
+                .map_or(Value::Null, events::container_json),
+        );
         obj.insert("created".into(), Value::Object(created));
     }
     obj
+}
+
+/// The container of a namespace's holders as an object (`runtime`, `id`,
+/// `name`, and `pod`, `k8s_namespace` where known), or null.
+fn container(cells: &Cells<'_>, key: &NsKey, ns: &Namespace) -> Value {
+    cells
+        .container_of(key, ns)
+        .map_or(Value::Null, events::container_json)
+}
+
+/// NETNSID in JSON: the number, or null (unassigned, not asked, not net).
+fn netnsid(key: &NsKey, ns: &Namespace) -> Value {
+    match (key.ty, ns.netnsid) {
+        (NsType::Net, Some(NetnsId::Id(n))) => n.into(),
+        _ => Value::Null,
+    }
 }
 
 /// The namespace list, built one object at a time as it is written (a
@@ -238,7 +286,6 @@ pub fn render(out: &mut impl Write, view: &View<'_>, stats: Option<&ScanStats>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ns::NsType;
 
     #[test]
     fn holder_shapes() {

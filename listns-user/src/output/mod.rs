@@ -14,6 +14,7 @@ pub mod sanitize;
 pub mod schema;
 pub mod sink;
 pub mod stream;
+pub mod summary;
 pub mod table;
 pub mod tree;
 

@@ -68,9 +68,10 @@ pub struct Namespace {
     #[serde(default)]
     path: Option<String>,
     /// The id the scanning process's network namespace gave this network
-    /// namespace (`ip netns set`), null when none.
+    /// namespace (`ip netns set`, lsns NETNSID); null when none is
+    /// assigned. Always there for `net`, whatever the columns.
     #[serde(default)]
-    netnsid: Option<serde_json::Value>,
+    netnsid: Option<u32>,
     /// nsfs bind-mount paths, comma-separated.
     #[serde(default)]
     nsfs: Option<String>,
@@ -85,10 +86,12 @@ pub struct Namespace {
     /// initial user namespace), as in lsns.
     #[serde(default)]
     ons: Option<u64>,
-    /// The container of a holding process, as `runtime:id`.
+    /// The container of a holding process; there whenever one is known,
+    /// whatever the columns (null when the column is chosen and none is).
     #[serde(default)]
-    container: Option<String>,
-    /// `ip netns` names, comma-separated.
+    container: Option<Container>,
+    /// `ip netns` names, comma-separated. Always there for `net`, whatever
+    /// the columns.
     #[serde(default)]
     name: Option<String>,
     /// The exact bytes of `name` in hex, only when they are not UTF-8.
@@ -129,6 +132,8 @@ pub enum Holder {
     },
     /// A socket created in it (a network namespace).
     Socket { pid: u32, fd: i32 },
+    /// A tun/tap fd whose device lives in it (a network namespace).
+    Tun { pid: u32, fd: i32 },
     /// A namespace it owns or parents, which keeps a reference to it.
     Child {
         #[serde(rename = "type")]
@@ -153,8 +158,30 @@ pub struct Origin {
     syscall: String,
     /// The CLONE_NEW* flags of the call.
     flags: Vec<String>,
-    /// `runtime:id` of the creator's container, when it had one.
-    container: Option<String>,
+    /// The creator's container, when it had one.
+    container: Option<Container>,
+}
+
+/// A container: the runtime and id its cgroup names, and what users call
+/// it where the runtime's files say.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Container {
+    /// docker, containerd, kubernetes, podman, lxc, systemd-nspawn, ...
+    runtime: String,
+    id: String,
+    /// The engine's name (`--name`), or under Kubernetes the container's
+    /// name in its pod; null when nothing names it.
+    name: Option<String>,
+    /// Kubernetes: the pod's name.
+    #[serde(default)]
+    pod: Option<String>,
+    /// Kubernetes: the pod's namespace.
+    #[serde(default)]
+    k8s_namespace: Option<String>,
+    /// Kubernetes: the container's name in its pod.
+    #[serde(default)]
+    k8s_container: Option<String>,
 }
 
 /// One line of `listns watch --json`.
@@ -180,6 +207,9 @@ pub enum WatchLine {
     Lost(Lost),
     /// The rescan that reconciles the inventory after lost records.
     Rescan(Rescan),
+    /// The last line when following (`watch -- COMMAND`, `--pid`): what
+    /// the followed tree did with namespaces.
+    Summary(Summary),
 }
 
 /// A task's effect on one namespace.
@@ -226,8 +256,78 @@ pub struct Verdict {
     syscall: Option<String>,
     /// When it was created (RFC 3339).
     created: Option<String>,
-    container: Option<String>,
+    /// The creator's container, when it had one.
+    container: Option<Container>,
     hidden: bool,
+}
+
+/// What a followed process tree did with namespaces.
+#[derive(JsonSchema)]
+pub struct Summary {
+    time: String,
+    /// The followed process.
+    pid: u32,
+    /// Its command line.
+    command: Vec<String>,
+    /// Still running when listns stopped (a signal, `--duration`).
+    running: bool,
+    /// Its exit status, when listns ran it and it exited.
+    exit_status: Option<i32>,
+    /// The signal that killed it.
+    signal: Option<i32>,
+    /// Every namespace the tree created or joined, in that order.
+    namespaces: Vec<FollowedNamespace>,
+}
+
+/// One namespace a followed tree created or joined, and its fate.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FollowedNamespace {
+    #[serde(rename = "type")]
+    ty: NsType,
+    ns: u64,
+    id: Option<u64>,
+    /// `created` or `joined`.
+    how: String,
+    /// The tree's task that created or joined it.
+    pid: u32,
+    tid: u32,
+    comm: String,
+    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
+    #[serde(default)]
+    comm_hex: Option<String>,
+    /// `clone`, `unshare` or `setns`.
+    syscall: String,
+    flags: Vec<String>,
+    /// When it did (RFC 3339).
+    time: String,
+    /// Who created the namespace, where the tracer saw it (null when it
+    /// existed before listns started).
+    creator: Option<Creator>,
+    /// When it was created (RFC 3339), where known.
+    created: Option<String>,
+    /// When it went: its last holder left and the lifecycle then found it
+    /// dead (RFC 3339); null while it lives.
+    gone: Option<String>,
+    /// From creation to `gone`, or to now while it lives (milliseconds).
+    lifetime_ms: Option<f64>,
+    /// `alive`, `hidden` (alive, nothing a scan can see holds it) or `gone`.
+    state: String,
+    /// What holds it now.
+    holders: Vec<Holder>,
+}
+
+/// The creator of a followed namespace.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Creator {
+    pid: u32,
+    comm: String,
+    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
+    #[serde(default)]
+    comm_hex: Option<String>,
+    syscall: String,
+    container: Option<Container>,
 }
 
 #[derive(JsonSchema)]

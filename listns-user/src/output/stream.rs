@@ -7,13 +7,15 @@ use std::io::{self, Write};
 
 use super::{
     Filter, View,
-    columns::Column,
+    columns::{Cells, Column},
     events, json,
+    summary::{self, Subject},
     table::{self, Style},
 };
 use crate::filter::{self, Kind};
 use crate::inventory::{
-    Inventory, NsKey,
+    Inventory, Namespace, NsKey,
+    followed::Followed,
     live::{Change, TaskEvent},
 };
 
@@ -113,9 +115,21 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
-    /// The inventory: a table, or one `existing` line per namespace.
-    pub fn existing(&mut self, inv: &Inventory) -> io::Result<()> {
-        let mut view = View::new(inv, &Filter::default(), &Column::DEFAULT);
+    /// The inventory: a table, or one `existing` line per namespace; only
+    /// the namespaces `filter` selects and `keep` accepts.
+    pub fn existing(
+        &mut self,
+        inv: &Inventory,
+        filter: &Filter,
+        keep: impl Fn(&Cells<'_>, &NsKey, &Namespace) -> bool,
+    ) -> io::Result<()> {
+        let mut view = View::new(inv, filter, &Column::DEFAULT);
+        let chosen: Vec<bool> = view
+            .rows
+            .iter()
+            .map(|(k, ns)| keep(&view.cells, k, ns))
+            .collect();
+        view.retain(|i| chosen[i]);
         let objects: Vec<_> = view
             .rows
             .iter()
@@ -126,10 +140,10 @@ impl<W: Write> EventWriter<W> {
                 obj
             })
             .collect();
-        let keep: Vec<bool> = objects.iter().map(|o| self.passes(o)).collect();
-        view.retain(|i| keep[i]);
+        let pass: Vec<bool> = objects.iter().map(|o| self.passes(o)).collect();
+        view.retain(|i| pass[i]);
         if self.json {
-            for (obj, _) in objects.iter().zip(&keep).filter(|(_, k)| **k) {
+            for (obj, _) in objects.iter().zip(&pass).filter(|(_, k)| **k) {
                 serde_json::to_writer(&mut self.w, obj)?;
                 writeln!(self.w)?;
             }
@@ -140,26 +154,78 @@ impl<W: Write> EventWriter<W> {
         Ok(())
     }
 
-    /// A namespace created, joined or left by a task.
-    pub fn change(&mut self, ev: &TaskEvent, c: &Change) -> io::Result<()> {
-        self.line(events::change_text(ev, c), events::change_json(ev, c))
+    /// A task event: one JSON object per namespace it created, joined or
+    /// left (of those not filtered out, `-Q` included), or one text line
+    /// naming them all.
+    pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
+        let mut shown = Vec::with_capacity(changes.len());
+        for c in changes {
+            let obj = events::change_json(ev, c);
+            if obj.as_object().is_none_or(|o| self.passes(o)) {
+                shown.push((*c, obj));
+            }
+        }
+        if self.json {
+            for (_, obj) in &shown {
+                writeln!(self.w, "{obj}")?;
+            }
+        } else {
+            let refs: Vec<&Change> = shown.iter().map(|(c, _)| *c).collect();
+            if let Some(line) = events::task_text(ev, &refs) {
+                writeln!(self.w, "{line}")?;
+            }
+        }
+        Ok(())
     }
 
-    /// A lifecycle verdict (`gone`, `hidden`) or a rescan's `discovered`.
-    pub fn verdict(
+    /// Lifecycle verdicts (`gone`, `hidden`) or a rescan's `discovered`,
+    /// reached at the same moment: one JSON object per namespace, one text
+    /// line per creator.
+    pub fn verdicts(
         &mut self,
         event: &str,
-        key: &NsKey,
+        keys: &[NsKey],
         inv: &Inventory,
         now_ns: u64,
     ) -> io::Result<()> {
-        let Some(ns) = inv.get(key) else {
-            return Ok(());
-        };
-        self.line(
-            events::verdict_text(event, key, ns, now_ns),
-            events::verdict_json(event, key, ns, now_ns),
-        )
+        let mut items: Vec<(&NsKey, &Namespace)> = Vec::new();
+        let mut objects = Vec::new();
+        for k in keys {
+            let Some(ns) = inv.get(k) else { continue };
+            let obj = events::verdict_json(event, k, ns, now_ns);
+            if obj.as_object().is_none_or(|o| self.passes(o)) {
+                items.push((k, ns));
+                objects.push(obj);
+            }
+        }
+        if self.json {
+            for obj in objects {
+                writeln!(self.w, "{obj}")?;
+            }
+        } else {
+            for group in events::group_by_origin(&items) {
+                writeln!(self.w, "{}", events::verdict_text(event, &group, now_ns))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of a followed run: what the tree did with namespaces.
+    pub fn summary(
+        &mut self,
+        subject: &Subject,
+        followed: &Followed,
+        inv: &Inventory,
+        now_ns: u64,
+    ) -> io::Result<()> {
+        if self.json {
+            writeln!(self.w, "{}", summary::json(subject, followed, inv, now_ns))
+        } else {
+            for line in summary::text(subject, followed, inv, now_ns) {
+                writeln!(self.w, "{line}")?;
+            }
+            Ok(())
+        }
     }
 
     pub fn lost(&mut self, count: u64) -> io::Result<()> {

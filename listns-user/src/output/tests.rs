@@ -73,10 +73,7 @@ fn classic_view_matches_listns_py_layout() {
     let k = net(&inv, 2001);
     inv.get_mut(&k).unwrap().netns_names.insert("blue".into());
     let id = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
-    inv.processes.get_mut(&201).unwrap().container = Some(Container {
-        runtime: "docker",
-        id: id.into(),
-    });
+    inv.processes.get_mut(&201).unwrap().container = Some(Container::new("docker", id));
     let mut out = Vec::new();
     classic::render(&mut out, &inv).unwrap();
     let text = String::from_utf8(out).unwrap();

@@ -379,10 +379,8 @@ fn listns_own_columns_can_be_filtered_on() {
     inv.get_mut(&k).unwrap().netns_names.insert("blue".into());
     // An id arrives with a later sighting.
     inv.add_holder(NsType::Net, 12, Some(77), Holder::Fd { pid: 2, fd: 1 });
-    inv.processes.get_mut(&200).unwrap().container = Some(crate::inventory::Container {
-        runtime: "podman",
-        id: "abc".into(),
-    });
+    inv.processes.get_mut(&200).unwrap().container =
+        Some(crate::inventory::Container::new("podman", "abc"));
     let rows = |q: &str| -> Vec<u64> {
         let q = filter::Filter::new(q, &Column::filter_columns()).unwrap();
         View::build(

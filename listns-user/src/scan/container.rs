@@ -76,10 +76,7 @@ pub fn from_cgroup_path(path: &str) -> Option<Container> {
         if let Some((runtime, id)) = found
             && !id.is_empty()
         {
-            return Some(Container {
-                runtime,
-                id: id.to_string(),
-            });
+            return Some(Container::new(runtime, id));
         }
     }
     None

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{
     container, procs,
+    runtime::Resolver,
     sys::{self, NumName},
 };
 use crate::{
@@ -38,8 +39,10 @@ impl Details {
     }
 }
 
-/// Reads command lines and containers of the processes `details` asks for.
-pub fn read(root: BorrowedFd<'_>, inv: &mut Inventory, details: Details) {
+/// Reads command lines and containers of the processes `details` asks for;
+/// containers are named by `names` (the runtimes' files, see `runtime`),
+/// and keep the cgroup's `runtime:id` where nothing names them.
+pub fn read(root: BorrowedFd<'_>, inv: &mut Inventory, details: Details, names: &mut Resolver) {
     let mut cmdline_of: Vec<u32> = Vec::new();
     let mut container_of: Vec<u32> = Vec::new();
     match details {
@@ -98,7 +101,7 @@ pub fn read(root: BorrowedFd<'_>, inv: &mut Inventory, details: Details) {
         if let Ok(c) = std::ffi::CString::new(name)
             && sys::read_at(root, &c, &mut buf).is_ok()
         {
-            p.container = container::from_cgroup_file(&buf);
+            p.container = container::from_cgroup_file(&buf).map(|c| names.resolve(&c, Some(pid)));
         }
     }
 }

@@ -16,7 +16,7 @@ use std::{
     os::fd::{AsFd, BorrowedFd, OwnedFd},
 };
 
-use super::sys;
+use super::{netnsid, sys};
 use crate::{
     inventory::{Holder, Inventory},
     ns::{self, NsType, Relative},
@@ -40,8 +40,14 @@ pub struct Outcome {
     pub unopened: usize,
 }
 
-/// Opens every namespace in `inv` and records ids, owners and parents.
-pub fn resolve(root: BorrowedFd<'_>, inv: &mut Inventory, mut extra: Extra) -> Outcome {
+/// Opens every namespace in `inv` and records ids, owners and parents;
+/// hands every network namespace opened to `nsids` (NETNSID) when given.
+pub fn resolve(
+    root: BorrowedFd<'_>,
+    inv: &mut Inventory,
+    mut extra: Extra,
+    mut nsids: Option<&mut netnsid::Collector>,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut visited: HashSet<(NsType, u64)> = HashSet::new();
     let keys: Vec<_> = inv.iter().map(|(k, _)| *k).collect();
@@ -58,7 +64,18 @@ pub fn resolve(root: BorrowedFd<'_>, inv: &mut Inventory, mut extra: Extra) -> O
             continue;
         };
         visited.insert((key.ty, key.inum));
-        walk(inv, &mut visited, fd, key.ty, key.inum, &mut out);
+        walk(
+            inv,
+            &mut visited,
+            fd,
+            key.ty,
+            key.inum,
+            &mut out,
+            nsids.as_deref_mut(),
+        );
+    }
+    if let Some(n) = nsids {
+        n.flush();
     }
     out
 }
@@ -71,6 +88,7 @@ fn walk(
     ty: NsType,
     inum: u64,
     out: &mut Outcome,
+    mut nsids: Option<&mut netnsid::Collector>,
 ) {
     let mut stack = vec![(fd, ty, inum)];
     while let Some((fd, ty, inum)) = stack.pop() {
@@ -113,12 +131,17 @@ fn walk(
                 stack.push((rfd, rty, rinum));
             }
         }
+        if ty == NsType::Net
+            && let Some(n) = nsids.as_deref_mut()
+        {
+            n.push(key, fd);
+        }
     }
 }
 
 /// Tries a few of the namespace's holders, then any extra path, until one
 /// opens and is still that namespace (an inode can be reused meanwhile).
-fn open_via_holders(
+pub(super) fn open_via_holders(
     root: BorrowedFd<'_>,
     inv: &Inventory,
     ty: NsType,

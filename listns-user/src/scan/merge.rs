@@ -20,6 +20,8 @@ use crate::{
 pub struct Merged {
     pub sightings: HashMap<(NsType, u64), Vec<Holder>>,
     pub sockets: sockets::SocketRefs,
+    /// tun/tap fds: (pid, fd), in pid order.
+    pub tuns: Vec<(u32, i32)>,
     /// mnt namespace inode -> (processes, kernel threads) in it.
     pub mnt_reader: HashMap<u64, (Vec<u32>, Vec<u32>)>,
     /// Links of the processes that can tell the initial namespaces.
@@ -84,6 +86,7 @@ impl Merged {
             match *f {
                 FdSeen::Ns { fd, ty, inum } => self.sight(ty, inum, Holder::Fd { pid, fd }),
                 FdSeen::Socket { fd, inode } => self.sockets.add(inode, pid, fd),
+                FdSeen::Tun { fd } => self.tuns.push((pid, fd)),
             }
         }
         let mut proc = Process {

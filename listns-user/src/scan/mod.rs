@@ -3,11 +3,14 @@
 //! This file runs the steps in order; each lives in its own file:
 //! 1. processes, threads and fds (`procs`), read by a pool of threads
 //!    (`workers`) and folded into sightings (`merge`);
-//! 2. sockets asked for their netns (`sockets`);
+//! 2. sockets asked for their netns (`sockets`), and tun/tap fds for
+//!    their device's (`tun`);
 //! 3. nsfs bind mounts in every mount namespace (`bindmounts`, parsed by
 //!    `mounts`);
-//! 4. `ip netns` entries (`netns`);
-//! 5. ids, owners and parents (`hierarchy`);
+//! 4. `ip netns` entries (`netns`), then the mounts of mount namespaces
+//!    that no process is in, through a child that enters them (`mntns`);
+//! 5. ids, owners and parents (`hierarchy`), and NETNSID of each network
+//!    namespace opened on the way (`netnsid`);
 //! 6. which namespaces are the host's (`initial`);
 //! 7. command lines and containers of the processes shown (`details`,
 //!    `container`).
@@ -26,11 +29,15 @@ pub mod hierarchy;
 pub mod host;
 pub mod initial;
 mod merge;
+mod mntns;
 pub mod mounts;
 pub mod netns;
+pub mod netnsid;
 pub mod procs;
+pub mod runtime;
 pub mod sockets;
-mod sys;
+pub(crate) mod sys;
+mod tun;
 mod workers;
 
 use std::{
@@ -39,7 +46,7 @@ use std::{
 };
 
 use crate::{
-    inventory::{Holder, Inventory},
+    inventory::{Holder, Inventory, NetnsId},
     ns::NsType,
 };
 use procs::Failure;
@@ -66,6 +73,7 @@ pub struct Scanner {
     workers: usize,
     fds: bool,
     sockets: bool,
+    netnsid: bool,
     details: Details,
 }
 
@@ -79,6 +87,7 @@ impl Scanner {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             fds: true,
             sockets: true,
+            netnsid: true,
             details: Details::default(),
         }
     }
@@ -104,6 +113,12 @@ impl Scanner {
     /// Whether to ask every socket for its netns.
     pub fn sockets(mut self, on: bool) -> Self {
         self.sockets = on;
+        self
+    }
+
+    /// Whether to ask rtnetlink for each network namespace's NETNSID.
+    pub fn netnsid(mut self, on: bool) -> Self {
+        self.netnsid = on;
         self
     }
 
@@ -183,6 +198,24 @@ impl Scanner {
             }
         }
 
+        // 2b. tun/tap fds: the netns of their device.
+        if stats.live && !merged.tuns.is_empty() {
+            let (answers, failed) = tun::probe(&merged.tuns);
+            stats.tun_fds = answers.len();
+            stats.tun_failed = failed;
+            for a in answers {
+                let known = inv.by_inode(NsType::Net, a.inum).is_some();
+                let ns = inv.entry(NsType::Net, a.inum, a.id).1;
+                ns.holders.insert(Holder::Tun {
+                    pid: a.pid,
+                    fd: a.fd,
+                });
+                if !known {
+                    extra.fds.entry((NsType::Net, a.inum)).or_insert(a.netns);
+                }
+            }
+        }
+
         phase("sockets");
         // 3. nsfs bind mounts, one process per mount namespace.
         let self_mnt = own_mnt_ns(root.as_fd());
@@ -204,12 +237,34 @@ impl Scanner {
             &mut extra,
         );
 
+        // 4b. Mount namespaces no process is in, entered by a child.
+        if stats.live {
+            mntns::read_unentered(
+                root.as_fd(),
+                &mut inv,
+                &mut stats,
+                &merged.mnt_reader,
+                &mut extra,
+            );
+        }
+
         phase("mounts, netns");
         // 5. Ids, owners, parents.
         if stats.live {
-            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra);
+            // NETNSID of every network namespace opened on the way (lsns's
+            // column): one rtnetlink socket, requests in windows.
+            let mut nsids = self.netnsid.then(netnsid::Collector::new);
+            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra, nsids.as_mut());
             stats.namespaces_opened = out.opened;
             stats.namespaces_unopened = out.unopened;
+            if let Some(n) = nsids {
+                stats.netnsid_failed = n.failed;
+                for (key, id) in n.found {
+                    if let Some(ns) = inv.get_mut(&key) {
+                        ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));
+                    }
+                }
+            }
         } else {
             stats.namespaces_unopened = inv.len();
         }
@@ -221,7 +276,8 @@ impl Scanner {
         stats.initial = how;
 
         // 7. Command lines and containers.
-        details::read(root.as_fd(), &mut inv, self.details);
+        let mut names = runtime::Resolver::new("/", &self.proc_root);
+        details::read(root.as_fd(), &mut inv, self.details, &mut names);
 
         phase("details");
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;

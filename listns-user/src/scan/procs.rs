@@ -92,11 +92,12 @@ pub fn parse_stat(content: &[u8]) -> Option<Stat> {
     })
 }
 
-/// An nsfs fd or a socket fd seen in `/proc/PID/fd`.
+/// An nsfs fd, a socket fd or a tun/tap fd seen in `/proc/PID/fd`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdSeen {
     Ns { fd: i32, ty: NsType, inum: u64 },
     Socket { fd: i32, inode: u64 },
+    Tun { fd: i32 },
 }
 
 /// Everything read about one process.
@@ -261,6 +262,8 @@ fn read_fds(dir: BorrowedFd<'_>, out: &mut ProcRead) {
                             inode,
                         });
                     }
+                } else if text == b"/dev/net/tun" {
+                    out.fds.push(FdSeen::Tun { fd: fd as i32 });
                 } else if text.ends_with(b"]")
                     && let Some((ty, inum)) = ns::parse_link(text)
                 {

@@ -248,6 +248,21 @@ pub(crate) fn socket_netns(sock: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     }
 }
 
+/// `TUNGETDEVNETNS` (Linux 5.2+): opens the network namespace of the
+/// device a tun/tap fd is attached to.
+pub(crate) fn tun_netns(tun: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // _IO('T', 227)
+    const TUNGETDEVNETNS: libc::c_ulong = 0x54e3;
+    // SAFETY: TUNGETDEVNETNS takes no argument and returns a new fd or -1.
+    let fd = unsafe { libc::ioctl(tun.as_raw_fd(), TUNGETDEVNETNS as _) };
+    if fd < 0 {
+        Err(Errno::last())
+    } else {
+        // SAFETY: a fresh fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use aya::{
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
 };
-use listns_common::{Config, NS_SLOTS, RINGBUF_BYTES};
+use listns_common::{Config, NS_SLOTS, OFF_MISSING, RINGBUF_BYTES};
 use tokio::io::unix::AsyncFd;
 
 use crate::{inventory::live::TaskEvent, ns::NsType};
@@ -53,6 +53,16 @@ pub enum TraceError {
     NothingAttached(String),
     #[error("ring buffer: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "this kernel's BTF lacks task_struct.signal or signal_struct.live: following a process tree is not possible here"
+    )]
+    NoFollow,
+    #[error("cannot follow pid {pid}: the kernel's map of followed processes refused it")]
+    FollowInsert {
+        pid: u32,
+        #[source]
+        source: aya::maps::MapError,
+    },
 }
 
 /// A kernel hook and what is missed without it.
@@ -128,6 +138,9 @@ pub struct Options {
     pub btf: PathBuf,
     /// How often the consumer polls the ring buffer.
     pub poll: Duration,
+    /// Follow process trees: children of followed processes are followed
+    /// (see `Tracer::follow`), and records say whether their task is.
+    pub follow: bool,
 }
 
 impl Default for Options {
@@ -136,6 +149,7 @@ impl Default for Options {
             initial: BTreeMap::new(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             poll: Duration::from_millis(20),
+            follow: false,
         }
     }
 }
@@ -156,6 +170,7 @@ pub struct Tracer {
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     known: BpfHashMap<MapData, u64, u8>,
+    followed: Option<BpfHashMap<MapData, u32, u8>>,
     lost_seen: u64,
     clock: Clock,
     poll: tokio::time::Interval,
@@ -194,6 +209,13 @@ impl Tracer {
                 .get(&NsType::of_slot(slot))
                 .map_or(0, |&n| n as u32);
         }
+        let mut follow = resolved.follow;
+        if opts.follow {
+            if follow.task_signal == OFF_MISSING || follow.signal_live == OFF_MISSING {
+                return Err(TraceError::NoFollow);
+            }
+            follow.enabled = 1;
+        }
         let config = Config {
             init_inum,
             wakeup_bytes: RINGBUF_BYTES / 4,
@@ -202,6 +224,7 @@ impl Tracer {
         let mut ebpf = EbpfLoader::new()
             .override_global("OFFSETS", &resolved.offsets, true)
             .override_global("CONFIG", &config, true)
+            .override_global("FOLLOW", &follow, true)
             .load(OBJECT)
             .map_err(|e| {
                 if is_eperm(&e) {
@@ -238,12 +261,21 @@ impl Tracer {
             .map_err(|e| TraceError::Map("LOST", e))?;
         let known = BpfHashMap::try_from(take(&mut ebpf, "KNOWN")?)
             .map_err(|e| TraceError::Map("KNOWN", e))?;
+        let followed = if opts.follow {
+            Some(
+                BpfHashMap::try_from(take(&mut ebpf, "FOLLOWED")?)
+                    .map_err(|e| TraceError::Map("FOLLOWED", e))?,
+            )
+        } else {
+            None
+        };
         let mut poll = tokio::time::interval(opts.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Tracer {
             ring: register(ring)?,
             lost,
             known,
+            followed,
             lost_seen: 0,
             clock: Clock::now(),
             poll,
@@ -251,6 +283,17 @@ impl Tracer {
             _ebpf: ebpf,
             status,
         })
+    }
+
+    /// Follows process `pid` and, from now on, every process it forks (and
+    /// they fork, and so on), wherever they re-parent. Only when started
+    /// with `Options::follow`.
+    pub fn follow(&mut self, pid: u32) -> Result<(), TraceError> {
+        let Some(map) = self.followed.as_mut() else {
+            return Err(TraceError::NoFollow);
+        };
+        map.insert(pid, 1, 0)
+            .map_err(|source| TraceError::FollowInsert { pid, source })
     }
 
     /// What the ring buffer holds right now, without waiting (for a last

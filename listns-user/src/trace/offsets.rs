@@ -10,7 +10,7 @@ use std::{collections::HashSet, path::Path};
 
 use btf_rs::{Btf, BtfType, Type};
 use listns_common::{
-    NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET, SLOT_PID,
+    Follow, NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET, SLOT_PID,
     SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
 };
 
@@ -51,6 +51,9 @@ const NSPROXY_MEMBER: [Option<&str>; NS_SLOTS] = {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub offsets: Offsets,
+    /// Offsets for following and for telling a process's last thread
+    /// (`enabled` is left 0: the tracer's caller decides).
+    pub follow: Follow,
     pub missing: Vec<String>,
 }
 
@@ -164,10 +167,18 @@ pub fn resolve(btf: &Btf) -> Resolved {
         Some(size) if size != 0 && size != OFF_MISSING => o.upid_size = size,
         _ => missing.push("upid (size)".into()),
     }
+    // Optional: without them exits cannot tell a process's last thread
+    // (the leader's exit stands for it) and following is refused.
+    let follow = Follow {
+        task_signal: member_offset(btf, "task_struct", "signal").unwrap_or(OFF_MISSING),
+        signal_live: member_offset(btf, "signal_struct", "live").unwrap_or(OFF_MISSING),
+        ..Follow::OFF
+    };
     missing.sort();
     missing.dedup();
     Resolved {
         offsets: o,
+        follow,
         missing,
     }
 }
@@ -266,6 +277,10 @@ mod tests {
         members.sort();
         members.dedup();
         assert_eq!(members.len(), 8);
+        // Following and last-thread exits: signal_struct.live inside its struct.
+        let signal = struct_size(&btf, "signal_struct").unwrap();
+        assert!(r.follow.task_signal < task, "{:?}", r.follow);
+        assert!(r.follow.signal_live + 4 <= signal, "{:?}", r.follow);
     }
 
     /// The btf fuzz target's seed: gcc's BTF for kernel_structs.c (fuzz/seeds),

@@ -1,6 +1,8 @@
 //! Decoding ring-buffer records into the inventory's `TaskEvent`s.
 
-use listns_common::{EVENT_SIZE, Event, EventKind, NS_SLOTS};
+use listns_common::{
+    EVENT_SIZE, Event, EventKind, NS_SLOTS, TASK_FOLLOWED, TASK_GROUP_DEAD, TASK_GROUP_UNKNOWN,
+};
 
 use crate::inventory::live::{Slot, TaskEvent, TaskEventKind};
 use crate::ns::NsType;
@@ -106,6 +108,9 @@ pub fn decode(bytes: &[u8], clock: &Clock) -> Result<TaskEvent, DecodeError> {
         flags,
         fd: raw.fd,
         slots,
+        followed: raw.task_flags & TASK_FOLLOWED != 0,
+        group_dead: (kind == TaskEventKind::Exit && raw.task_flags & TASK_GROUP_UNKNOWN == 0)
+            .then_some(raw.task_flags & TASK_GROUP_DEAD != 0),
     })
 }
 
@@ -129,7 +134,7 @@ mod tests {
             changed: 1 << SLOT_NET,
             created: 1 << SLOT_NET,
             valid: (1 << SLOT_NET) | (1 << SLOT_USER),
-            _pad: 0,
+            task_flags: 0,
             comm: [0; 16],
             ns: [NsRef::default(); NS_SLOTS],
             prev: [NsRef::default(); NS_SLOTS],
@@ -187,6 +192,33 @@ mod tests {
         ev.flags = 0;
         let d = decode(&bytes(&ev), &Clock::fixed(0)).unwrap();
         assert_eq!(d.flags, listns_common::CLONE_NEWNET as u64);
+    }
+
+    #[test]
+    fn task_flags_say_followed_and_whether_the_process_is_gone() {
+        let d = decode(&bytes(&raw()), &Clock::fixed(0)).unwrap();
+        assert!(!d.followed);
+        assert_eq!(d.group_dead, None, "only exits say");
+        let mut ev = raw();
+        ev.kind = EventKind::Exit as u32;
+        ev.task_flags = TASK_FOLLOWED | TASK_GROUP_DEAD;
+        let d = decode(&bytes(&ev), &Clock::fixed(0)).unwrap();
+        assert!(d.followed && d.process_gone());
+        ev.task_flags = 0;
+        let d = decode(&bytes(&ev), &Clock::fixed(0)).unwrap();
+        assert_eq!(d.group_dead, Some(false));
+        assert!(!d.process_gone(), "a thread of a live process");
+        // Unknown: the leader's exit stands for the process's (tid 101 is not pid 100).
+        ev.task_flags = TASK_GROUP_UNKNOWN;
+        let d = decode(&bytes(&ev), &Clock::fixed(0)).unwrap();
+        assert_eq!(d.group_dead, None);
+        assert!(!d.process_gone());
+        ev.tid = ev.pid;
+        assert!(
+            decode(&bytes(&ev), &Clock::fixed(0))
+                .unwrap()
+                .process_gone()
+        );
     }
 
     #[test]

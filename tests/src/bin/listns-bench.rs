@@ -358,6 +358,8 @@ fn memory_bench() {
                 changed: true,
                 created: true,
             }],
+            followed: false,
+            group_dead: None,
         };
         inv.apply(&ev);
     }

@@ -1,5 +1,7 @@
 //! `listns watch`: start the tracer, scan, print the inventory, then print
 //! every namespace event as it happens and keep the inventory current.
+//! With `-- COMMAND` or `--pid PID` it follows one process tree and ends
+//! with a summary of what that tree did with namespaces.
 //!
 //! The tracer starts before the scan so that nothing created while the scan
 //! runs is missed (its records wait in the ring buffer).
@@ -10,18 +12,26 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::{
+    follow::{Ended, Followee},
+    print::{Containers, Print},
+};
+
+mod following;
 use crate::{
     cli::WatchArgs,
-    inventory::{Inventory, live::ChangeKind},
+    inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     output::{
-        events,
+        Filter, events,
         sink::Sink,
         stream::{self, EventWriter},
+        summary::Subject,
     },
-    scan::{Scanner, container, host, initial},
+    scan::{Scanner, host, initial},
     service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
 };
@@ -29,7 +39,8 @@ use crate::{
 /// How often watch rescans when the tracer cannot run.
 const FALLBACK_RESCAN: Duration = Duration::from_secs(2);
 
-/// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM.
+/// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM, or
+/// until the followed command exits.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -42,7 +53,13 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let mut w = Watch::start(&args)?;
+    let following = !args.command.is_empty() || args.pid.is_some();
+    let mut w = Watch::start(&args, following)?;
+    let followee = if following {
+        Some(w.follow(&args)?)
+    } else {
+        None
+    };
     let stop = sleep_until(
         args.duration
             .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s)),
@@ -53,6 +70,11 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     fallback.tick().await; // the first tick is immediate: the scan just ran
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A command gets the terminal's Ctrl-C itself: the first one waits for
+    // it to exit (SIGTERM is passed on to it); a second one stops at once.
+    let ours = !args.command.is_empty();
+    let mut interrupted = false;
+    let mut ended = None;
     loop {
         tokio::select! {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
@@ -60,13 +82,46 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
             _ = heartbeat.tick() => w.on_heartbeat(),
             _ = sighup.recv() => w.out.get_mut().reopen()?,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            r = exited(followee.as_ref()) => {
+                r.context("waiting for the followed process")?;
+                ended = followee.as_ref().map(Followee::reap);
+                break;
+            }
+            _ = sigint.recv() => {
+                if ours && !interrupted {
+                    interrupted = true;
+                    eprintln!("listns: waiting for the command to exit (interrupt again to stop now)");
+                    continue;
+                }
+                break;
+            }
+            _ = sigterm.recv() => {
+                if let (true, false, Some(f)) = (ours, interrupted, followee.as_ref()) {
+                    interrupted = true;
+                    f.signal(libc::SIGTERM);
+                    continue;
+                }
+                break;
+            }
             _ = &mut stop => break,
         }
     }
+    let mut status = ExitCode::SUCCESS;
+    if let Some(f) = &followee {
+        w.settle(Duration::from_secs_f64(args.settle.max(0.0)))
+            .await?;
+        let subject = Subject {
+            command: f.command.clone(),
+            pid: f.pid,
+            exit_code: ended.and_then(|e| e.code),
+            signal: ended.and_then(|e| e.signal),
+            running: ended.is_none(),
+        };
+        w.summary(&subject)?;
+        status = ExitCode::from(ended.map_or(0, |e: Ended| e.status()));
+    }
     w.finish()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(status)
 }
 
 /// Everything the loop keeps.
@@ -78,12 +133,16 @@ struct Watch {
     out: EventWriter<Sink>,
     /// Metrics and health, with `--metrics`.
     telemetry: Option<Telemetry>,
+    print: Print,
+    /// What the followed tree did (following only).
+    followed: Option<Followed>,
+    containers: Containers,
 }
 
 impl Watch {
     /// Starts the tracer (or says why it cannot and what that misses),
     /// scans, seeds the kernel's map and prints the inventory.
-    fn start(args: &WatchArgs) -> anyhow::Result<Watch> {
+    fn start(args: &WatchArgs, following: bool) -> anyhow::Result<Watch> {
         // A bad -Q fails before any program loads.
         let filter = args
             .filter
@@ -110,6 +169,7 @@ impl Watch {
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
+            follow: following,
             ..Options::default()
         };
         let tracer = match Tracer::start(&opts) {
@@ -118,6 +178,10 @@ impl Watch {
                     eprintln!("listns: {line}");
                 }
                 Some(t)
+            }
+            Err(e) if following => {
+                return Err(anyhow::Error::new(e)
+                    .context("following a process tree needs the tracer, which cannot start"));
             }
             Err(e) => {
                 eprintln!(
@@ -141,9 +205,11 @@ impl Watch {
         if let Some(t) = &telemetry {
             t.scanned(stats.elapsed_ms);
         }
-        // Loaded and attached: from here on only what the loop uses.
+        // Loaded and attached: from here on only what the loop uses. A
+        // command listns starts keeps the bounding set, so that it runs
+        // with the privileges it was given.
         if nix::unistd::geteuid().is_root()
-            && let Err(e) = privileges::drop_unneeded(true)
+            && let Err(e) = privileges::drop_unneeded(args.command.is_empty())
         {
             eprintln!(
                 "listns: could not drop unneeded capabilities ({e}); running with all of them"
@@ -172,42 +238,84 @@ impl Watch {
             max_gone: args.max_gone,
             ..Tuning::default()
         };
+        let print = Print {
+            types: args.types.clone(),
+            container: args.container.clone(),
+            follow: following,
+        };
+        if let Some(want) = &print.container
+            && !inv
+                .processes
+                .values()
+                .any(|p| p.container.as_ref().is_some_and(|c| c.matches(want)))
+        {
+            eprintln!(
+                "listns: no running container is called {want:?}: only events of one that starts under that name or id will show"
+            );
+        }
         let mut w = Watch {
+            containers: Containers::new(proc_root.clone()),
             proc_root,
             tracer,
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),
             out,
             telemetry,
+            print,
+            followed: following.then(Followed::new),
         };
         w.seed();
-        if !args.events_only {
-            w.out.existing(&w.inv)?;
+        // A command run here has no namespaces yet: its events say it all.
+        if !args.events_only && args.command.is_empty() {
+            let filter = Filter {
+                types: args.types.clone(),
+                pid: args.pid,
+                ..Filter::default()
+            };
+            let print = &w.print;
+            w.out
+                .existing(&w.inv, &filter, |cells, k, ns| print.existing(cells, k, ns))?;
         }
         w.out.flush()?;
         Ok(w)
     }
 
-    /// Applies the kernel's records; after lost records, rescans.
+    /// Applies the kernel's records and prints what passes the filters;
+    /// after lost records, rescans.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
         let now = Instant::now();
         for ev in &batch.events {
             let changes = self.inv.apply(ev);
+            let creates = changes.iter().any(|c| c.kind == ChangeKind::Created);
+            let container = if creates || self.print.container.is_some() {
+                self.containers.of(ev.pid)
+            } else {
+                None
+            };
             for change in &changes {
                 if change.kind == ChangeKind::Created
-                    && let Some(c) = container::of_pid(&self.proc_root, ev.pid)
                     && let Some(origin) = self
                         .inv
                         .get_mut(&change.key)
                         .and_then(|ns| ns.origin.as_mut())
                 {
                     // While the creator still runs; one already gone stays unattributed.
-                    origin.container = Some(format!("{}:{}", c.runtime, c.id));
+                    origin.container = container.clone();
                 }
-                self.out.change(ev, change)?;
                 if let Some(t) = &self.telemetry {
                     t.change(change);
                 }
+            }
+            if let Some(f) = self.followed.as_mut() {
+                f.note(ev, &changes, &self.inv);
+            }
+            let shown: Vec<_> = changes
+                .iter()
+                .filter(|c| self.print.change(ev, container.as_ref(), c))
+                .collect();
+            self.out.task(ev, &shown)?;
+            if ev.process_gone() {
+                self.containers.forget(ev.pid);
             }
             self.lifecycle.note(&changes, &self.inv, now);
         }
@@ -232,35 +340,46 @@ impl Watch {
         let now_ns = events::now_ns();
         let proc_root = self.proc_root.clone();
         let scan = || Scanner::new(&proc_root).scan().ok().map(|(inv, _)| inv);
+        let (mut gone, mut hidden) = (Vec::new(), Vec::new());
         for verdict in self
             .lifecycle
             .run(&mut self.inv, Instant::now(), now_ns, scan)
         {
             match verdict {
                 Verdict::Gone(key) => {
-                    self.out.verdict("gone", &key, &self.inv, now_ns)?;
                     if let Some(t) = &self.telemetry {
                         t.gone(&key);
                     }
                     if let Some(t) = self.tracer.as_mut() {
                         t.forget(&key);
                     }
+                    gone.push(key);
                 }
-                Verdict::Hidden(key) => self.out.verdict("hidden", &key, &self.inv, now_ns)?,
+                Verdict::Hidden(key) => hidden.push(key),
             }
         }
+        self.print_verdicts("gone", gone, now_ns)?;
+        self.print_verdicts("hidden", hidden, now_ns)?;
         self.lifecycle.forget(&mut self.inv, now_ns);
         self.out.flush()?;
+        Ok(())
+    }
+
+    fn print_verdicts(&mut self, event: &str, keys: Vec<NsKey>, now_ns: u64) -> anyhow::Result<()> {
+        let shown: Vec<NsKey> = keys
+            .into_iter()
+            .filter(|k| self.print.verdict(k, &self.inv, self.followed.as_ref()))
+            .collect();
+        if !shown.is_empty() {
+            self.out.verdicts(event, &shown, &self.inv, now_ns)?;
+        }
         Ok(())
     }
 
     /// Without the tracer: what a rescan found that was not known.
     fn on_fallback_tick(&mut self) -> anyhow::Result<()> {
         let (_, discovered) = self.rescan()?;
-        let now_ns = events::now_ns();
-        for key in &discovered {
-            self.out.verdict("discovered", key, &self.inv, now_ns)?;
-        }
+        self.print_verdicts("discovered", discovered, events::now_ns())?;
         self.out.flush()?;
         Ok(())
     }
@@ -268,7 +387,7 @@ impl Watch {
     /// Rescans, merges, re-seeds the kernel's map and schedules checks of
     /// the namespaces nothing holds any more. Returns the inventory's size
     /// and what the rescan found that was not known.
-    fn rescan(&mut self) -> anyhow::Result<(usize, Vec<crate::inventory::NsKey>)> {
+    fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
         let (new, stats) = Scanner::new(&self.proc_root).scan()?;
         if let Some(t) = &self.telemetry {
             t.rescan(stats.elapsed_ms);
@@ -304,16 +423,12 @@ impl Watch {
     /// Reports what the kernel delivered before the signal, then detaches
     /// every program (dropping the tracer closes every map).
     fn finish(mut self) -> anyhow::Result<()> {
-        if let Some(t) = self.tracer.as_mut() {
+        // After a summary nothing more is printed.
+        if self.followed.is_none()
+            && let Some(t) = self.tracer.as_mut()
+        {
             let batch = t.drain_now();
-            for ev in &batch.events {
-                for change in self.inv.apply(ev) {
-                    self.out.change(ev, &change)?;
-                }
-            }
-            if batch.lost > 0 {
-                self.out.lost(batch.lost)?;
-            }
+            self.on_batch(batch)?;
         }
         self.out.flush()?;
         drop(self.tracer.take());
@@ -325,6 +440,14 @@ impl Watch {
 async fn next_batch(tracer: &mut Option<Tracer>) -> Result<Batch, TraceError> {
     match tracer {
         Some(t) => t.next_batch().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// When the followed process exits; never, when nothing is followed.
+async fn exited(f: Option<&Followee>) -> std::io::Result<()> {
+    match f {
+        Some(f) => f.exited().await,
         None => std::future::pending().await,
     }
 }

@@ -4,6 +4,7 @@
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
 mod setup;
+mod skips;
 mod vm;
 
 use std::{path::Path, process::Command};
@@ -85,7 +86,14 @@ fn run_task(task: Task) -> Result<()> {
             cmd.extend(cargo_args.iter().map(String::as_str));
             cmd.extend(["--", "--test-threads=1"]);
             cmd.extend(test_args.iter().map(String::as_str));
-            cargo(&root, &cmd)
+            // Privileged tests that cannot run log why; the last line says
+            // how many there were, whatever the outcome.
+            let log = skips::path(&root);
+            skips::clear(&log).with_context(|| format!("emptying {}", log.display()))?;
+            let result = cargo_env(&root, &cmd, &[(skips::ENV, log.as_os_str())]);
+            let logged = std::fs::read_to_string(&log).unwrap_or_default();
+            eprintln!("{}", skips::summary(&logged));
+            result
         }
         Task::IntegrationTest(IntegrationTarget::Vm(args)) => {
             setup::setup()?;
@@ -149,10 +157,15 @@ fn split_dashdash(args: &[String]) -> (&[String], &[String]) {
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    cargo_env(root, args, &[])
+}
+
+fn cargo_env(root: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(root)
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("running {cargo}"))?;
     if !status.success() {

@@ -10,7 +10,7 @@
 //!   newest package of each series that apt knows of.
 //!
 //! A guest has no disk: its initramfs holds a static busybox (the shell,
-//! `mount`, `sleep`...), the host's `ip`, `lsns`, `unshare` and `nsenter`
+//! `mount`, `sleep`...), the host's `ip`, `lsns`, `unshare`, `nsenter` and `setpriv`
 //! with their shared libraries, the test executables, a static `listns`
 //! and an `/init` script that mounts what the tests need, runs every test
 //! executable and prints marker lines on the serial console.
@@ -489,11 +489,13 @@ poweroff -f
 /// Tools the tests run that busybox lacks (`ip netns`, `lsns`) or does
 /// differently: the host's own, with the shared libraries they load, so the
 /// guests drive the same tools as the host. (tool, Debian package)
-const HOST_TOOLS: [(&str, &str); 4] = [
+const HOST_TOOLS: [(&str, &str); 5] = [
     ("ip", "iproute2"),
     ("lsns", "util-linux"),
     ("unshare", "util-linux"),
     ("nsenter", "util-linux"),
+    // The skip test runs a test executable as another user.
+    ("setpriv", "util-linux"),
 ];
 
 /// Copies a host tool to /usr/bin and every library `ldd` names to the same

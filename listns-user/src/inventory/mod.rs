@@ -271,12 +271,20 @@ impl Inventory {
         }
         let mut out = Rescan::default();
         for (key, found) in scan.namespaces {
-            let known = self.get(&self.resolve(key.ty, key.inum, key.id)).is_some();
+            // A remembered gone namespace found alive is a new one that
+            // reuses its inode (kernels without ids): discovered, and the
+            // dead one's creator is not its creator.
+            let alive = self
+                .get(&self.resolve(key.ty, key.inum, key.id))
+                .map(|ns| ns.state == State::Alive);
             let (key, ns) = self.entry(key.ty, key.inum, key.id);
-            if !known {
+            if alive != Some(true) {
                 out.discovered.push(key);
             }
-            let (origin, hidden) = (ns.origin.take(), ns.hidden);
+            let (origin, hidden) = match alive {
+                Some(false) => (None, false),
+                _ => (ns.origin.take(), ns.hidden),
+            };
             *ns = found;
             ns.origin = ns.origin.take().or(origin);
             // Found holding something: no longer hidden.
@@ -400,6 +408,33 @@ mod tests {
             vec!["fd"]
         );
         assert_eq!(inv.len(), 2);
+    }
+
+    #[test]
+    fn a_gone_namespace_found_alive_again_is_discovered_without_the_dead_ones_creator() {
+        // Without ids: the inode of a gone namespace, reused by a new one
+        // whose created record was lost.
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Uts, 30, None, proc_holder(7));
+        let key = NsKey::new(NsType::Uts, 30, None);
+        let ns = inv.get_mut(&key).unwrap();
+        ns.state = State::Gone { since_ns: 5 };
+        ns.origin = Some(Origin {
+            pid: 7,
+            tid: 7,
+            comm: "old".into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns: 1,
+            container: None,
+        });
+        let mut scan = Inventory::new();
+        scan.add_holder(NsType::Uts, 30, None, proc_holder(9));
+        let r = inv.merge_rescan(scan);
+        assert_eq!(r.discovered, vec![key]);
+        let ns = inv.get(&key).unwrap();
+        assert_eq!(ns.state, State::Alive);
+        assert!(ns.origin.is_none(), "{:?}", ns.origin);
     }
 
     #[test]

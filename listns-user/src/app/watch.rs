@@ -25,6 +25,11 @@ use crate::{
 /// How often watch rescans when the tracer cannot run.
 const FALLBACK_RESCAN: Duration = Duration::from_secs(2);
 
+/// After lost records, the reconciling rescan waits this long, so that a
+/// flood of losses costs one rescan, not one per batch. Another loss after
+/// that rescan schedules another: a rescan always follows the last loss.
+const LOSS_RESCAN_DELAY: Duration = Duration::from_millis(250);
+
 /// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -51,6 +56,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
             _ = sleep_until(w.lifecycle.next_due().map(tokio::time::Instant::from_std)) => w.on_lifecycle()?,
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
+            _ = sleep_until(w.loss_rescan.map(tokio::time::Instant::from_std)) => w.on_loss_rescan()?,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = &mut stop => break,
@@ -67,6 +73,8 @@ struct Watch {
     inv: Inventory,
     lifecycle: Lifecycle,
     out: EventWriter<BufWriter<StdoutLock<'static>>>,
+    /// When the rescan that reconciles lost records is due.
+    loss_rescan: Option<Instant>,
 }
 
 impl Watch {
@@ -77,6 +85,7 @@ impl Watch {
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
+            ring_bytes: args.ring_buffer_size,
             ..Options::default()
         };
         let tracer = match Tracer::start(&opts) {
@@ -127,6 +136,7 @@ impl Watch {
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),
             out: EventWriter::new(BufWriter::new(std::io::stdout().lock()), args.json),
+            loss_rescan: None,
         };
         w.seed();
         if !args.events_only {
@@ -136,7 +146,7 @@ impl Watch {
         Ok(w)
     }
 
-    /// Applies the kernel's records; after lost records, rescans.
+    /// Applies the kernel's records; after lost records, schedules a rescan.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
         let now = Instant::now();
         for ev in &batch.events {
@@ -158,9 +168,24 @@ impl Watch {
         }
         if batch.lost > 0 {
             self.out.lost(batch.lost)?;
-            let (namespaces, discovered) = self.rescan()?;
-            self.out.rescan(namespaces, discovered.len())?;
+            self.loss_rescan
+                .get_or_insert_with(|| now + LOSS_RESCAN_DELAY);
         }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// The rescan after lost records: what it found that the inventory did
+    /// not know (namespaces whose records were lost) is reported
+    /// `discovered`, then a `rescan` line sums it up.
+    fn on_loss_rescan(&mut self) -> anyhow::Result<()> {
+        self.loss_rescan = None;
+        let (namespaces, discovered) = self.rescan()?;
+        let now_ns = events::now_ns();
+        for key in &discovered {
+            self.out.verdict("discovered", key, &self.inv, now_ns)?;
+        }
+        self.out.rescan(namespaces, discovered.len())?;
         self.out.flush()?;
         Ok(())
     }
@@ -183,6 +208,9 @@ impl Watch {
                     }
                 }
                 Verdict::Hidden(key) => self.out.verdict("hidden", &key, &self.inv, now_ns)?,
+                Verdict::Discovered(key) => {
+                    self.out.verdict("discovered", &key, &self.inv, now_ns)?
+                }
             }
         }
         self.lifecycle.forget(&mut self.inv, now_ns);

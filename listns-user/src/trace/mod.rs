@@ -126,6 +126,9 @@ pub struct Options {
     pub btf: PathBuf,
     /// How often the consumer polls the ring buffer.
     pub poll: Duration,
+    /// Size of the kernel ring buffer in bytes (a power of two, a multiple
+    /// of the page size: `cli::parse_ring_bytes` checks).
+    pub ring_bytes: u32,
 }
 
 impl Default for Options {
@@ -134,6 +137,7 @@ impl Default for Options {
             initial: BTreeMap::new(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             poll: Duration::from_millis(20),
+            ring_bytes: RINGBUF_BYTES,
         }
     }
 }
@@ -194,10 +198,11 @@ impl Tracer {
         }
         let config = Config {
             init_inum,
-            wakeup_bytes: RINGBUF_BYTES / 4,
+            wakeup_bytes: opts.ring_bytes / 4,
             _pad: 0,
         };
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", opts.ring_bytes)
             .override_global("OFFSETS", &resolved.offsets, true)
             .override_global("CONFIG", &config, true)
             .load(OBJECT)

@@ -114,7 +114,7 @@ impl Watch {
         eprintln!("listns: {how}");
         match listns_syscall::list_all() {
             Ok(ids) => {
-                let n = inv.add_unexplained(&ids);
+                let n = inv.add_unexplained(&ids, |id| method.inode_of(id)).len();
                 if n > 0 {
                     eprintln!(
                         "listns: listns() knows {n} namespaces that no scan explains: listed as hidden"
@@ -184,6 +184,14 @@ impl Watch {
         let now_ns = events::now_ns();
         for key in &discovered {
             self.out.verdict("discovered", key, &self.inv, now_ns)?;
+        }
+        // Where listns(2) exists it also names what no scan can see (an
+        // nsfs fd in flight) among the namespaces whose records were lost.
+        if let Ok(ids) = listns_syscall::list_all() {
+            let method = &self.lifecycle.method;
+            for key in self.inv.add_unexplained(&ids, |id| method.inode_of(id)) {
+                self.out.verdict("hidden", &key, &self.inv, now_ns)?;
+            }
         }
         self.out.rescan(namespaces, discovered.len())?;
         self.out.flush()?;

@@ -314,23 +314,33 @@ pub struct Rescan {
 
 impl Inventory {
     /// Adds the namespaces that `listns(2)` reports and the inventory does
-    /// not have, as hidden (their inode is unknown: 0). Returns how many.
-    pub fn add_unexplained(&mut self, ids: &[(NsType, u64)]) -> usize {
+    /// not have, as hidden, with the inode `inode_of` finds for an id (0
+    /// when it cannot: listns(2) gives ids only). Returns their keys.
+    pub fn add_unexplained(
+        &mut self,
+        ids: &[(NsType, u64)],
+        mut inode_of: impl FnMut(u64) -> Option<u64>,
+    ) -> Vec<NsKey> {
         let known: std::collections::HashSet<(NsType, u64)> = self
             .namespaces
             .keys()
             .filter_map(|k| Some((k.ty, k.id?)))
             .collect();
-        let mut added = 0;
+        let mut added = Vec::new();
         for &(ty, id) in ids {
-            if !known.contains(&(ty, id)) {
-                let ns = self
-                    .namespaces
-                    .entry(NsKey::new(ty, 0, Some(id)))
-                    .or_default();
-                ns.hidden = true;
-                added += 1;
+            if known.contains(&(ty, id)) {
+                continue;
             }
+            let (key, ns) = match inode_of(id) {
+                Some(inum) => self.entry(ty, inum, Some(id)),
+                // No inode: kept out of the inode index.
+                None => {
+                    let key = NsKey::new(ty, 0, Some(id));
+                    (key, self.namespaces.entry(key).or_default())
+                }
+            };
+            ns.hidden = true;
+            added.push(key);
         }
         added
     }
@@ -441,16 +451,26 @@ mod tests {
     fn listns_ids_no_scan_explains_become_hidden() {
         let mut inv = Inventory::new();
         inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));
+        let added = inv.add_unexplained(
+            &[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)],
+            |id| (id == 2).then_some(4026532999),
+        );
         assert_eq!(
-            inv.add_unexplained(&[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)]),
-            2
+            added,
+            vec![
+                NsKey::new(NsType::Net, 4026532999, Some(2)),
+                NsKey::new(NsType::Uts, 0, Some(1))
+            ]
         );
         let hidden: Vec<_> = inv
             .iter()
             .filter(|(_, ns)| ns.hidden)
-            .map(|(k, _)| (k.ty, k.id))
+            .map(|(k, _)| (k.ty, k.inum, k.id))
             .collect();
-        assert_eq!(hidden, vec![(NsType::Net, Some(2)), (NsType::Uts, Some(1))]);
+        assert_eq!(
+            hidden,
+            vec![(NsType::Net, 4026532999, Some(2)), (NsType::Uts, 0, Some(1))]
+        );
     }
 
     #[test]

@@ -49,6 +49,14 @@ impl Method {
         }
     }
 
+    /// The inode of a namespace known by id only, where handles can tell.
+    pub fn inode_of(&self, id: u64) -> Option<u64> {
+        match self {
+            Method::Handles(h) => h.inode_of(id),
+            Method::Holders => None,
+        }
+    }
+
     fn check(&self, key: &NsKey) -> Liveness {
         match self {
             Method::Handles(h) => h.check(key),

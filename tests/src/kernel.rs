@@ -132,6 +132,121 @@ pub fn wait_unloaded(ids: &BTreeSet<u32>, timeout: Duration) -> BTreeSet<u32> {
     }
 }
 
+/// `listns(2)`: syscall 470 on x86_64 (Linux 6.19+).
+pub const SYS_LISTNS: libc::c_long = 470;
+
+/// One raw `listns(2)` call for namespaces of `ns_type` (a CLONE_NEW* flag,
+/// 0 for all) after id `last`: how many ids it wrote, or the errno.
+pub fn listns_raw(ns_type: u32, last: u64, ids: &mut [u64]) -> Result<usize, i32> {
+    // struct ns_id_req, NS_ID_REQ_SIZE_VER0: size, spare, ns_id, ns_type,
+    // spare2, user_ns_id.
+    #[repr(C)]
+    struct Req(u32, u32, u64, u32, u32, u64);
+    let req = Req(32, 0, last, ns_type, 0, 0);
+    // SAFETY: req is a valid 32-byte request; ids has room for ids.len().
+    let r = unsafe {
+        libc::syscall(
+            SYS_LISTNS,
+            &raw const req,
+            ids.as_mut_ptr(),
+            ids.len(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Every id `listns(2)` lists for `ns_type`, in pages of 1000 (ENOENT after
+/// a full page ends the listing); the errno when the first call fails.
+pub fn listns_all_raw(ns_type: u32) -> Result<Vec<u64>, i32> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u64; 1000];
+    loop {
+        let last = out.last().copied().unwrap_or(0);
+        match listns_raw(ns_type, last, &mut buf) {
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if n < buf.len() {
+                    return Ok(out);
+                }
+            }
+            Err(libc::ENOENT) if last != 0 => return Ok(out),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The running kernel's (major, minor), from uname.
+pub fn kernel_version() -> (u32, u32) {
+    // SAFETY: uname fills the struct.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut u) };
+    // SAFETY: release is NUL-terminated.
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+/// Sends `fd` over the unix socket `sock` with SCM_RIGHTS (one data byte),
+/// with raw syscalls only: callable in a forked child.
+///
+/// # Safety
+/// `sock` and `fd` must be open descriptors.
+pub unsafe fn send_fd(sock: i32, fd: i32) -> bool {
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut cbuf = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+        libc::sendmsg(sock, &msg, 0) == 1
+    }
+}
+
+/// Receives one fd sent by [`send_fd`] on `sock`; None when none came.
+pub fn recv_fd(sock: i32) -> Option<OwnedFd> {
+    // SAFETY: a msghdr over our own buffers; the fd received is ours.
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut cbuf = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
+            return None;
+        }
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+        Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,15 @@ fn netns_gone_after_its_bind_mount_is_unmounted() {
             is(v, "created", "net") && v["ns"] == inode
         })
         .expect("created");
+    // Alive while mounted: no gone over more than two 2-second sweeps (on
+    // 6.19+ a handle to a namespace held only by a bind mount answers
+    // ENOENT, "inactive", which is not death).
+    assert!(
+        w.wait(Duration::from_secs(5), |v| is(v, "gone", "net")
+            && v["ns"] == inode)
+            .is_none(),
+        "reported gone while its bind mount still holds it"
+    );
     run("umount", &[file.to_str().unwrap()]);
     let gone = w
         .wait(Duration::from_secs(15), |v| {
@@ -165,8 +174,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         0
     );
     let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes syscalls (nix's sendmsg allocates its control
-    // buffer, which glibc's malloc allows after fork), then _exits.
+    // SAFETY: the child makes raw syscalls only, then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
@@ -174,7 +182,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
                 libc::_exit(1);
             }
             let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
-            libc::_exit(if send_fd(a, fd) { 0 } else { 2 });
+            libc::_exit(if kernel::send_fd(a, fd) { 0 } else { 2 });
         }
     }
     let mut status = 0;
@@ -226,9 +234,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         "lsns lists {inode}"
     );
     // Receiving and closing the fd releases it: then it is gone.
-    let fd = recv_fd(b);
-    assert!(fd >= 0);
-    unsafe { libc::close(fd) };
+    drop(kernel::recv_fd(b).expect("the fd in flight"));
     w.wait(Duration::from_secs(15), |v| {
         is(v, "gone", "net") && v["id"] == created["id"]
     })
@@ -237,38 +243,6 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         libc::close(a);
         libc::close(b);
     }
-}
-
-/// Sends `fd` over the unix socket `sock` (SCM_RIGHTS, with one data byte).
-/// Called in a forked child: nix's sendmsg allocates its control buffer,
-/// which glibc's malloc allows after fork.
-fn send_fd(sock: i32, fd: i32) -> bool {
-    use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [std::io::IoSlice::new(&[0])];
-    sendmsg::<UnixAddr>(sock, &iov, &cmsg, MsgFlags::empty(), None) == Ok(1)
-}
-
-/// Receives one fd sent by `send_fd` on `sock`; -1 when none came.
-fn recv_fd(sock: i32) -> i32 {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut cbuf = nix::cmsg_space!(std::os::fd::RawFd);
-    let Ok(msg) = recvmsg::<UnixAddr>(sock, &mut iov, Some(&mut cbuf), MsgFlags::empty()) else {
-        return -1;
-    };
-    let fd = msg
-        .cmsgs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        });
-    fd.unwrap_or(-1)
 }
 
 /// The kernel hands a dead namespace's inode to the next one. Each child

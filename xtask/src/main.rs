@@ -39,7 +39,8 @@ enum Task {
     #[command(subcommand)]
     IntegrationTest(IntegrationTarget),
     /// Benchmarks against peers run side by side (see BENCHMARKS.md):
-    /// scan, trace, memory, sweep (default: all).
+    /// scan, trace, memory, sweep (default: all); `soak [--seconds N]
+    /// [--rate R]` alone runs the ten-minute churn soak.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -98,6 +99,22 @@ fn run_task(task: Task) -> Result<()> {
         Task::IntegrationTest(IntegrationTarget::Vm(args)) => {
             setup::setup()?;
             vm::run(&root, &args)
+        }
+        Task::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
+            // Ten minutes by default: never part of a plain `bench`.
+            setup::setup()?;
+            build_release(&root)?;
+            let mut cmd = vec![
+                "run",
+                "--release",
+                "--package",
+                "listns-tests",
+                "--bin",
+                "listns-soak",
+                "--",
+            ];
+            cmd.extend(args[1..].iter().map(String::as_str));
+            cargo(&root, &cmd)
         }
         Task::Bench { args } => {
             setup::setup()?;

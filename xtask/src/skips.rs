@@ -1,8 +1,8 @@
-//! The skip log: privileged tests that cannot run (not root) say so on
-//! stderr and append `TEST<TAB>REASON` to the file named by
-//! `LISTNS_SKIP_LOG` (see `listns_tests::require_root`). `cargo xtask test`
-//! empties it before the tests and ends with one line summarising it, so
-//! that a run as non-root does not pass for a full one.
+//! The skip log: tests that cannot run (not root, a kernel without
+//! listns(2)) say so on stderr and append `TEST<TAB>REASON` to the file
+//! named by `LISTNS_SKIP_LOG` (see `listns_tests::require_root`). `cargo
+//! xtask test` empties it before the tests and ends with one line
+//! summarising it, so that a run as non-root does not pass for a full one.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -42,8 +42,7 @@ pub fn summary(log: &str) -> String {
         .map(|(reason, n)| format!("{n} {reason}"))
         .collect();
     format!(
-        "xtask: {total} privileged test{} SKIPPED, not run ({}); the ones shown as \"ok\" \
-         above include them: run as root to run them",
+        "xtask: {total} test{} SKIPPED, not run ({}): the ones shown as \"ok\" above include them",
         if total == 1 { "" } else { "s" },
         why.join("; ")
     )
@@ -58,8 +57,8 @@ mod tests {
         let log = "a\tneeds root (x)\nb\tneeds root (x)\nc\tno BTF\n";
         assert_eq!(
             summary(log),
-            "xtask: 3 privileged tests SKIPPED, not run (2 needs root (x); 1 no BTF); \
-             the ones shown as \"ok\" above include them: run as root to run them"
+            "xtask: 3 tests SKIPPED, not run (2 needs root (x); 1 no BTF): \
+             the ones shown as \"ok\" above include them"
         );
     }
 
@@ -71,6 +70,6 @@ mod tests {
 
     #[test]
     fn one_skip_is_singular() {
-        assert!(summary("t\twhy\n").starts_with("xtask: 1 privileged test SKIPPED"));
+        assert!(summary("t\twhy\n").starts_with("xtask: 1 test SKIPPED"));
     }
 }

@@ -35,6 +35,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 use cargo_metadata::Message;
 
+mod sid;
+
 /// Rust target of the static test executables (the guests are x86_64 too).
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Marker lines the guest's /init prints (see `INIT`).
@@ -46,7 +48,8 @@ const M_DONE: &str = "LISTNS-VM-DONE: ";
 /// What `integration-test vm` was asked to do.
 #[derive(Debug, clap::Args)]
 pub struct VmArgs {
-    /// Debian kernel series to boot (newest `linux-image-<SERIES>.*-cloud-amd64` apt knows of).
+    /// Debian kernel series to boot (newest `linux-image-<SERIES>.*-cloud-amd64` apt knows of),
+    /// or `sid`: Debian unstable's newest cloud kernel (through a private apt state).
     #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
     pub kernels: Vec<String>,
     /// Seconds a guest may run before it counts as failed.
@@ -247,6 +250,9 @@ struct Kernel {
 /// of (the signed one, or the `-unsigned` build of the same kernel), and
 /// unpacks its vmlinuz into the cache unless it is there already.
 fn fetch_kernel(cache: &Path, series: &str) -> Result<Kernel> {
+    if series == sid::SERIES {
+        return sid::fetch(cache);
+    }
     let mut names = cloud_images(series)?;
     if names.is_empty() {
         eprintln!("xtask vm: no linux-image-{series}.*-cloud-amd64 in apt's lists; apt-get update");

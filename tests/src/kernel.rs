@@ -109,6 +109,31 @@ pub fn prog_ids_of(pid: &str) -> BTreeSet<u32> {
     out
 }
 
+/// The sizes (`max_entries`) of the BPF ring buffers (map type 27) that
+/// process `pid` holds, from its fdinfo.
+pub fn ringbuf_sizes_of(pid: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return out;
+    };
+    for fd in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(fd.path()) else {
+            continue;
+        };
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+        };
+        if field("map_type:") == Some("27")
+            && let Some(n) = field("max_entries:").and_then(|v| v.parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
 /// Which of `ids` the kernel still has loaded.
 pub fn still_loaded(ids: &BTreeSet<u32>) -> BTreeSet<u32> {
     aya::programs::loaded_programs()

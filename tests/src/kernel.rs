@@ -109,29 +109,25 @@ pub fn prog_ids_of(pid: &str) -> BTreeSet<u32> {
     out
 }
 
-/// The sizes (`max_entries`) of the BPF ring buffers (map type 27) that
-/// process `pid` holds, from its fdinfo.
-pub fn ringbuf_sizes_of(pid: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return out;
-    };
-    for fd in dir.flatten() {
-        let Ok(text) = std::fs::read_to_string(fd.path()) else {
-            continue;
-        };
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-        };
-        if field("map_type:") == Some("27")
-            && let Some(n) = field("max_entries:").and_then(|v| v.parse().ok())
-        {
-            out.push(n);
+/// The `max_entries` of every BPF map named `name` that process `pid`
+/// holds: the map ids from its fdinfo, looked up in the kernel.
+pub fn map_sizes_of(pid: &str, name: &str) -> Vec<u32> {
+    let mut ids = BTreeSet::new();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) {
+        for fd in dir.flatten() {
+            let text = std::fs::read_to_string(fd.path()).unwrap_or_default();
+            ids.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("map_id:"))
+                    .filter_map(|v| v.trim().parse::<u32>().ok()),
+            );
         }
     }
-    out
+    aya::maps::loaded_maps()
+        .filter_map(Result::ok)
+        .filter(|m| ids.contains(&m.id()) && m.name_as_str() == Some(name))
+        .map(|m| m.max_entries())
+        .collect()
 }
 
 /// Which of `ids` the kernel still has loaded.

@@ -204,7 +204,7 @@ fn lost_records_are_counted_reported_and_reconciled() {
     }
     let mut w = Watch::start(&["--ring-buffer-size", "16K"]);
     assert_eq!(
-        kernel::ringbuf_sizes_of(&w.child.id().to_string()),
+        kernel::map_sizes_of(&w.child.id().to_string(), "EVENTS"),
         vec![16384],
         "the kernel's ring buffer has the size asked for"
     );
@@ -298,8 +298,8 @@ fn a_namespace_made_under_cover_of_a_flood_is_still_found() {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.to_string();
     let mut w = Watch::start(&["--ring-buffer-size", &page]);
     assert_eq!(
-        kernel::ringbuf_sizes_of(&w.child.id().to_string()),
-        vec![page.parse::<u64>().unwrap()]
+        kernel::map_sizes_of(&w.child.id().to_string(), "EVENTS"),
+        vec![page.parse::<u32>().unwrap()]
     );
     let flooder = Flooder::start(3);
     // Network namespaces made one by one while the flood runs, each held

@@ -99,10 +99,10 @@ pub fn prog_ids_of(pid: &str) -> BTreeSet<u32> {
             continue;
         };
         for line in text.lines() {
-            if let Some(id) = line.strip_prefix("prog_id:") {
-                if let Ok(id) = id.trim().parse() {
-                    out.insert(id);
-                }
+            if let Some(id) = line.strip_prefix("prog_id:")
+                && let Ok(id) = id.trim().parse()
+            {
+                out.insert(id);
             }
         }
     }

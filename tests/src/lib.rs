@@ -6,6 +6,7 @@
 //! a failure, never a silent skip.
 
 pub mod kernel;
+pub mod lsns;
 pub mod watch;
 
 pub use kernel::{kernel_has_ns_ids, kernel_has_nsfs_handles};

@@ -129,7 +129,7 @@ fn listns_replies_parse_as_the_kernel_gives_them() {
     let uts = libc::CLONE_NEWUTS as u32;
     loop {
         let n = listns_all_raw(uts).expect("raw listns").len();
-        if n >= 512 && n % 256 == 0 {
+        if n >= 512 && n.is_multiple_of(256) {
             break;
         }
         assert!(

@@ -12,7 +12,9 @@ use std::{
     time::Duration,
 };
 
-use listns_tests::{kernel_has_ns_ids, listns_bin, live_inodes, require_root, run, wait_for};
+use listns_tests::{
+    kernel_has_ns_ids, listns_bin, live_inodes, lsns::lsns, require_root, run, wait_for,
+};
 
 use listns::{
     inventory::{Holder, Inventory, NsKey},
@@ -431,45 +433,6 @@ fn every_namespace_lsns_lists_listns_lists_too() {
         "NOTE lsns listed {} namespaces, {pidless} of them without a PID",
         before.len()
     );
-}
-
-/// One namespace as `lsns -J -o NS,TYPE,PID,NSFS` lists it.
-#[derive(Clone, Debug)]
-struct LsnsEntry {
-    ty: String,
-    ns: u64,
-    pid: Option<u64>,
-    /// Bind mounts of it (lsns separates several with newlines).
-    nsfs: Vec<String>,
-}
-
-impl LsnsEntry {
-    fn key(&self) -> (String, u64) {
-        (self.ty.clone(), self.ns)
-    }
-}
-
-fn lsns() -> Vec<LsnsEntry> {
-    let out = Command::new("lsns")
-        .args(["-J", "-o", "NS,TYPE,PID,NSFS"])
-        .output()
-        .expect("lsns installed");
-    assert!(out.status.success(), "lsns failed: {}", out.status);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| LsnsEntry {
-            ty: n["type"].as_str().unwrap().to_string(),
-            ns: n["ns"].as_u64().unwrap(),
-            pid: n["pid"].as_u64(),
-            nsfs: n["nsfs"]
-                .as_str()
-                .map(|s| s.lines().map(str::to_string).collect())
-                .unwrap_or_default(),
-        })
-        .collect()
 }
 
 /// Runs the built `listns -J` binary.

@@ -469,7 +469,10 @@ mod tests {
             .collect();
         assert_eq!(
             hidden,
-            vec![(NsType::Net, 4026532999, Some(2)), (NsType::Uts, 0, Some(1))]
+            vec![
+                (NsType::Net, 4026532999, Some(2)),
+                (NsType::Uts, 0, Some(1))
+            ]
         );
     }
 

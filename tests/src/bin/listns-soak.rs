@@ -158,7 +158,7 @@ fn main() -> Result<()> {
         let mut n: u64 = 0;
         while !s.load(Ordering::Relaxed) {
             let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 flags |= libc::CLONE_NEWNET;
             }
             churn_one(flags);

@@ -250,9 +250,21 @@ fn lost_records_are_counted_reported_and_reconciled() {
         reported_total += reported;
     }
     let made_total: u64 = made.iter().sum();
+    let joined = w
+        .seen
+        .iter()
+        .filter(|v| is(v, "joined", "uts") && pids.iter().any(|p| v["pid"] == *p))
+        .count();
+    let missed: u64 = w
+        .seen
+        .iter()
+        .filter(|v| v["event"] == "lost")
+        .filter_map(|v| v["missed"].as_u64())
+        .sum();
     eprintln!(
-        "NOTE overload: {made_total} UTS namespaces made, {reported_total} reported created, \
-         {lost_total} records lost"
+        "NOTE overload: {made_total} UTS namespaces made, {reported_total} reported created \
+         ({joined} joined), {lost_total} records lost ({missed} of them program runs the kernel \
+         skipped)"
     );
     // One record per namespace made (its unshare): each one not reported
     // must be a lost record.

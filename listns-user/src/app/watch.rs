@@ -167,7 +167,7 @@ impl Watch {
             self.lifecycle.note(&changes, &self.inv, now);
         }
         if batch.lost > 0 {
-            self.out.lost(batch.lost)?;
+            self.out.lost(batch.lost, batch.missed)?;
             self.loss_rescan
                 .get_or_insert_with(|| now + LOSS_RESCAN_DELAY);
         }
@@ -273,7 +273,7 @@ impl Watch {
                 }
             }
             if batch.lost > 0 {
-                self.out.lost(batch.lost)?;
+                self.out.lost(batch.lost, batch.missed)?;
             }
         }
         self.out.flush()?;

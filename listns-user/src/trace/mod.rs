@@ -146,8 +146,14 @@ impl Default for Options {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<TaskEvent>,
-    /// Records the kernel could not write since the last batch.
+    /// Records the kernel could not write since the last batch, and
+    /// program runs it skipped (included in `lost`; see `missed`).
     pub lost: u64,
+    /// Of `lost`: runs of our programs the kernel skipped since the last
+    /// batch (its `recursion_misses`, e.g. a program preempted while
+    /// another BPF program ran on that CPU). Each may be a record never
+    /// written, and no ring-buffer counter sees it.
+    pub missed: u64,
     /// Records that did not decode (a bug if ever non-zero).
     pub malformed: u64,
 }
@@ -159,6 +165,10 @@ pub struct Tracer {
     lost: PerCpuArray<MapData, u64>,
     known: BpfHashMap<MapData, u64, u8>,
     lost_seen: u64,
+    /// The programs' fds (owned by `_ebpf`), for their `recursion_misses`.
+    prog_fds: Vec<i32>,
+    missed_seen: u64,
+    missed_read: std::time::Instant,
     clock: Clock,
     poll: tokio::time::Interval,
     logger: Option<tokio::task::JoinHandle<()>>,
@@ -238,6 +248,11 @@ impl Tracer {
             .map_err(|e| TraceError::Map("LOST", e))?;
         let known = BpfHashMap::try_from(take(&mut ebpf, "KNOWN")?)
             .map_err(|e| TraceError::Map("KNOWN", e))?;
+        let prog_fds = ebpf
+            .programs()
+            .filter_map(|(_, p)| p.fd().ok())
+            .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(fd)))
+            .collect();
         let mut poll = tokio::time::interval(opts.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Tracer {
@@ -245,6 +260,9 @@ impl Tracer {
             lost,
             known,
             lost_seen: 0,
+            prog_fds,
+            missed_seen: 0,
+            missed_read: std::time::Instant::now(),
             clock: Clock::now(),
             poll,
             logger,
@@ -258,7 +276,8 @@ impl Tracer {
     pub fn drain_now(&mut self) -> Batch {
         let mut batch = Batch::default();
         self.drain_into(&mut batch);
-        batch.lost = self.take_lost();
+        batch.missed = self.take_missed(true);
+        batch.lost = self.take_lost() + batch.missed;
         batch
     }
 
@@ -283,7 +302,8 @@ impl Tracer {
         loop {
             let mut batch = Batch::default();
             self.drain_into(&mut batch);
-            batch.lost = self.take_lost();
+            batch.missed = self.take_missed(false);
+            batch.lost = self.take_lost() + batch.missed;
             if !batch.events.is_empty() || batch.lost > 0 || batch.malformed > 0 {
                 return Ok(batch);
             }
@@ -292,6 +312,33 @@ impl Tracer {
                 _ = self.poll.tick() => {}
             }
         }
+    }
+
+    /// Program runs the kernel skipped since the last call, from the
+    /// `recursion_misses` line of each program fd's fdinfo (Linux 5.12+;
+    /// 0 where absent). Read at most every 100 ms unless `now`.
+    fn take_missed(&mut self, now: bool) -> u64 {
+        if !now && self.missed_read.elapsed() < Duration::from_millis(100) {
+            return 0;
+        }
+        self.missed_read = std::time::Instant::now();
+        let total: u64 = self
+            .prog_fds
+            .iter()
+            .map(|fd| {
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                    .ok()
+                    .and_then(|t| {
+                        t.lines()
+                            .find_map(|l| l.strip_prefix("recursion_misses:"))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .sum();
+        let new = total.saturating_sub(self.missed_seen);
+        self.missed_seen = total;
+        new
     }
 
     /// Records lost since the last call.

@@ -50,7 +50,7 @@ enum Task {
 #[derive(Subcommand)]
 enum IntegrationTarget {
     /// The kernel matrix: the privileged tests on the host kernel and on
-    /// Debian's 6.1 and 6.12 kernels booted under QEMU (see README).
+    /// Debian's 6.1 and 6.12 kernels and Debian unstable's newest, booted under QEMU (see README).
     Vm(vm::VmArgs),
 }
 

@@ -50,7 +50,7 @@ const M_DONE: &str = "LISTNS-VM-DONE: ";
 pub struct VmArgs {
     /// Debian kernel series to boot (newest `linux-image-<SERIES>.*-cloud-amd64` apt knows of),
     /// or `sid`: Debian unstable's newest cloud kernel (through a private apt state).
-    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12,sid")]
     pub kernels: Vec<String>,
     /// Seconds a guest may run before it counts as failed.
     #[arg(long, default_value_t = 420)]

@@ -1,28 +1,62 @@
 //! Helpers shared by the privileged integration tests.
 //!
 //! These tests create real namespaces and load real eBPF programs, so they
-//! need root. Where they cannot run they say why; under CI (`CI` set) that
-//! is a failure, never a silent skip.
+//! need root. Where they cannot run they say why, and write that to the
+//! skip log that `cargo xtask test` summarises; under CI (`CI` set) that is
+//! a failure, never a silent skip.
+
+pub mod kernel;
+pub mod lsns;
+pub mod watch;
+
+pub use kernel::{kernel_has_ns_ids, kernel_has_nsfs_handles};
 
 pub mod packaging;
 
 use std::{
+    io::Write,
     path::Path,
     time::{Duration, Instant},
 };
 
-/// Returns false (after printing why) when the test cannot run here; panics
-/// instead when running in CI, where every privileged test must run.
+/// The environment variable naming the skip log: `cargo xtask test` sets
+/// it, empties the file before the tests and summarises it after them.
+pub const SKIP_LOG_ENV: &str = "LISTNS_SKIP_LOG";
+
+/// Returns false (after printing why, and logging it) when the test cannot
+/// run here; panics instead when running in CI, where every privileged
+/// test must run.
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    let why = format!("{test}: needs root (creates namespaces, loads eBPF)");
+    let reason = "needs root (creates namespaces, loads eBPF)";
     if std::env::var_os("CI").is_some() {
-        panic!("{why}; CI must run privileged tests as root");
+        panic!("{test}: {reason}; CI must run privileged tests as root");
     }
-    eprintln!("SKIP {why}");
+    eprintln!("SKIP {test}: {reason}");
+    log_skip(test, reason);
     false
+}
+
+/// Appends `TEST<TAB>REASON` to the skip log, if one is set. A log that
+/// cannot be written is said so on stderr (the SKIP line is out already).
+pub fn log_skip(test: &str, reason: &str) {
+    let Some(path) = std::env::var_os(SKIP_LOG_ENV) else {
+        return;
+    };
+    let line = format!("{test}\t{reason}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "listns-tests: cannot log the skip to {}: {e}",
+            Path::new(&path).display()
+        );
+    }
 }
 
 /// Polls `cond` until it returns Some or the deadline passes.
@@ -112,21 +146,10 @@ pub fn listns_bin_release() -> std::path::PathBuf {
     target.join("release/listns")
 }
 
-/// Whether this kernel gives namespaces 64-bit ids (NS_GET_ID, 6.18+).
-pub fn kernel_has_ns_ids() -> bool {
-    use std::os::fd::AsFd;
-    std::fs::File::open("/proc/self/ns/net")
-        .ok()
-        .and_then(|f| listns::ns::get_id(f.as_fd()))
-        .is_some()
-}
-
-/// Whether nsfs file handles work here (open_by_handle_at, 6.18+).
-pub fn kernel_has_nsfs_handles() -> bool {
-    listns::lifecycle::Handles::probe().is_ok()
-}
-
 /// listns's programs as the kernel names them (names are cut at 15 bytes).
+/// Other tools' programs can have the same names: tests count listns's
+/// programs by id ([`kernel::prog_ids_of`]); these are for the benchmark's
+/// per-hook figures only.
 pub const OUR_PROGRAMS: [&str; 6] = [
     "sched_process_f",
     "sched_process_e",
@@ -135,14 +158,6 @@ pub const OUR_PROGRAMS: [&str; 6] = [
     "sys_enter_setns",
     "sys_exit_setns",
 ];
-
-/// How many of listns's programs are loaded right now.
-pub fn ours_loaded() -> usize {
-    loaded_program_names()
-        .iter()
-        .filter(|n| OUR_PROGRAMS.contains(&n.as_str()))
-        .count()
-}
 
 /// A network namespace made with `ip netns add NAME` (any leftover of that
 /// name deleted first); `ip netns delete` on drop, if it still exists.

@@ -301,7 +301,7 @@ fn two_bind_mounts_of_one_netns() {
         mounts: vec![second.clone()],
     };
     // A process in it, so that lsns 2.38 lists it too.
-    let _p = Proc::sh("exec ip netns exec lsns-parity-bind sleep 600");
+    let _p = Proc::cmd("ip", &["netns", "exec", "lsns-parity-bind", "sleep", "600"]);
     let inum = ns_inode(first);
     let q = format!("NS == {inum}");
     wait_for(Duration::from_secs(5), || {

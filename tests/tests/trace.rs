@@ -132,6 +132,40 @@ fn find(events: &[TaskEvent], pid: u32, kind: TaskEventKind) -> &TaskEvent {
         })
 }
 
+/// Dropping the tracer unloads every program it loaded: counted by the
+/// program ids in this process's own fdinfo, not by names other tools'
+/// programs can share.
+#[test]
+fn dropping_the_tracer_unloads_its_programs() {
+    if !require_root("dropping_the_tracer_unloads_its_programs") {
+        return;
+    }
+    let before = listns_tests::kernel::prog_ids_of("self");
+    let ids = rt().block_on(async {
+        let tracer = Tracer::start(&Options::default()).expect("tracer starts");
+        let now = listns_tests::kernel::prog_ids_of("self");
+        let ids: std::collections::BTreeSet<u32> = now.difference(&before).copied().collect();
+        assert!(
+            tracer.status.failed.is_empty(),
+            "{:?}",
+            tracer.status.failed
+        );
+        assert_eq!(
+            ids.len(),
+            listns_tests::watch::PROGRAMS,
+            "one program per hook: {ids:?}"
+        );
+        assert_eq!(listns_tests::kernel::still_loaded(&ids), ids);
+        drop(tracer);
+        ids
+    });
+    let left = listns_tests::kernel::wait_unloaded(&ids, Duration::from_secs(5));
+    assert!(
+        left.is_empty(),
+        "programs {left:?} still loaded after the tracer was dropped"
+    );
+}
+
 #[test]
 fn burst_of_short_lived_namespaces_is_caught_whole() {
     if !require_root("burst_of_short_lived_namespaces_is_caught_whole") {
@@ -172,7 +206,7 @@ fn burst_of_short_lived_namespaces_is_caught_whole() {
         assert_eq!(uts.len(), N, "unshare events from the burst");
         let created = uts.iter().filter(|s| s.created).count();
         assert_eq!(created, N, "uts namespaces reported as created");
-        if !tracer.status.ns_ids {
+        if !listns_tests::kernel_has_ns_ids() {
             // Kernels before 6.18 key namespaces by inode, which the kernel
             // hands to the next namespace at once (the exit hook forgets
             // dying ones): no distinct ids to check.
@@ -316,9 +350,7 @@ fn setns_into_existing_netns_is_a_join() {
 }
 
 fn netns_id(path: &str) -> u64 {
-    use std::os::fd::AsFd;
-    let f = std::fs::File::open(path).unwrap();
-    listns::ns::get_id(f.as_fd()).unwrap_or(0)
+    listns_tests::kernel::ns_id_of_path(path).unwrap_or(0)
 }
 
 #[test]

@@ -1,143 +1,28 @@
 //! Privileged tests of `listns watch`: the real binary, real namespaces.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::{Duration, Instant},
+use std::{process::Command, time::Duration};
+
+use listns_tests::{
+    NetnsGuard, kernel, listns_bin, require_root, run, wait_for,
+    watch::{PROGRAMS, Watch, is},
 };
-
-use listns_tests::{NetnsGuard, listns_bin, loaded_program_names, require_root, run, wait_for};
 use serde_json::Value;
-
-/// `listns watch --json`, its lines parsed by a thread.
-struct Watch {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Watch {
-    /// `listns watch --json EXTRA` with its lines read by a thread; does
-    /// not wait for anything.
-    fn spawn(extra: &[&str]) -> Watch {
-        wait_until_unloaded();
-        let mut child = Command::new(listns_bin())
-            .args(["watch", "--json"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("listns watch starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("invalid JSON {line:?}: {e}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        Watch {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Spawns and waits until the programs are attached and the initial
-    /// inventory is out.
-    fn start(extra: &[&str]) -> Watch {
-        let mut w = Watch::spawn(extra);
-        // Ready once the initial inventory is out (its last "existing" line
-        // comes after the programs are attached) and the programs are loaded.
-        assert!(
-            wait_for(Duration::from_secs(30), || (listns_tests::ours_loaded()
-                == listns_tests::OUR_PROGRAMS.len())
-            .then_some(()))
-            .is_some(),
-            "programs not attached"
-        );
-        w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
-            .expect("initial inventory");
-        w
-    }
-
-    /// Reads lines until one matches, keeping them all.
-    fn wait(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Option<Value> {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return Some(v.clone());
-        }
-        let end = Instant::now() + timeout;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    listns_tests::assert_valid_json(&v);
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return Some(v);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        None
-    }
-
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits for the programs of an earlier tracer (this test binary's or the
-/// trace tests') to be freed: the kernel does that asynchronously.
-fn wait_until_unloaded() {
-    let none = wait_for(Duration::from_secs(10), || {
-        (listns_tests::ours_loaded() == 0).then_some(())
-    });
-    assert!(
-        none.is_some(),
-        "listns programs still loaded (another tracer running?): {:?}",
-        loaded_program_names()
-    );
-}
-
-fn is(v: &Value, event: &str, ty: &str) -> bool {
-    v["event"] == event && v["type"] == ty
-}
 
 #[test]
 fn ctrl_c_detaches_everything_and_exits_zero() {
     if !require_root("ctrl_c_detaches_everything_and_exits_zero") {
         return;
     }
-    wait_until_unloaded();
-    let w = Watch::start(&[]);
+    let mut w = Watch::start(&[]);
+    assert_eq!(w.programs.len(), PROGRAMS);
     assert_eq!(
-        listns_tests::ours_loaded(),
-        listns_tests::OUR_PROGRAMS.len()
+        kernel::still_loaded(&w.programs),
+        w.programs,
+        "the kernel lists every program the watcher holds"
     );
+    // interrupt() also checks that every one of them is unloaded.
     let status = w.interrupt();
     assert!(status.success(), "exit status {status}");
-    // The kernel frees a program asynchronously (after an RCU grace
-    // period) once its last fd and link are gone: allow it a moment.
-    let gone = wait_for(Duration::from_secs(5), || {
-        (listns_tests::ours_loaded() == 0).then_some(())
-    });
-    assert!(
-        gone.is_some(),
-        "programs left behind: {:?}",
-        loaded_program_names()
-    );
 }
 
 #[test]
@@ -196,6 +81,15 @@ fn netns_gone_after_its_bind_mount_is_unmounted() {
             is(v, "created", "net") && v["ns"] == inode
         })
         .expect("created");
+    // Alive while mounted: no gone over more than two 2-second sweeps (on
+    // 6.19+ a handle to a namespace held only by a bind mount answers
+    // ENOENT, "inactive", which is not death).
+    assert!(
+        w.wait(Duration::from_secs(5), |v| is(v, "gone", "net")
+            && v["ns"] == inode)
+            .is_none(),
+        "reported gone while its bind mount still holds it"
+    );
     run("umount", &[file.to_str().unwrap()]);
     let gone = w
         .wait(Duration::from_secs(15), |v| {
@@ -280,8 +174,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         0
     );
     let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes syscalls (nix's sendmsg allocates its control
-    // buffer, which glibc's malloc allows after fork), then _exits.
+    // SAFETY: the child makes raw syscalls only, then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
@@ -289,7 +182,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
                 libc::_exit(1);
             }
             let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
-            libc::_exit(if send_fd(a, fd) { 0 } else { 2 });
+            libc::_exit(if kernel::send_fd(a, fd) { 0 } else { 2 });
         }
     }
     let mut status = 0;
@@ -304,7 +197,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         })
         .expect("created event");
     let inode = created["ns"].as_u64().unwrap();
-    if !listns_tests::kernel_has_nsfs_handles() {
+    if !kernel::kernel_has_nsfs_handles() {
         // Liveness then comes from holders alone, which cannot see this
         // reference: the documented fallback reports it gone.
         eprintln!("NOTE no nsfs file handles on this kernel: hidden cannot be told from gone");
@@ -341,9 +234,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         "lsns lists {inode}"
     );
     // Receiving and closing the fd releases it: then it is gone.
-    let fd = recv_fd(b);
-    assert!(fd >= 0);
-    unsafe { libc::close(fd) };
+    drop(kernel::recv_fd(b).expect("the fd in flight"));
     w.wait(Duration::from_secs(15), |v| {
         is(v, "gone", "net") && v["id"] == created["id"]
     })
@@ -354,91 +245,112 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
     }
 }
 
-/// Sends `fd` over the unix socket `sock` (SCM_RIGHTS, with one data byte).
-/// Called in a forked child: nix's sendmsg allocates its control buffer,
-/// which glibc's malloc allows after fork.
-fn send_fd(sock: i32, fd: i32) -> bool {
-    use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [std::io::IoSlice::new(&[0])];
-    sendmsg::<UnixAddr>(sock, &iov, &cmsg, MsgFlags::empty(), None) == Ok(1)
-}
-
-/// Receives one fd sent by `send_fd` on `sock`; -1 when none came.
-fn recv_fd(sock: i32) -> i32 {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut cbuf = nix::cmsg_space!(std::os::fd::RawFd);
-    let Ok(msg) = recvmsg::<UnixAddr>(sock, &mut iov, Some(&mut cbuf), MsgFlags::empty()) else {
-        return -1;
-    };
-    let fd = msg
-        .cmsgs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        });
-    fd.unwrap_or(-1)
-}
-
-/// The kernel hands a dead namespace's inode to the next one: listns keeps
-/// them apart by id, and the first is reported gone.
+/// The kernel hands a dead namespace's inode to the next one. Each child
+/// unshares a UTS namespace, tells us its inode and id as the kernel gives
+/// them (fstat, NS_GET_ID), and exits; the first pair with the same inode
+/// is checked against what listns reported: both sightings are creations
+/// (not a join of the dead one), each with the true inode and id (so the
+/// ids differ where there are ids), and the first namespace is reported gone.
 #[test]
 fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
     if !require_root("reused_inode_is_a_new_namespace_and_the_old_one_is_gone") {
         return;
     }
     let mut w = Watch::start(&[]);
-    let mut by_inode: std::collections::HashMap<u64, Value> = std::collections::HashMap::new();
+    // inode -> (truth, what listns said)
+    let mut by_inode: std::collections::HashMap<u64, ((u64, u64), Value)> = Default::default();
     let mut pair = None;
     for _ in 0..200 {
         // One short-lived UTS namespace at a time: each dies before the next.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            unsafe {
-                libc::_exit(if libc::unshare(libc::CLONE_NEWUTS) == 0 {
-                    0
-                } else {
-                    1
-                })
-            };
-        }
-        let mut status = 0;
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        let Some(ev) = w.wait(Duration::from_secs(10), |v| {
-            is(v, "created", "uts") && v["pid"] == pid
-        }) else {
-            panic!("no created event for pid {pid}");
-        };
-        let inode = ev["ns"].as_u64().unwrap();
-        if let Some(first) = by_inode.insert(inode, ev.clone()) {
-            pair = Some((first, ev));
+        let (pid, truth) = unshare_uts_and_report();
+        let ev = w
+            .wait(Duration::from_secs(10), |v| {
+                (is(v, "created", "uts") || is(v, "joined", "uts")) && v["pid"] == pid
+            })
+            .unwrap_or_else(|| panic!("no created or joined event for pid {pid}'s uts namespace"));
+        if let Some(first) = by_inode.insert(truth.0, (truth, ev.clone())) {
+            pair = Some((first, (truth, ev)));
             break;
         }
     }
-    let (first, second) = pair.expect("the kernel reused no UTS inode in 200 namespaces");
-    if !listns_tests::kernel_has_ns_ids() {
-        // Keyed by inode: the reuse is still a creation (the tracer forgets
-        // namespaces as they die), but the two cannot be kept apart.
-        eprintln!(
-            "NOTE no namespace ids on this kernel: a reused inode is reported created again, not kept apart"
-        );
-        assert_eq!(first["ns"], second["ns"]);
-        return;
+    let ((t1, first), (t2, second)) =
+        pair.expect("the kernel reused no UTS inode in 200 namespaces");
+    assert_eq!(t1.0, t2.0, "chosen for the same inode");
+    let ids = kernel::kernel_has_ns_ids();
+    for (truth, ev) in [(t1, &first), (t2, &second)] {
+        assert_eq!(ev["event"], "created", "a new namespace, not a join: {ev}");
+        assert_eq!(ev["ns"], truth.0, "the namespace's inode: {ev}");
+        if ids {
+            assert_eq!(ev["id"], truth.1, "the namespace's id: {ev}");
+        } else {
+            assert!(ev["id"].is_null(), "no ids on this kernel, yet {ev}");
+        }
     }
-    assert_ne!(
-        first["id"], second["id"],
-        "same inode, different namespaces, different ids"
-    );
-    w.wait(Duration::from_secs(15), |v| {
-        is(v, "gone", "uts") && v["id"] == first["id"]
-    })
-    .expect("the first namespace is reported gone");
+    if ids {
+        assert_ne!(first["id"], second["id"], "two namespaces, two ids");
+        w.wait(Duration::from_secs(15), |v| {
+            is(v, "gone", "uts") && v["id"] == first["id"]
+        })
+        .expect("the first namespace is reported gone");
+    } else {
+        // Keyed by inode: the two cannot be told apart once both are dead,
+        // but a gone for that inode must follow the first creation.
+        eprintln!(
+            "NOTE no namespace ids on this kernel: the reused inode's gone is not told apart"
+        );
+        let at = w.seen.iter().position(|v| *v == first).unwrap();
+        let gone = w.wait(Duration::from_secs(30), |v| {
+            is(v, "gone", "uts") && v["ns"] == t1.0
+        });
+        let gone = gone.expect("the first namespace is reported gone");
+        let gone_at = w.seen.iter().position(|v| *v == gone).unwrap();
+        assert!(gone_at > at, "gone before it was created?");
+    }
+}
+
+/// Forks a child that unshares a new UTS namespace, writes its inode and
+/// id (0 without ids) to a pipe as the kernel reports them, and exits;
+/// returns its pid (reaped) and (inode, id).
+fn unshare_uts_and_report() -> (i32, (u64, u64)) {
+    let mut p = [0i32; 2];
+    // SAFETY: pipe writes two fds into p.
+    assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
+    // SAFETY: the child makes raw syscalls only (unshare, open, fstat,
+    // ioctl, write) and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWUTS) != 0 {
+                libc::_exit(1);
+            }
+            let fd = libc::open(c"/proc/self/ns/uts".as_ptr(), libc::O_RDONLY);
+            let mut st: libc::stat = std::mem::zeroed();
+            if fd < 0 || libc::fstat(fd, &mut st) != 0 {
+                libc::_exit(2);
+            }
+            let mut id: u64 = 0;
+            if libc::ioctl(fd, kernel::NS_GET_ID, &mut id) != 0 {
+                id = 0;
+            }
+            let msg = [st.st_ino, id];
+            let n = libc::write(p[1], msg.as_ptr().cast(), 16);
+            libc::_exit(if n == 16 { 0 } else { 3 });
+        }
+    }
+    // SAFETY: closing our copy of the write end; reading 16 bytes into msg.
+    let mut msg = [0u64; 2];
+    unsafe {
+        libc::close(p[1]);
+        let n = libc::read(p[0], msg.as_mut_ptr().cast(), 16);
+        libc::close(p[0]);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        assert!(
+            n == 16 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child failed: status {status}"
+        );
+    }
+    (pid, (msg[0], msg[1]))
 }
 
 /// Without BTF the tracer cannot run; watch says so and keeps the inventory
@@ -452,7 +364,11 @@ fn without_btf_watch_falls_back_to_rescans() {
     let mut w = Watch::spawn(&["--btf", "/nonexistent/vmlinux"]);
     w.wait(Duration::from_secs(30), |v| v["event"] == "existing")
         .expect("initial inventory");
-    assert_eq!(listns_tests::ours_loaded(), 0, "nothing loaded without BTF");
+    assert_eq!(
+        kernel::prog_ids_of(&w.child.id().to_string()),
+        Default::default(),
+        "nothing loaded without BTF"
+    );
     let _ns = NetnsGuard::new(name);
     let inode = listns_tests::ns_inode(format!("/run/netns/{name}"));
     let found = w

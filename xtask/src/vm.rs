@@ -10,7 +10,7 @@
 //!   newest package of each series that apt knows of.
 //!
 //! A guest has no disk: its initramfs holds a static busybox (the shell,
-//! `mount`, `sleep`...), the host's `ip`, `lsns`, `unshare` and `nsenter`
+//! `mount`, `sleep`...), the host's `ip`, `lsns`, `unshare`, `nsenter` and `setpriv`
 //! with their shared libraries, the test executables, a static `listns`
 //! and an `/init` script that mounts what the tests need, runs every test
 //! executable and prints marker lines on the serial console.
@@ -35,6 +35,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 use cargo_metadata::Message;
 
+mod sid;
+
 /// Rust target of the static test executables (the guests are x86_64 too).
 pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// RUSTFLAGS of every static build (the guests' and the container image's).
@@ -48,8 +50,9 @@ const M_DONE: &str = "LISTNS-VM-DONE: ";
 /// What `integration-test vm` was asked to do.
 #[derive(Debug, clap::Args)]
 pub struct VmArgs {
-    /// Debian kernel series to boot (newest `linux-image-<SERIES>.*-cloud-amd64` apt knows of).
-    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    /// Debian kernel series to boot (newest `linux-image-<SERIES>.*-cloud-amd64` apt knows of),
+    /// or `sid`: Debian unstable's newest cloud kernel (through a private apt state).
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12,sid")]
     pub kernels: Vec<String>,
     /// Seconds a guest may run before it counts as failed.
     #[arg(long, default_value_t = 420)]
@@ -249,6 +252,9 @@ struct Kernel {
 /// of (the signed one, or the `-unsigned` build of the same kernel), and
 /// unpacks its vmlinuz into the cache unless it is there already.
 fn fetch_kernel(cache: &Path, series: &str) -> Result<Kernel> {
+    if series == sid::SERIES {
+        return sid::fetch(cache);
+    }
     let mut names = cloud_images(series)?;
     if names.is_empty() {
         eprintln!("xtask vm: no linux-image-{series}.*-cloud-amd64 in apt's lists; apt-get update");
@@ -499,11 +505,13 @@ poweroff -f
 /// Tools the tests run that busybox lacks (`ip netns`, `lsns`) or does
 /// differently: the host's own, with the shared libraries they load, so the
 /// guests drive the same tools as the host. (tool, Debian package)
-const HOST_TOOLS: [(&str, &str); 4] = [
+const HOST_TOOLS: [(&str, &str); 5] = [
     ("ip", "iproute2"),
     ("lsns", "util-linux"),
     ("unshare", "util-linux"),
     ("nsenter", "util-linux"),
+    // The skip test runs a test executable as another user.
+    ("setpriv", "util-linux"),
 ];
 
 /// Copies a host tool to /usr/bin and every library `ldd` names to the same

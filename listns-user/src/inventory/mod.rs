@@ -341,12 +341,20 @@ impl Inventory {
         }
         let mut out = Rescan::default();
         for (key, found) in scan.namespaces {
-            let known = self.get(&self.resolve(key.ty, key.inum, key.id)).is_some();
+            // A remembered gone namespace found alive is a new one that
+            // reuses its inode (kernels without ids): discovered, and the
+            // dead one's creator is not its creator.
+            let alive = self
+                .get(&self.resolve(key.ty, key.inum, key.id))
+                .map(|ns| ns.state == State::Alive);
             let (key, ns) = self.entry(key.ty, key.inum, key.id);
-            if !known {
+            if alive != Some(true) {
                 out.discovered.push(key);
             }
-            let (origin, hidden) = (ns.origin.take(), ns.hidden);
+            let (origin, hidden) = match alive {
+                Some(false) => (None, false),
+                _ => (ns.origin.take(), ns.hidden),
+            };
             *ns = found;
             ns.origin = ns.origin.take().or(origin);
             // Found holding something: no longer hidden.
@@ -376,23 +384,33 @@ pub struct Rescan {
 
 impl Inventory {
     /// Adds the namespaces that `listns(2)` reports and the inventory does
-    /// not have, as hidden (their inode is unknown: 0). Returns how many.
-    pub fn add_unexplained(&mut self, ids: &[(NsType, u64)]) -> usize {
+    /// not have, as hidden, with the inode `inode_of` finds for an id (0
+    /// when it cannot: listns(2) gives ids only). Returns their keys.
+    pub fn add_unexplained(
+        &mut self,
+        ids: &[(NsType, u64)],
+        mut inode_of: impl FnMut(u64) -> Option<u64>,
+    ) -> Vec<NsKey> {
         let known: std::collections::HashSet<(NsType, u64)> = self
             .namespaces
             .keys()
             .filter_map(|k| Some((k.ty, k.id?)))
             .collect();
-        let mut added = 0;
+        let mut added = Vec::new();
         for &(ty, id) in ids {
-            if !known.contains(&(ty, id)) {
-                let ns = self
-                    .namespaces
-                    .entry(NsKey::new(ty, 0, Some(id)))
-                    .or_default();
-                ns.hidden = true;
-                added += 1;
+            if known.contains(&(ty, id)) {
+                continue;
             }
+            let (key, ns) = match inode_of(id) {
+                Some(inum) => self.entry(ty, inum, Some(id)),
+                // No inode: kept out of the inode index.
+                None => {
+                    let key = NsKey::new(ty, 0, Some(id));
+                    (key, self.namespaces.entry(key).or_default())
+                }
+            };
+            ns.hidden = true;
+            added.push(key);
         }
         added
     }
@@ -473,19 +491,59 @@ mod tests {
     }
 
     #[test]
+    fn a_gone_namespace_found_alive_again_is_discovered_without_the_dead_ones_creator() {
+        // Without ids: the inode of a gone namespace, reused by a new one
+        // whose created record was lost.
+        let mut inv = Inventory::new();
+        inv.add_holder(NsType::Uts, 30, None, proc_holder(7));
+        let key = NsKey::new(NsType::Uts, 30, None);
+        let ns = inv.get_mut(&key).unwrap();
+        ns.state = State::Gone { since_ns: 5 };
+        ns.origin = Some(Origin {
+            pid: 7,
+            tid: 7,
+            comm: "old".into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns: 1,
+            container: None,
+        });
+        let mut scan = Inventory::new();
+        scan.add_holder(NsType::Uts, 30, None, proc_holder(9));
+        let r = inv.merge_rescan(scan);
+        assert_eq!(r.discovered, vec![key]);
+        let ns = inv.get(&key).unwrap();
+        assert_eq!(ns.state, State::Alive);
+        assert!(ns.origin.is_none(), "{:?}", ns.origin);
+    }
+
+    #[test]
     fn listns_ids_no_scan_explains_become_hidden() {
         let mut inv = Inventory::new();
         inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));
+        let added = inv.add_unexplained(
+            &[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)],
+            |id| (id == 2).then_some(4026532999),
+        );
         assert_eq!(
-            inv.add_unexplained(&[(NsType::Net, 1), (NsType::Net, 2), (NsType::Uts, 1)]),
-            2
+            added,
+            vec![
+                NsKey::new(NsType::Net, 4026532999, Some(2)),
+                NsKey::new(NsType::Uts, 0, Some(1))
+            ]
         );
         let hidden: Vec<_> = inv
             .iter()
             .filter(|(_, ns)| ns.hidden)
-            .map(|(k, _)| (k.ty, k.id))
+            .map(|(k, _)| (k.ty, k.inum, k.id))
             .collect();
-        assert_eq!(hidden, vec![(NsType::Net, Some(2)), (NsType::Uts, Some(1))]);
+        assert_eq!(
+            hidden,
+            vec![
+                (NsType::Net, 4026532999, Some(2)),
+                (NsType::Uts, 0, Some(1))
+            ]
+        );
     }
 
     #[test]

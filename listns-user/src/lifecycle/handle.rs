@@ -87,14 +87,40 @@ impl Handles {
     }
 
     /// One `open_by_handle_at`. A namespace without an id cannot be checked.
+    ///
+    /// ESTALE: no such namespace (dead). ENOENT (Linux 6.19+, which counts
+    /// "active" references: tasks and open nsfs files): the namespace is
+    /// still in the kernel's tree but inactive, alive only through a bind
+    /// mount or a socket (or being torn down), so not gone.
     pub fn check(&self, key: &NsKey) -> Liveness {
         let Some(id) = key.id else {
             return Liveness::Unknown;
         };
+        match self.open(id, key.ty.clone_flag(), key.inum as u32) {
+            Ok(_) => Liveness::Alive,
+            Err(libc::ESTALE) => Liveness::Dead,
+            Err(libc::ENOENT) => Liveness::Alive,
+            Err(_) => Liveness::Unknown,
+        }
+    }
+
+    /// The inode of the namespace with this id, opened by id alone (a
+    /// handle with neither type nor inode: Linux 6.19+ accepts that, 6.18
+    /// does not). For namespaces `listns(2)` names by id only.
+    pub fn inode_of(&self, id: u64) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let fd = self.open(id, 0, 0).ok()?;
+        std::fs::File::from(fd).metadata().ok().map(|m| m.ino())
+    }
+
+    /// `open_by_handle_at` of {id, type, inode}; a key whose inode is not
+    /// known (0) is opened by id alone. The errno on failure.
+    fn open(&self, id: u64, ty: u32, inum: u32) -> Result<OwnedFd, i32> {
+        let (ty, inum) = if inum == 0 { (0, 0) } else { (ty, inum) };
         let mut fh = FileHandle {
             handle_bytes: HANDLE_BYTES as u32,
             handle_type: FILEID_NSFS,
-            f_handle: encode(id, key.ty.clone_flag(), key.inum as u32),
+            f_handle: encode(id, ty, inum),
         };
         // SAFETY: fh is a complete file_handle of handle_bytes bytes.
         let fd = unsafe {
@@ -105,14 +131,12 @@ impl Handles {
             )
         };
         if fd >= 0 {
-            // SAFETY: a new fd that we own; closed at once.
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-            return Liveness::Alive;
+            // SAFETY: a new fd that we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::ESTALE) | Some(libc::ENOENT) => Liveness::Dead,
-            _ => Liveness::Unknown,
-        }
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     }
 }
 

@@ -41,6 +41,10 @@ pub enum ListnsError {
     Unsupported,
     #[error("listns(): {0}")]
     Os(String),
+    /// ENOENT: nothing after the id the request starts from (how the
+    /// kernel ends a listing whose last page was full).
+    #[error("listns(): no namespace after the requested id")]
+    NoMore,
 }
 
 /// Calls the syscall for one page.
@@ -59,6 +63,7 @@ fn call(req: &NsIdReq, buf: &mut [u64]) -> Result<usize, ListnsError> {
         let e = std::io::Error::last_os_error();
         return Err(match e.raw_os_error() {
             Some(libc::ENOSYS) => ListnsError::Unsupported,
+            Some(libc::ENOENT) => ListnsError::NoMore,
             _ => ListnsError::Os(e.to_string()),
         });
     }
@@ -75,7 +80,12 @@ pub fn collect(
     let mut buf = vec![0u64; page.max(1)];
     let mut last = 0;
     loop {
-        let n = fetch(&NsIdReq::page(ty, last), &mut buf)?.min(buf.len());
+        let n = match fetch(&NsIdReq::page(ty, last), &mut buf) {
+            Ok(n) => n.min(buf.len()),
+            // A full page was the last one.
+            Err(ListnsError::NoMore) if last != 0 => return Ok(out),
+            Err(e) => return Err(e),
+        };
         out.extend_from_slice(&buf[..n]);
         match buf[..n].last() {
             Some(&id) if n == buf.len() && id > last => last = id,
@@ -125,6 +135,27 @@ mod tests {
         .unwrap();
         assert_eq!(got, ids);
         assert_eq!(calls, vec![0, 4, 8]);
+    }
+
+    #[test]
+    fn a_full_last_page_ends_at_enoent() {
+        // The kernel answers ENOENT when nothing follows the id a request
+        // starts from: with 8 ids in pages of 4, the third call.
+        let ids: Vec<u64> = (1..=8).collect();
+        let mut calls = 0;
+        let got = collect(None, 4, |req, buf| {
+            calls += 1;
+            let rest: Vec<u64> = ids.iter().copied().filter(|&i| i > req.ns_id).collect();
+            if rest.is_empty() && req.ns_id != 0 {
+                return Err(ListnsError::NoMore);
+            }
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        })
+        .unwrap();
+        assert_eq!(got, ids);
+        assert_eq!(calls, 3);
     }
 
     #[test]

@@ -49,6 +49,14 @@ impl Method {
         }
     }
 
+    /// The inode of a namespace known by id only, where handles can tell.
+    pub fn inode_of(&self, id: u64) -> Option<u64> {
+        match self {
+            Method::Handles(h) => h.inode_of(id),
+            Method::Holders => None,
+        }
+    }
+
     fn check(&self, key: &NsKey) -> Liveness {
         match self {
             Method::Handles(h) => h.check(key),
@@ -62,6 +70,9 @@ impl Method {
 pub enum Verdict {
     Gone(NsKey),
     Hidden(NsKey),
+    /// A rescan found it and the inventory did not know it (its records
+    /// were lost, or it came from where no event looks).
+    Discovered(NsKey),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -207,7 +218,8 @@ impl Lifecycle {
         }
         // Something still holds these (or we cannot tell): look again.
         if let Some(scan) = rescan() {
-            inv.merge_rescan(scan);
+            let r = inv.merge_rescan(scan);
+            verdicts.extend(r.discovered.into_iter().map(Verdict::Discovered));
         }
         for (key, p) in unexplained {
             let Some(ns) = inv.get(&key) else { continue };
@@ -360,6 +372,20 @@ mod tests {
         let v = lc.run(&mut inv, t0 + Duration::from_secs(1), 2, || Some(scan));
         assert!(v.is_empty());
         assert_eq!(inv.get(&key).unwrap().state, State::Alive);
+    }
+
+    #[test]
+    fn what_a_liveness_rescan_finds_unknown_is_reported_discovered() {
+        let (mut inv, key) = setup();
+        let t0 = Instant::now();
+        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
+        lc.note(&left(key), &inv, t0);
+        // A namespace whose records were lost: only the rescan sees it.
+        let mut scan = Inventory::new();
+        scan.add_holder(NsType::Uts, 60, Some(11), Holder::Fd { pid: 8, fd: 3 });
+        let v = lc.run(&mut inv, t0 + Duration::from_secs(1), 2, || Some(scan));
+        let new = NsKey::new(NsType::Uts, 60, Some(11));
+        assert_eq!(v, vec![Verdict::Discovered(new), Verdict::Gone(key)]);
     }
 
     #[test]

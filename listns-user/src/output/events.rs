@@ -232,13 +232,19 @@ pub fn group_by_origin<'a>(
     groups
 }
 
-pub fn lost_json(count: u64) -> Value {
-    json!({ "event": "lost", "time": rfc3339(now_ns()), "count": count })
+/// `count` records lost, `missed` of them runs the kernel skipped.
+pub fn lost_json(count: u64, missed: u64) -> Value {
+    json!({ "event": "lost", "time": rfc3339(now_ns()), "count": count, "missed": missed })
 }
 
-pub fn lost_text(count: u64) -> String {
+pub fn lost_text(count: u64, missed: u64) -> String {
+    let why = match missed {
+        0 => "ring buffer full".to_string(),
+        m if m == count => "program runs the kernel skipped".to_string(),
+        m => format!("ring buffer full; {m} of them program runs the kernel skipped"),
+    };
     format!(
-        "!! {count} kernel records lost (ring buffer full): namespaces may have come and gone unseen; rescanning"
+        "!! {count} kernel records lost ({why}): namespaces may have come and gone unseen; rescanning"
     )
 }
 
@@ -253,6 +259,22 @@ pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lost_says_how_many_and_why() {
+        let v = lost_json(7, 2);
+        assert_eq!(
+            (
+                v["event"].as_str(),
+                v["count"].as_u64(),
+                v["missed"].as_u64()
+            ),
+            (Some("lost"), Some(7), Some(2))
+        );
+        assert!(lost_text(7, 0).contains("7 kernel records lost (ring buffer full)"));
+        assert!(lost_text(3, 3).contains("(program runs the kernel skipped)"));
+        assert!(lost_text(7, 2).contains("ring buffer full; 2 of them program runs"));
+    }
     use crate::ns::NsType;
 
     fn event(comm: &str) -> TaskEvent {

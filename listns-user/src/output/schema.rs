@@ -333,8 +333,12 @@ pub struct Creator {
 #[derive(JsonSchema)]
 pub struct Lost {
     time: String,
-    /// Records lost since the last report.
+    /// Records lost since the last report (the ring buffer was full, or the
+    /// kernel skipped a run of a program).
     count: u64,
+    /// Of `count`: runs of listns's programs the kernel skipped (their
+    /// `recursion_misses`); each may be a record never written.
+    missed: u64,
 }
 
 #[derive(JsonSchema)]

@@ -228,8 +228,11 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
-    pub fn lost(&mut self, count: u64) -> io::Result<()> {
-        self.line(events::lost_text(count), events::lost_json(count))
+    pub fn lost(&mut self, count: u64, missed: u64) -> io::Result<()> {
+        self.line(
+            events::lost_text(count, missed),
+            events::lost_json(count, missed),
+        )
     }
 
     pub fn rescan(&mut self, namespaces: usize, discovered: usize) -> io::Result<()> {

@@ -141,6 +141,9 @@ pub struct Options {
     /// Follow process trees: children of followed processes are followed
     /// (see `Tracer::follow`), and records say whether their task is.
     pub follow: bool,
+    /// Size of the kernel ring buffer in bytes (a power of two, a multiple
+    /// of the page size: `cli::parse_ring_bytes` checks).
+    pub ring_bytes: u32,
 }
 
 impl Default for Options {
@@ -150,6 +153,7 @@ impl Default for Options {
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             poll: Duration::from_millis(20),
             follow: false,
+            ring_bytes: RINGBUF_BYTES,
         }
     }
 }
@@ -158,8 +162,14 @@ impl Default for Options {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<TaskEvent>,
-    /// Records the kernel could not write since the last batch.
+    /// Records the kernel could not write since the last batch, and
+    /// program runs it skipped (included in `lost`; see `missed`).
     pub lost: u64,
+    /// Of `lost`: runs of our programs the kernel skipped since the last
+    /// batch (its `recursion_misses`, e.g. a program preempted while
+    /// another BPF program ran on that CPU). Each may be a record never
+    /// written, and no ring-buffer counter sees it.
+    pub missed: u64,
     /// Records that did not decode (a bug if ever non-zero).
     pub malformed: u64,
 }
@@ -172,6 +182,10 @@ pub struct Tracer {
     known: BpfHashMap<MapData, u64, u8>,
     followed: Option<BpfHashMap<MapData, u32, u8>>,
     lost_seen: u64,
+    /// The programs' fds (owned by `_ebpf`), for their `recursion_misses`.
+    prog_fds: Vec<i32>,
+    missed_seen: u64,
+    missed_read: std::time::Instant,
     clock: Clock,
     poll: tokio::time::Interval,
     logger: Option<tokio::task::JoinHandle<()>>,
@@ -218,10 +232,11 @@ impl Tracer {
         }
         let config = Config {
             init_inum,
-            wakeup_bytes: RINGBUF_BYTES / 4,
+            wakeup_bytes: opts.ring_bytes / 4,
             _pad: 0,
         };
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", opts.ring_bytes)
             .override_global("OFFSETS", &resolved.offsets, true)
             .override_global("CONFIG", &config, true)
             .override_global("FOLLOW", &follow, true)
@@ -269,6 +284,11 @@ impl Tracer {
         } else {
             None
         };
+        let prog_fds = ebpf
+            .programs()
+            .filter_map(|(_, p)| p.fd().ok())
+            .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(fd)))
+            .collect();
         let mut poll = tokio::time::interval(opts.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Tracer {
@@ -277,6 +297,9 @@ impl Tracer {
             known,
             followed,
             lost_seen: 0,
+            prog_fds,
+            missed_seen: 0,
+            missed_read: std::time::Instant::now(),
             clock: Clock::now(),
             poll,
             logger,
@@ -301,7 +324,8 @@ impl Tracer {
     pub fn drain_now(&mut self) -> Batch {
         let mut batch = Batch::default();
         self.drain_into(&mut batch);
-        batch.lost = self.take_lost();
+        batch.missed = self.take_missed(true);
+        batch.lost = self.take_lost() + batch.missed;
         batch
     }
 
@@ -326,7 +350,8 @@ impl Tracer {
         loop {
             let mut batch = Batch::default();
             self.drain_into(&mut batch);
-            batch.lost = self.take_lost();
+            batch.missed = self.take_missed(false);
+            batch.lost = self.take_lost() + batch.missed;
             if !batch.events.is_empty() || batch.lost > 0 || batch.malformed > 0 {
                 return Ok(batch);
             }
@@ -335,6 +360,33 @@ impl Tracer {
                 _ = self.poll.tick() => {}
             }
         }
+    }
+
+    /// Program runs the kernel skipped since the last call, from the
+    /// `recursion_misses` line of each program fd's fdinfo (Linux 5.12+;
+    /// 0 where absent). Read at most every 100 ms unless `now`.
+    fn take_missed(&mut self, now: bool) -> u64 {
+        if !now && self.missed_read.elapsed() < Duration::from_millis(100) {
+            return 0;
+        }
+        self.missed_read = std::time::Instant::now();
+        let total: u64 = self
+            .prog_fds
+            .iter()
+            .map(|fd| {
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                    .ok()
+                    .and_then(|t| {
+                        t.lines()
+                            .find_map(|l| l.strip_prefix("recursion_misses:"))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .sum();
+        let new = total.saturating_sub(self.missed_seen);
+        self.missed_seen = total;
+        new
     }
 
     /// Records lost since the last call.

@@ -88,6 +88,17 @@ impl Proc {
                 .expect("sh"),
         )
     }
+    /// PROG ARGS without a shell (busybox's sh, in the kernel-matrix guests,
+    /// runs its own `ip` applet, which has no `netns`).
+    pub fn cmd(prog: &str, args: &[&str]) -> Proc {
+        Proc(
+            Command::new(prog)
+                .args(args)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect(prog),
+        )
+    }
     pub fn pid(&self) -> u32 {
         self.0.id()
     }

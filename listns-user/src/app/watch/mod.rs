@@ -39,6 +39,11 @@ use crate::{
 /// How often watch rescans when the tracer cannot run.
 const FALLBACK_RESCAN: Duration = Duration::from_secs(2);
 
+/// After lost records, the reconciling rescan waits this long, so that a
+/// flood of losses costs one rescan, not one per batch. Another loss after
+/// that rescan schedules another: a rescan always follows the last loss.
+const LOSS_RESCAN_DELAY: Duration = Duration::from_millis(250);
+
 /// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM, or
 /// until the followed command exits.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
@@ -80,6 +85,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
             _ = sleep_until(w.lifecycle.next_due().map(tokio::time::Instant::from_std)) => w.on_lifecycle()?,
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
+            _ = sleep_until(w.loss_rescan.map(tokio::time::Instant::from_std)) => w.on_loss_rescan()?,
             _ = heartbeat.tick() => w.on_heartbeat(),
             _ = sighup.recv() => w.out.get_mut().reopen()?,
             r = exited(followee.as_ref()) => {
@@ -137,6 +143,8 @@ struct Watch {
     /// What the followed tree did (following only).
     followed: Option<Followed>,
     containers: Containers,
+    /// When the rescan that reconciles lost records is due.
+    loss_rescan: Option<Instant>,
 }
 
 impl Watch {
@@ -169,6 +177,7 @@ impl Watch {
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
+            ring_bytes: args.ring_buffer_size,
             follow: following,
             ..Options::default()
         };
@@ -222,7 +231,7 @@ impl Watch {
         eprintln!("listns: {how}");
         match listns_syscall::list_all() {
             Ok(ids) => {
-                let n = inv.add_unexplained(&ids);
+                let n = inv.add_unexplained(&ids, |id| method.inode_of(id)).len();
                 if n > 0 {
                     eprintln!(
                         "listns: listns() knows {n} namespaces that no scan explains: listed as hidden"
@@ -263,6 +272,7 @@ impl Watch {
             telemetry,
             print,
             followed: following.then(Followed::new),
+            loss_rescan: None,
         };
         w.seed();
         // A command run here has no namespaces yet: its events say it all.
@@ -281,7 +291,7 @@ impl Watch {
     }
 
     /// Applies the kernel's records and prints what passes the filters;
-    /// after lost records, rescans.
+    /// after lost records, schedules a rescan.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
         let now = Instant::now();
         for ev in &batch.events {
@@ -320,17 +330,37 @@ impl Watch {
             self.lifecycle.note(&changes, &self.inv, now);
         }
         if batch.lost > 0 {
-            self.out.lost(batch.lost)?;
+            self.out.lost(batch.lost, batch.missed)?;
             if let Some(t) = &self.telemetry {
                 t.lost(batch.lost);
             }
-            let (namespaces, discovered) = self.rescan()?;
-            self.out.rescan(namespaces, discovered.len())?;
+            self.loss_rescan
+                .get_or_insert_with(|| now + LOSS_RESCAN_DELAY);
         }
         self.out.flush()?;
         if let Some(t) = &self.telemetry {
             t.written(&batch.events, events::now_ns());
         }
+        Ok(())
+    }
+
+    /// The rescan after lost records: what it found that the inventory did
+    /// not know (namespaces whose records were lost) is reported
+    /// `discovered`, then a `rescan` line sums it up.
+    fn on_loss_rescan(&mut self) -> anyhow::Result<()> {
+        self.loss_rescan = None;
+        let (namespaces, discovered) = self.rescan()?;
+        let now_ns = events::now_ns();
+        self.print_verdicts("discovered", discovered.clone(), now_ns)?;
+        // Where listns(2) exists it also names what no scan can see (an
+        // nsfs fd in flight) among the namespaces whose records were lost.
+        if let Ok(ids) = listns_syscall::list_all() {
+            let method = &self.lifecycle.method;
+            let hidden = self.inv.add_unexplained(&ids, |id| method.inode_of(id));
+            self.print_verdicts("hidden", hidden, now_ns)?;
+        }
+        self.out.rescan(namespaces, discovered.len())?;
+        self.out.flush()?;
         Ok(())
     }
 
@@ -340,7 +370,7 @@ impl Watch {
         let now_ns = events::now_ns();
         let proc_root = self.proc_root.clone();
         let scan = || Scanner::new(&proc_root).scan().ok().map(|(inv, _)| inv);
-        let (mut gone, mut hidden) = (Vec::new(), Vec::new());
+        let (mut gone, mut hidden, mut discovered) = (Vec::new(), Vec::new(), Vec::new());
         for verdict in self
             .lifecycle
             .run(&mut self.inv, Instant::now(), now_ns, scan)
@@ -356,10 +386,12 @@ impl Watch {
                     gone.push(key);
                 }
                 Verdict::Hidden(key) => hidden.push(key),
+                Verdict::Discovered(key) => discovered.push(key),
             }
         }
         self.print_verdicts("gone", gone, now_ns)?;
         self.print_verdicts("hidden", hidden, now_ns)?;
+        self.print_verdicts("discovered", discovered, now_ns)?;
         self.lifecycle.forget(&mut self.inv, now_ns);
         self.out.flush()?;
         Ok(())

@@ -109,6 +109,23 @@ pub fn prog_ids_of(pid: &str) -> BTreeSet<u32> {
     out
 }
 
+/// The BPF programs held by every process called `listns` (by their ids,
+/// from each one's fdinfo): for tests that start listns where its pid is
+/// not theirs to know (in a container, under systemd).
+pub fn listns_prog_ids() -> BTreeSet<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "listns")
+        })
+        .flat_map(|pid| prog_ids_of(&pid))
+        .collect()
+}
+
 /// The `max_entries` of every BPF map named `name` that process `pid`
 /// holds: the map ids from its fdinfo, looked up in the kernel.
 pub fn map_sizes_of(pid: &str, name: &str) -> Vec<u32> {

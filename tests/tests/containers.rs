@@ -209,7 +209,8 @@ fn watch_container_filter(id: &str) {
         .spawn()
         .unwrap();
     let ready = wait_for(Duration::from_secs(30), || {
-        (listns_tests::ours_loaded() >= listns_tests::OUR_PROGRAMS.len()).then_some(())
+        (listns_tests::kernel::listns_prog_ids().len() >= listns_tests::watch::PROGRAMS)
+            .then_some(())
     });
     assert!(ready.is_some(), "programs not attached");
     // Give the scan behind the attach a moment to finish.

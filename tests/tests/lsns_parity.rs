@@ -436,7 +436,7 @@ fn watch_filter_prints_only_matching_events() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown column evnt"), "{err}");
     assert!(out.stdout.is_empty());
-    let unloaded = || (listns_tests::ours_loaded() == 0).then_some(());
+    let unloaded = || (listns_tests::kernel::listns_prog_ids().len() == 0).then_some(());
     wait_for(Duration::from_secs(10), unloaded).expect("no tracer of an earlier test left");
     // Killed on drop should an assertion fail first.
     let mut w = Proc(
@@ -453,9 +453,9 @@ fn watch_filter_prints_only_matching_events() {
             .spawn()
             .expect("listns watch"),
     );
-    let all = listns_tests::OUR_PROGRAMS.len();
+    let all = listns_tests::watch::PROGRAMS;
     let attached = wait_for(Duration::from_secs(30), || {
-        (listns_tests::ours_loaded() == all).then_some(())
+        (listns_tests::kernel::listns_prog_ids().len() == all).then_some(())
     });
     // One unshare makes a uts and an ipc namespace; only the first may show.
     let made = Command::new("unshare")

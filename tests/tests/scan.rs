@@ -280,9 +280,10 @@ fn netns_held_only_by_a_socket() {
     .unwrap();
     // join() returns when the thread's code is done, a moment before the
     // kernel drops its task (and its namespaces); a slow kernel shows the gap.
-    wait_for("the socket thread to be reaped", 10, || {
-        !std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+    let reaped = wait_for(Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()).then_some(())
     });
+    assert!(reaped.is_some(), "thread {tid} still in /proc/self/task");
     let inv = scan();
     let me = std::process::id();
     assert_eq!(

@@ -66,9 +66,18 @@ fn watch(extra: &[&str]) -> (Reaped, std::sync::mpsc::Receiver<String>) {
     (Reaped(child), rx)
 }
 
-/// Waits for /healthz to answer at all (the server is up).
+/// Waits for /healthz to answer with start-up over. While listns starts
+/// (tracer attaching, initial inventory) it must say so with a 503.
 fn wait_served(port: u16) -> (u16, String) {
-    wait_for(Duration::from_secs(30), || get(port, "/healthz")).expect("listns serves /healthz")
+    wait_for(Duration::from_secs(60), || {
+        let (status, body) = get(port, "/healthz")?;
+        if body.starts_with("starting") {
+            assert_eq!(status, 503, "not ready yet, yet {status}: {body}");
+            return None;
+        }
+        Some((status, body))
+    })
+    .expect("listns serves /healthz and finishes starting")
 }
 
 /// The value of an instant query, through Prometheus's HTTP API.

@@ -21,6 +21,9 @@ pub struct Health {
     fallback: AtomicBool,
     /// Hooks that could not be attached.
     missing: Mutex<Vec<String>>,
+    /// Whether start-up is over (tracer attached or fallen back, initial
+    /// inventory out): until then listns is not watching yet.
+    started: AtomicBool,
 }
 
 impl Default for Health {
@@ -30,6 +33,7 @@ impl Default for Health {
             beat_ms: AtomicU64::new(0),
             fallback: AtomicBool::new(false),
             missing: Mutex::new(Vec::new()),
+            started: AtomicBool::new(false),
         }
     }
 }
@@ -49,12 +53,24 @@ impl Health {
         *self.missing.lock().unwrap_or_else(|e| e.into_inner()) = hooks;
     }
 
+    /// The tracer is attached (or watch fell back to rescans) and the
+    /// initial inventory is out: watching from now on.
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
     /// `None` when healthy, else why not (one line).
     pub fn problem(&self) -> Option<String> {
         self.problem_at(self.start.elapsed())
     }
 
     fn problem_at(&self, now: Duration) -> Option<String> {
+        if !self.started.load(Ordering::Relaxed) {
+            return Some(format!(
+                "starting: attaching the tracer and taking the initial inventory ({} s so far)",
+                now.as_secs()
+            ));
+        }
         let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
         if since > STALL_AFTER {
             return Some(format!(
@@ -84,6 +100,10 @@ mod tests {
     fn healthy_then_each_problem() {
         let h = Health::default();
         h.beat();
+        // Not healthy before the tracer's start is over.
+        let starting = h.problem_at(Duration::from_secs(1)).unwrap();
+        assert!(starting.starts_with("starting"), "{starting}");
+        h.set_started();
         assert_eq!(h.problem_at(Duration::from_secs(1)), None);
         h.set_missing_hooks(vec!["sys_enter_setns".into()]);
         assert_eq!(

@@ -48,6 +48,11 @@ impl Telemetry {
         }
     }
 
+    /// Start-up is over: /healthz may say 200 from now on.
+    pub fn started(&self) {
+        self.health.set_started();
+    }
+
     pub fn change(&self, c: &Change) {
         let family = match c.kind {
             ChangeKind::Created => &self.metrics.created,

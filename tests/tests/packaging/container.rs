@@ -153,9 +153,10 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         .wait(Duration::from_secs(90), |v| v["event"] == "existing")
         .expect("the container's initial inventory");
     assert!(
-        listns_tests::wait_for(Duration::from_secs(10), || (listns_tests::ours_loaded()
-            == listns_tests::OUR_PROGRAMS.len())
-        .then_some(()))
+        listns_tests::wait_for(Duration::from_secs(10), || {
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+                .then_some(())
+        })
         .is_some(),
         "the container did not attach every program: {:?}",
         listns_tests::loaded_program_names()
@@ -321,9 +322,10 @@ fn the_systemd_unit_runs_under_systemd() {
         "the service printed no inventory:\n{status}"
     );
     assert!(
-        listns_tests::wait_for(Duration::from_secs(10), || (listns_tests::ours_loaded()
-            == listns_tests::OUR_PROGRAMS.len())
-        .then_some(()))
+        listns_tests::wait_for(Duration::from_secs(10), || {
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+                .then_some(())
+        })
         .is_some(),
         "the service did not attach every program:\n{status}"
     );

@@ -163,9 +163,10 @@ fn the_units_capabilities_are_enough_for_scan_and_tracer() {
     let status =
         fs::read_to_string(format!("/proc/{}/status", watch.child.id())).unwrap_or_default();
     assert!(
-        listns_tests::wait_for(Duration::from_secs(10), || (listns_tests::ours_loaded()
-            == listns_tests::OUR_PROGRAMS.len())
-        .then_some(()))
+        listns_tests::wait_for(Duration::from_secs(10), || {
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+                .then_some(())
+        })
         .is_some(),
         "not every program attached: {:?}",
         listns_tests::loaded_program_names()

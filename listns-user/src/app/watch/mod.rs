@@ -287,6 +287,9 @@ impl Watch {
                 .existing(&w.inv, &filter, |cells, k, ns| print.existing(cells, k, ns))?;
         }
         w.out.flush()?;
+        if let Some(t) = &w.telemetry {
+            t.started();
+        }
         Ok(w)
     }
 

@@ -720,11 +720,25 @@ fn run_guest(k: &Kernel, initrd: &Path, args: &VmArgs, logs: &Path) -> Result<Ou
     let log_path = logs.join(format!("{kernel}.log"));
     let mut log = fs::File::create(&log_path)?;
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-m", "1024", "-nographic", "-no-reboot", "-kernel"])
+        // `-cpu max` gives the emulated CPU RDRAND, which seeds the guest's
+        // random pool at boot: without it getrandom(2) blocks for minutes
+        // (the tests' JSON Schema validator hashes with a random key).
+        .args([
+            "-m",
+            "1024",
+            "-cpu",
+            "max",
+            "-nographic",
+            "-no-reboot",
+            "-kernel",
+        ])
         .arg(&k.vmlinuz)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet random.trust_cpu=on",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -47,8 +47,10 @@ pub fn drop_unneeded(cut_bounding: bool) -> Result<Vec<Capability>, caps::errors
     let kept: CapsHashSet = permitted.intersection(&keep).copied().collect();
     caps::clear(None, CapSet::Ambient)?;
     caps::clear(None, CapSet::Inheritable)?;
-    if cut_bounding {
-        // Dropping from the bounding set needs CAP_SETPCAP, still held here.
+    // Cutting the bounding set needs CAP_SETPCAP: root has it, a service
+    // given ambient capabilities (systemd's DynamicUser=) does not, and its
+    // bounding set is already the unit's.
+    if cut_bounding && permitted.contains(&Capability::CAP_SETPCAP) {
         for cap in caps::read(None, CapSet::Bounding)? {
             if !keep.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap)?;

@@ -189,8 +189,8 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         Some(port),
         &[],
     ));
-    // /healthz may answer before the tracer is attached: wait for the
-    // hooks to show in /metrics first.
+    // /healthz says 503 "starting" until the tracer is attached and the
+    // initial inventory is out; then 200.
     let names = [
         "listns_build_info",
         "listns_namespaces_created_total",
@@ -200,7 +200,14 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         http_get(port, "/metrics")
             .filter(|(code, body)| *code == 200 && names.iter().all(|n| body.contains(n)))
     });
-    let health = http_get(port, "/healthz");
+    let health = listns_tests::wait_for(Duration::from_secs(60), || {
+        let (code, body) = http_get(port, "/healthz")?;
+        if body.starts_with("starting") {
+            assert_eq!(code, 503, "still starting, yet {code}");
+            return None;
+        }
+        Some((code, body))
+    });
     let (exit, stderr) = served.stop();
     assert!(
         metrics.is_some(),

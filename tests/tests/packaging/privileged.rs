@@ -204,6 +204,20 @@ fn the_units_capabilities_are_enough_for_scan_and_tracer() {
         0,
         "listns ran with capabilities beyond the unit's: {bounding:#x}"
     );
+    // Attached, it keeps only what the loop uses (README "Least privilege"),
+    // as the unprivileged user the unit runs it as: no CAP_PERFMON.
+    let permitted = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .expect("CapPrm in /proc/PID/status");
+    if caps.iter().any(|c| c == "perfmon") {
+        assert_eq!(
+            permitted & 1 << cap_number("perfmon"),
+            0,
+            "listns kept CAP_PERFMON after attaching: CapPrm {permitted:#x}"
+        );
+    }
 
     drop(sock);
     let _ = other_user.kill();

@@ -217,9 +217,9 @@ impl Watch {
         // Loaded and attached: from here on only what the loop uses. A
         // command listns starts keeps the bounding set, so that it runs
         // with the privileges it was given.
-        if nix::unistd::geteuid().is_root()
-            && let Err(e) = privileges::drop_unneeded(args.command.is_empty())
-        {
+        // Root, or a service given capabilities (systemd's
+        // AmbientCapabilities= for an unprivileged user) alike.
+        if let Err(e) = privileges::drop_unneeded(args.command.is_empty()) {
             eprintln!(
                 "listns: could not drop unneeded capabilities ({e}); running with all of them"
             );

@@ -138,7 +138,14 @@ fn follow_command_json_shows_only_its_namespaces_then_the_summary() {
     for c in &created {
         let left: Vec<_> = lines
             .iter()
-            .filter(|v| v["event"] == "left" && v["id"] == c["id"] && v["ns"] == c["ns"])
+            // Type too: without ids a dead namespace's inode is reused at
+            // once, by one of another type as well.
+            .filter(|v| {
+                v["event"] == "left"
+                    && v["type"] == c["type"]
+                    && v["id"] == c["id"]
+                    && v["ns"] == c["ns"]
+            })
             .collect();
         assert_eq!(left.len(), 1, "{c}: {lines:#?}");
         assert_eq!(left[0]["pid"], c["pid"]);

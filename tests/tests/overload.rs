@@ -267,7 +267,14 @@ fn lost_records_are_counted_reported_and_reconciled() {
          skipped)"
     );
     // One record per namespace made (its unshare): each one not reported
-    // must be a lost record.
+    // must be a lost record. Without ids, a namespace that got the inode of
+    // one that died a moment before, before the tracer forgot it, is
+    // reported as joined (README "Kernel matrix"): its record still came.
+    let reported_total = if kernel::kernel_has_ns_ids() {
+        reported_total
+    } else {
+        reported_total + joined as u64
+    };
     assert!(
         made_total - reported_total <= lost_total,
         "{made_total} made, {reported_total} reported, only {lost_total} records lost"

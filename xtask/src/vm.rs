@@ -485,6 +485,8 @@ mount -t devpts devpts /dev/pts || echo "listns-vm: devpts could not be mounted"
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing || echo "listns-vm: tracefs could not be mounted"
+# Loopback up: the service tests talk HTTP to listns on 127.0.0.1.
+ip link set lo up || echo "listns-vm: lo could not be brought up"
 mount -t bpf bpf /sys/fs/bpf || echo "listns-vm: bpffs could not be mounted"
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo "listns-vm: cgroup2 could not be mounted"
 echo "LISTNS-VM-KERNEL: $(uname -r)"

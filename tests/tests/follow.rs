@@ -79,14 +79,15 @@ fn listns_watch(args: &[&str]) -> Output {
         let _ = stderr.read_to_end(&mut v);
         v
     });
-    let end = Instant::now() + Duration::from_secs(60);
+    let limit = listns_tests::scaled(Duration::from_secs(60));
+    let end = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > end {
             let _ = child.kill();
-            panic!("listns watch {args:?} did not finish within 60 s");
+            panic!("listns watch {args:?} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };

@@ -92,7 +92,7 @@ fn lost(seen: &[Value]) -> (u64, Option<usize>) {
 /// Waits until a `rescan` line follows the last `lost` line (the
 /// reconciling rescan runs shortly after the last loss).
 fn wait_for_rescan_after_last_loss(w: &mut Watch) {
-    let end = Instant::now() + Duration::from_secs(20);
+    let end = Instant::now() + listns_tests::scaled(Duration::from_secs(20));
     loop {
         w.drain(Duration::from_millis(300));
         let last_lost = lost(&w.seen).1.expect("no lost line");
@@ -157,7 +157,7 @@ fn fresh_scan() -> HashSet<Key> {
 /// to settle (netns teardown is asynchronous; without file handles a
 /// rescan every 10 s decides), so differences must persist for 30 s.
 fn assert_inventory_matches_a_fresh_scan(w: &mut Watch) {
-    let end = Instant::now() + Duration::from_secs(30);
+    let end = Instant::now() + listns_tests::scaled(Duration::from_secs(30));
     loop {
         w.drain(Duration::from_millis(500));
         let scan = fresh_scan();

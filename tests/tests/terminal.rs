@@ -360,7 +360,7 @@ impl TextWatch {
     }
 
     fn wait(&mut self, mut pred: impl FnMut(&[u8]) -> bool) -> Option<Vec<u8>> {
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + listns_tests::scaled(Duration::from_secs(30));
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             let line = self.lines.recv_timeout(left).ok()?;
             self.all.extend_from_slice(&line);

@@ -59,7 +59,7 @@ pub struct VmArgs {
     #[arg(long, value_delimiter = ',', default_value = "6.1,6.12,sid")]
     pub kernels: Vec<String>,
     /// Seconds a guest may run before it counts as failed.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1500)]
     pub timeout: u64,
     /// Do not run the tests on the host kernel (`cargo xtask test` does too).
     #[arg(long)]
@@ -502,6 +502,9 @@ export PATH=/usr/bin:/bin HOME=/root TMPDIR=/tmp
 # Privileged tests must run, never skip (CI); listns_bin() finds
 # /target/debug/listns.
 export CI=true CARGO_TARGET_DIR=/target RUST_BACKTRACE=1
+# Emulated (TCG) and sharing the host's CPUs with the other guests: the
+# tests' timeouts stretch five times (listns_tests::scaled).
+export LISTNS_TEST_TIME_SCALE=5
 mkdir -p /proc /sys /dev /run /tmp /root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

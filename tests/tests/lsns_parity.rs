@@ -470,6 +470,9 @@ fn watch_filter_prints_only_matching_events() {
     let attached = wait_for(Duration::from_secs(30), || {
         (listns_tests::kernel::listns_prog_ids().len() == all).then_some(())
     });
+    // Its programs are attached one after the other: give the last one and
+    // the start-up scan a moment (longer where emulation is slow).
+    std::thread::sleep(listns_tests::scaled(Duration::from_secs(1)));
     // One unshare makes a uts and an ipc namespace; only the first may show.
     let made = Command::new("unshare")
         .args([
@@ -485,7 +488,7 @@ fn watch_filter_prints_only_matching_events() {
         .trim()
         .parse()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(listns_tests::scaled(Duration::from_millis(500)));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(w.pid() as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -192,24 +192,60 @@ pub fn clock(time_ns: u64) -> String {
 
 /// `gone` or `hidden`, with the creator where the tracer saw it.
 pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> Value {
-    let o = ns.origin.as_ref();
-    let mut v = json!({
-        "event": event,
-        "time": rfc3339(time_ns),
-        "type": key.ty,
-        "ns": key.inum,
-        "id": key.id,
-        "pid": o.map(|o| o.pid),
-        "comm": null,
-        "syscall": o.map(|o| o.syscall),
-        "created": o.map(|o| rfc3339(o.time_ns)),
-        "container": o.and_then(|o| o.container.as_ref()).map(container_json),
-        "hidden": ns.hidden,
-    });
-    if let (Some(o), Value::Object(obj)) = (o, &mut v) {
-        put_bytes(obj, "comm", o.comm.as_bytes());
+    serde_json::to_value(VerdictLine::new(event, key, ns, time_ns)).unwrap_or(Value::Null)
+}
+
+/// One `gone`/`hidden`/`discovered` JSON line, serialized straight to the
+/// writer (see `ChangeLine`): the creator's `pid`, `comm`, `syscall`,
+/// `created` and `container` where the tracer saw it, null otherwise.
+#[derive(Serialize)]
+pub struct VerdictLine<'a> {
+    event: &'a str,
+    #[serde(serialize_with = "rfc3339_str")]
+    time: u64,
+    #[serde(rename = "type")]
+    ty: NsType,
+    ns: u64,
+    id: Option<u64>,
+    pid: Option<u32>,
+    comm: Option<std::borrow::Cow<'a, str>>,
+    syscall: Option<&'a str>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    created: Option<u64>,
+    container: Option<&'a Container>,
+    hidden: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm_hex: Option<String>,
+}
+
+impl<'a> VerdictLine<'a> {
+    pub fn new(event: &'a str, key: &NsKey, ns: &'a Namespace, time_ns: u64) -> Self {
+        let o = ns.origin.as_ref();
+        let bytes = o.map(|o| o.comm.as_bytes());
+        VerdictLine {
+            event,
+            time: time_ns,
+            ty: key.ty,
+            ns: key.inum,
+            id: key.id,
+            pid: o.map(|o| o.pid),
+            comm: bytes.map(String::from_utf8_lossy),
+            syscall: o.map(|o| o.syscall),
+            created: o.map(|o| o.time_ns),
+            container: o.and_then(|o| o.container.as_ref()),
+            hidden: ns.hidden,
+            comm_hex: bytes
+                .filter(|b| std::str::from_utf8(b).is_err())
+                .map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
+        }
     }
-    v
+}
+
+fn rfc3339_opt<S: Serializer>(time_ns: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match time_ns {
+        Some(t) => rfc3339_str(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// A container as JSON: `{runtime, id, name, pod, k8s_namespace}` (the
@@ -305,6 +341,48 @@ mod tests {
     /// The line written straight from `ChangeLine` is the object that
     /// `change_json` (the `-Q` path) builds, key for key and in order; a
     /// comm that is not UTF-8 gets its `comm_hex`.
+    /// As for changes: the direct line is the object the `-Q` path builds,
+    /// with and without a known creator.
+    #[test]
+    fn verdict_lines_written_directly_match_the_object() {
+        use crate::inventory::{Inventory, Origin};
+        let mut inv = Inventory::new();
+        let (k1, ns) = inv.entry(NsType::Uts, 4026532001, Some(5));
+        ns.origin = Some(Origin {
+            pid: 12,
+            tid: 12,
+            comm: b"sh\xff".to_vec().into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns: 1_700_000_000_000_000_001,
+            container: Some(Container {
+                runtime: "podman",
+                id: "abc".into(),
+                name: Some("web".into()),
+                ..Default::default()
+            }),
+        });
+        let (k2, _) = inv.entry(NsType::Net, 4026532002, None);
+        for k in [k1, k2] {
+            let ns = inv.get(&k).unwrap();
+            let o = ns.origin.as_ref();
+            let mut obj = json!({
+                "event": "gone", "time": rfc3339(9_000_000_000), "type": k.ty,
+                "ns": k.inum, "id": k.id, "pid": o.map(|o| o.pid), "comm": null,
+                "syscall": o.map(|o| o.syscall), "created": o.map(|o| rfc3339(o.time_ns)),
+                "container": o.and_then(|o| o.container.as_ref()).map(container_json),
+                "hidden": false,
+            });
+            if let Some(o) = o {
+                put_bytes(obj.as_object_mut().unwrap(), "comm", o.comm.as_bytes());
+            }
+            let direct =
+                serde_json::to_string(&VerdictLine::new("gone", &k, ns, 9_000_000_000)).unwrap();
+            assert_eq!(direct, obj.to_string());
+            assert_eq!(verdict_json("gone", &k, ns, 9_000_000_000), obj);
+        }
+    }
+
     #[test]
     fn change_lines_written_directly_match_the_object() {
         use crate::inventory::NsKey;

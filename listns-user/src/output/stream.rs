@@ -201,6 +201,23 @@ impl<W: Write> EventWriter<W> {
         inv: &Inventory,
         now_ns: u64,
     ) -> io::Result<()> {
+        if self.filter.is_none() {
+            // Nothing to match: no object to build (see `task`).
+            let items: Vec<(&NsKey, &Namespace)> =
+                keys.iter().filter_map(|k| Some((k, inv.get(k)?))).collect();
+            if self.json {
+                for (k, ns) in items {
+                    let line = events::VerdictLine::new(event, k, ns, now_ns);
+                    serde_json::to_writer(&mut self.w, &line)?;
+                    writeln!(self.w)?;
+                }
+            } else {
+                for group in events::group_by_origin(&items) {
+                    writeln!(self.w, "{}", events::verdict_text(event, &group, now_ns))?;
+                }
+            }
+            return Ok(());
+        }
         let mut items: Vec<(&NsKey, &Namespace)> = Vec::new();
         let mut objects = Vec::new();
         for k in keys {

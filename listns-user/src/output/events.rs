@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
-use super::{json::put_bytes, sanitize::escape_bytes};
+use super::sanitize::escape_bytes;
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
 use crate::inventory::{Container, Namespace, NsKey};
 use crate::ns::{NsType, flag_names};
@@ -337,6 +337,7 @@ pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::json::put_bytes;
 
     /// The line written straight from `ChangeLine` is the object that
     /// `change_json` (the `-Q` path) builds, key for key and in order; a

@@ -193,7 +193,8 @@ pub struct WatchArgs {
     /// Remember at most this many gone namespaces (the oldest are forgotten first).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_gone: usize,
-    /// Serve Prometheus metrics on /metrics and a health check on /healthz.
+    /// Serve Prometheus metrics on /metrics, health on /healthz (503 and why when the picture
+    /// is incomplete) and liveness on /livez (503 only when the loop stalls).
     /// A bare PORT listens on loopback (127.0.0.1) only; name another address
     /// (0.0.0.0:PORT, [::]:PORT) to be reachable from elsewhere.
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]

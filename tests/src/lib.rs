@@ -59,9 +59,22 @@ pub fn log_skip(test: &str, reason: &str) {
     }
 }
 
-/// Polls `cond` until it returns Some or the deadline passes.
+/// `d` stretched by `LISTNS_TEST_TIME_SCALE` (a number, 1 when unset): the
+/// kernel matrix's emulated guests run several times slower than a host,
+/// and set it. Only for timeouts, which bound waits and never pass a test.
+pub fn scaled(d: Duration) -> Duration {
+    let scale = std::env::var("LISTNS_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 1.0)
+        .unwrap_or(1.0);
+    d.mul_f64(scale)
+}
+
+/// Polls `cond` until it returns Some or the deadline (stretched by
+/// [`scaled`]) passes.
 pub fn wait_for<T>(timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + timeout;
+    let end = Instant::now() + scaled(timeout);
     loop {
         if let Some(v) = cond() {
             return Some(v);

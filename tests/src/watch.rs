@@ -105,7 +105,7 @@ impl Watch {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return Some(v.clone());
         }
-        let end = Instant::now() + timeout;
+        let end = Instant::now() + crate::scaled(timeout);
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(v) => {

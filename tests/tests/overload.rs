@@ -92,7 +92,7 @@ fn lost(seen: &[Value]) -> (u64, Option<usize>) {
 /// Waits until a `rescan` line follows the last `lost` line (the
 /// reconciling rescan runs shortly after the last loss).
 fn wait_for_rescan_after_last_loss(w: &mut Watch) {
-    let end = Instant::now() + Duration::from_secs(20);
+    let end = Instant::now() + listns_tests::scaled(Duration::from_secs(20));
     loop {
         w.drain(Duration::from_millis(300));
         let last_lost = lost(&w.seen).1.expect("no lost line");
@@ -157,7 +157,7 @@ fn fresh_scan() -> HashSet<Key> {
 /// to settle (netns teardown is asynchronous; without file handles a
 /// rescan every 10 s decides), so differences must persist for 30 s.
 fn assert_inventory_matches_a_fresh_scan(w: &mut Watch) {
-    let end = Instant::now() + Duration::from_secs(30);
+    let end = Instant::now() + listns_tests::scaled(Duration::from_secs(30));
     loop {
         w.drain(Duration::from_millis(500));
         let scan = fresh_scan();
@@ -267,7 +267,14 @@ fn lost_records_are_counted_reported_and_reconciled() {
          skipped)"
     );
     // One record per namespace made (its unshare): each one not reported
-    // must be a lost record.
+    // must be a lost record. Without ids, a namespace that got the inode of
+    // one that died a moment before, before the tracer forgot it, is
+    // reported as joined (README "Kernel matrix"): its record still came.
+    let reported_total = if kernel::kernel_has_ns_ids() {
+        reported_total
+    } else {
+        reported_total + joined as u64
+    };
     assert!(
         made_total - reported_total <= lost_total,
         "{made_total} made, {reported_total} reported, only {lost_total} records lost"

@@ -310,8 +310,14 @@ fn unit_daemonset_and_image_agree() {
         "true"
     );
     assert_eq!(c["ports"][0]["containerPort"].to_string(), PORT);
-    for probe in ["readinessProbe", "livenessProbe"] {
-        assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
+    // Readiness on the whole picture; liveness (and start-up) only on a
+    // stalled loop, which a restart cures.
+    for (probe, path) in [
+        ("readinessProbe", "/healthz"),
+        ("startupProbe", "/livez"),
+        ("livenessProbe", "/livez"),
+    ] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
     }
     let args: Vec<&str> = c["args"]
         .as_array()

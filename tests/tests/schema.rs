@@ -63,7 +63,7 @@ fn watch_lines(
     });
     let mut lines = Vec::new();
     let mut read = |until: &dyn Fn(&[Value]) -> bool, secs| {
-        let end = Instant::now() + Duration::from_secs(secs);
+        let end = Instant::now() + listns_tests::scaled(Duration::from_secs(secs));
         while !until(&lines) && Instant::now() < end {
             if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
                 let v: Value = serde_json::from_str(&l).expect("NDJSON");

@@ -227,6 +227,12 @@ fn healthz_says_why_without_the_tracer() {
     assert_eq!(status, 503, "{body}");
     assert!(body.starts_with("tracer not running"), "{body}");
     assert_eq!(body.lines().count(), 1, "one line: {body}");
+    // Alive all the same: a restart would not bring the tracer back.
+    assert_eq!(
+        get(port, "/livez"),
+        Some((200, "ok\n".to_string())),
+        "/livez"
+    );
 }
 
 #[test]

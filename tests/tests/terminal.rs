@@ -177,6 +177,19 @@ fn listns(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// `bytes` (NULs between arguments shown as spaces) as libsmartcols'
+/// raw output writes them.
+fn lsns_raw(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| if b == 0 { b' ' } else { b })
+        .map(|b| match b {
+            b'!'..=b'~' if b != b'\\' => (b as char).to_string(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect()
+}
+
 #[test]
 fn table_tree_and_classic_escape_hostile_text() {
     if !require_root("table_tree_and_classic_escape_hostile_text") {
@@ -196,8 +209,9 @@ fn table_tree_and_classic_escape_hostile_text() {
         // --classic cuts the command at 60 characters.
         let shown: String = match args {
             ["--classic"] => CMDLINE_SHOWN.chars().take(60).collect(),
-            // Raw output escapes spaces too, as lsns -r does.
-            ["-r"] => CMDLINE_SHOWN.replace(' ', r"\x20"),
+            // Raw output escapes as lsns -r (libsmartcols) does: every
+            // byte but printable ASCII as \xHH, spaces and backslashes too.
+            ["-r"] => lsns_raw(&CMDLINE[..CMDLINE.len() - 1]),
             _ => CMDLINE_SHOWN.into(),
         };
         assert!(
@@ -346,7 +360,7 @@ impl TextWatch {
     }
 
     fn wait(&mut self, mut pred: impl FnMut(&[u8]) -> bool) -> Option<Vec<u8>> {
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + listns_tests::scaled(Duration::from_secs(30));
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             let line = self.lines.recv_timeout(left).ok()?;
             self.all.extend_from_slice(&line);

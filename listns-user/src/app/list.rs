@@ -116,6 +116,7 @@ impl Config {
                 raw: args.raw,
                 nowrap: args.nowrap || args.raw,
                 width,
+                ascii: !crate::output::tree::locale_is_utf8(|k| std::env::var(k).ok()),
             },
             proc_root: args.proc_root.clone(),
         })

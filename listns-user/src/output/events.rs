@@ -6,12 +6,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use super::{json::put_bytes, sanitize::escape_bytes};
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
 use crate::inventory::{Container, Namespace, NsKey};
-use crate::ns::flag_names;
+use crate::ns::{NsType, flag_names};
 
 pub fn rfc3339(time_ns: u64) -> String {
     let t = UNIX_EPOCH + Duration::from_nanos(time_ns);
@@ -49,27 +50,68 @@ fn how(ev: &TaskEvent) -> String {
 }
 
 pub fn change_json(ev: &TaskEvent, c: &Change) -> Value {
-    let mut v = json!({
-        "event": kind_name(c.kind),
-        "time": rfc3339(ev.time_ns),
-        "type": c.key.ty,
-        "ns": c.key.inum,
-        "id": c.key.id,
-        "link": c.link,
-        "pid": ev.pid,
-        "tid": ev.tid,
-        "ppid": ev.ppid,
-        "uid": ev.uid,
-        "comm": null,
-        "syscall": ev.syscall(),
-        "flags": flag_names(ev.flags),
-        "fd": (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
-        "cgroup_id": ev.cgroup_id,
-    });
-    if let Value::Object(obj) = &mut v {
-        put_bytes(obj, "comm", ev.comm.as_bytes());
+    serde_json::to_value(ChangeLine::new(ev, c)).unwrap_or(Value::Null)
+}
+
+/// One `created`/`joined`/`left` JSON line, serialized straight to the
+/// writer: under churn, building a map per line cost more than the rest of
+/// the line's way out (BENCHMARKS.md, consumer). Fields in the order the
+/// schema documents; `comm_hex` only where `comm` is not UTF-8 (see
+/// `json::put_bytes`).
+#[derive(Serialize)]
+pub struct ChangeLine<'a> {
+    event: &'static str,
+    #[serde(serialize_with = "rfc3339_str")]
+    time: u64,
+    #[serde(rename = "type")]
+    ty: NsType,
+    ns: u64,
+    id: Option<u64>,
+    link: &'static str,
+    pid: u32,
+    tid: u32,
+    ppid: u32,
+    uid: u32,
+    comm: std::borrow::Cow<'a, str>,
+    syscall: &'static str,
+    flags: Vec<&'static str>,
+    fd: Option<i32>,
+    cgroup_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm_hex: Option<String>,
+}
+
+impl<'a> ChangeLine<'a> {
+    pub fn new(ev: &'a TaskEvent, c: &Change) -> Self {
+        let bytes = ev.comm.as_bytes();
+        let comm_hex = std::str::from_utf8(bytes)
+            .is_err()
+            .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect());
+        ChangeLine {
+            event: kind_name(c.kind),
+            time: ev.time_ns,
+            ty: c.key.ty,
+            ns: c.key.inum,
+            id: c.key.id,
+            link: c.link,
+            pid: ev.pid,
+            tid: ev.tid,
+            ppid: ev.ppid,
+            uid: ev.uid,
+            comm: String::from_utf8_lossy(bytes),
+            syscall: ev.syscall(),
+            flags: flag_names(ev.flags),
+            fd: (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
+            cgroup_id: ev.cgroup_id,
+            comm_hex,
+        }
     }
-    v
+}
+
+/// A kernel time as RFC 3339 text, formatted into the writer.
+fn rfc3339_str<S: Serializer>(time_ns: &u64, s: S) -> Result<S::Ok, S::Error> {
+    let t = UNIX_EPOCH + Duration::from_nanos(*time_ns);
+    s.collect_str(&humantime::format_rfc3339_micros(t))
 }
 
 /// The namespaces of one kind in a text line: `uts,ipc,net 4026532385,..386,..387`.
@@ -259,6 +301,51 @@ pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line written straight from `ChangeLine` is the object that
+    /// `change_json` (the `-Q` path) builds, key for key and in order; a
+    /// comm that is not UTF-8 gets its `comm_hex`.
+    #[test]
+    fn change_lines_written_directly_match_the_object() {
+        use crate::inventory::NsKey;
+        use crate::inventory::live::{Change, TaskEvent};
+        for comm in [&b"unshare"[..], b"a\xffb\x1b[2J"] {
+            let ev = TaskEvent {
+                kind: TaskEventKind::Setns,
+                time_ns: 1_700_000_000_123_456_789,
+                pid: 7,
+                tid: 8,
+                ppid: 1,
+                uid: 0,
+                comm: comm.to_vec().into(),
+                cgroup_id: 9,
+                flags: 0x4000_0000,
+                fd: 3,
+                slots: Vec::new(),
+                followed: false,
+                group_dead: None,
+            };
+            let c = Change {
+                kind: ChangeKind::Joined,
+                key: NsKey {
+                    ty: NsType::Net,
+                    inum: 4026532000,
+                    id: Some(77),
+                },
+                link: "net",
+            };
+            let direct = serde_json::to_string(&ChangeLine::new(&ev, &c)).unwrap();
+            let mut obj = json!({
+                "event": "joined", "time": rfc3339(ev.time_ns), "type": "net",
+                "ns": 4026532000u64, "id": 77, "link": "net", "pid": 7, "tid": 8,
+                "ppid": 1, "uid": 0, "comm": null, "syscall": "setns",
+                "flags": flag_names(ev.flags), "fd": 3, "cgroup_id": 9,
+            });
+            put_bytes(obj.as_object_mut().unwrap(), "comm", comm);
+            assert_eq!(direct, obj.to_string());
+            assert_eq!(change_json(&ev, &c), obj);
+        }
+    }
 
     #[test]
     fn lost_says_how_many_and_why() {

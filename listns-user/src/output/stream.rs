@@ -158,6 +158,19 @@ impl<W: Write> EventWriter<W> {
     /// left (of those not filtered out, `-Q` included), or one text line
     /// naming them all.
     pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
+        if self.filter.is_none() {
+            // Nothing to match: no object to build, each line written as
+            // it is serialized.
+            if self.json {
+                for c in changes {
+                    serde_json::to_writer(&mut self.w, &events::ChangeLine::new(ev, c))?;
+                    writeln!(self.w)?;
+                }
+            } else if let Some(line) = events::task_text(ev, changes) {
+                writeln!(self.w, "{line}")?;
+            }
+            return Ok(());
+        }
         let mut shown = Vec::with_capacity(changes.len());
         for c in changes {
             let obj = events::change_json(ev, c);

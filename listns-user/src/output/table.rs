@@ -27,6 +27,8 @@ pub struct Style {
     pub nowrap: bool,
     /// Fit lines to this many terminal columns (a terminal, without `-u`).
     pub width: Option<usize>,
+    /// Tree lines in ASCII (the locale is not UTF-8).
+    pub ascii: bool,
 }
 
 /// Renders a view as a table.
@@ -34,7 +36,7 @@ pub fn render(out: &mut impl Write, view: &View<'_>, style: Style) -> io::Result
     if view.rows.is_empty() {
         return Ok(());
     }
-    let order = tree::layout(view);
+    let order = tree::layout(view, style.ascii);
     if style.raw {
         return render_raw(out, view, &order, style);
     }

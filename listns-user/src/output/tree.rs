@@ -1,7 +1,8 @@
 //! Drawing a view's tree as libsmartcols does: depth first, each node's
 //! children in the order they were added, lines `├─`, `└─` and `│ ` in
-//! front of the tree column's text. Which row hangs under which is decided
-//! in `rows`.
+//! front of the tree column's text (`|-`, `` `- `` and `| ` when the locale
+//! is not UTF-8, as lsns draws them then). Which row hangs under which is
+//! decided in `rows`.
 
 use super::View;
 
@@ -21,7 +22,12 @@ pub fn children(parents: &[Option<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
 
 /// The rows in drawing order, each with the tree lines that go in front of
 /// its tree column (empty for roots and when there is no tree).
-pub fn layout(view: &View<'_>) -> Vec<(usize, String)> {
+pub fn layout(view: &View<'_>, ascii: bool) -> Vec<(usize, String)> {
+    let (branch, last_branch, vertical) = if ascii {
+        ("|-", "`-", "| ")
+    } else {
+        ("├─", "└─", "│ ")
+    };
     let (roots, kids) = children(&view.parents);
     let mut out = Vec::with_capacity(view.rows.len());
     // (row, indent of its children, its own prefix)
@@ -35,12 +41,26 @@ pub fn layout(view: &View<'_>) -> Vec<(usize, String)> {
         let n = kids[row].len();
         for (j, &k) in kids[row].iter().enumerate().rev() {
             let last = j + 1 == n;
-            let prefix = format!("{indent}{}", if last { "└─" } else { "├─" });
-            let child_indent = format!("{indent}{}", if last { "  " } else { "│ " });
+            let prefix = format!("{indent}{}", if last { last_branch } else { branch });
+            let child_indent = format!("{indent}{}", if last { "  " } else { vertical });
             stack.push((k, child_indent, prefix));
         }
     }
     out
+}
+
+/// Whether the locale's character set is UTF-8, as `setlocale(LC_CTYPE,
+/// "")` would decide: the first of LC_ALL, LC_CTYPE and LANG that is set
+/// names it. libsmartcols draws tree lines in ASCII otherwise, and so does
+/// listns (a terminal in the C locale may not show the box characters).
+pub fn locale_is_utf8(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| var(k).filter(|v| !v.is_empty()))
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("utf-8") || v.contains("utf8")
+        })
 }
 
 #[cfg(test)]
@@ -53,5 +73,33 @@ mod tests {
         assert_eq!(roots, [0, 2, 5, 6]);
         assert_eq!(kids[0], [1, 3]);
         assert_eq!(kids[3], [4]);
+    }
+
+    #[test]
+    fn utf8_locale_as_setlocale_picks_it() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(locale_is_utf8(env(&[("LANG", "en_US.UTF-8")])));
+        assert!(locale_is_utf8(env(&[
+            ("LC_CTYPE", "C.utf8"),
+            ("LANG", "C")
+        ])));
+        // LC_ALL wins; an empty one does not count.
+        assert!(!locale_is_utf8(env(&[
+            ("LC_ALL", "C"),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(locale_is_utf8(env(&[
+            ("LC_ALL", ""),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(!locale_is_utf8(env(&[])));
+        assert!(!locale_is_utf8(env(&[("LANG", "POSIX")])));
     }
 }

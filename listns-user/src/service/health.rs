@@ -64,6 +64,21 @@ impl Health {
         self.problem_at(self.start.elapsed())
     }
 
+    /// `None` unless the watch loop has stalled (what a restart can cure).
+    pub fn stalled(&self) -> Option<String> {
+        self.stalled_at(self.start.elapsed())
+    }
+
+    fn stalled_at(&self, now: Duration) -> Option<String> {
+        let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
+        (since > STALL_AFTER).then(|| {
+            format!(
+                "consumer stalled: the watch loop has made no progress for {} s",
+                since.as_secs()
+            )
+        })
+    }
+
     fn problem_at(&self, now: Duration) -> Option<String> {
         if !self.started.load(Ordering::Relaxed) {
             return Some(format!(
@@ -71,12 +86,8 @@ impl Health {
                 now.as_secs()
             ));
         }
-        let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
-        if since > STALL_AFTER {
-            return Some(format!(
-                "consumer stalled: the watch loop has made no progress for {} s",
-                since.as_secs()
-            ));
+        if let Some(stalled) = self.stalled_at(now) {
+            return Some(stalled);
         }
         if self.fallback.load(Ordering::Relaxed) {
             return Some(
@@ -116,7 +127,10 @@ mod tests {
                 .unwrap()
                 .starts_with("tracer not running")
         );
+        // Liveness cares about a stall only.
+        assert_eq!(h.stalled_at(Duration::from_secs(1)), None);
         let stalled = h.problem_at(Duration::from_secs(30)).unwrap();
         assert!(stalled.starts_with("consumer stalled"), "{stalled}");
+        assert_eq!(h.stalled_at(Duration::from_secs(30)), Some(stalled));
     }
 }

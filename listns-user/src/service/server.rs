@@ -76,7 +76,19 @@ fn respond<B>(req: &Request<B>, metrics: &Metrics, health: &Health) -> Response<
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.encode(),
         ),
+        // Everything that makes the picture incomplete: for readiness and
+        // alerts.
         "/healthz" => match health.problem() {
+            None => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+            Some(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("{why}\n"),
+            ),
+        },
+        // Only what a restart can cure (a stalled loop): for liveness
+        // probes, so that a node without some hook is not restarted forever.
+        "/livez" => match health.stalled() {
             None => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
             Some(why) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -87,7 +99,7 @@ fn respond<B>(req: &Request<B>, metrics: &Metrics, health: &Health) -> Response<
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "listns serves /metrics and /healthz\n".into(),
+            "listns serves /metrics, /healthz and /livez\n".into(),
         ),
     }
 }

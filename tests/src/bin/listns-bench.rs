@@ -13,10 +13,10 @@ use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context, Result, bail};
@@ -91,6 +91,9 @@ struct Watch {
     child: Child,
     created: Arc<AtomicU64>,
     lost: Arc<AtomicU64>,
+    /// Per `created` line: milliseconds from the kernel's timestamp (its
+    /// `time`) to this bench reading the line from the pipe.
+    lags: Arc<Mutex<Vec<f64>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -110,15 +113,26 @@ impl Watch {
         let created = Arc::new(AtomicU64::new(0));
         let lost = Arc::new(AtomicU64::new(0));
         let out = child.stdout.take().unwrap();
-        let (c, l) = (created.clone(), lost.clone());
+        let lags = Arc::new(Mutex::new(Vec::new()));
+        let (c, l, g) = (created.clone(), lost.clone(), lags.clone());
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let read_at = SystemTime::now();
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
                 match v["event"].as_str() {
                     Some("created") => {
                         c.fetch_add(1, Ordering::Relaxed);
+                        if let Some(t) = v["time"]
+                            .as_str()
+                            .and_then(|t| humantime::parse_rfc3339(t).ok())
+                        {
+                            let lag = read_at
+                                .duration_since(t)
+                                .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+                            g.lock().unwrap().push(lag);
+                        }
                     }
                     Some("lost") => {
                         l.fetch_add(v["count"].as_u64().unwrap_or(1), Ordering::Relaxed);
@@ -142,8 +156,21 @@ impl Watch {
             child,
             created,
             lost,
+            lags,
             reader: Some(reader),
         })
+    }
+
+    /// The 50th and 99th percentiles of the lags seen since the last call
+    /// (ms), and how many there were; forgets them.
+    fn take_lag(&self) -> (f64, f64, usize) {
+        let mut v = std::mem::take(&mut *self.lags.lock().unwrap());
+        if v.is_empty() {
+            return (f64::NAN, f64::NAN, 0);
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.99), v.len())
     }
 
     /// CPU seconds (user, system) the listns process has used so far.
@@ -287,6 +314,16 @@ fn sustained_rate() -> Result<()> {
         alone as f64 / secs
     );
     let w = Watch::start()?;
+    // Paced first: 1,000 namespaces/s, the lag a quiet host sees.
+    let paced = create_paced(1000.0, 10.0)?;
+    listns_tests::wait_for(Duration::from_secs(30), || {
+        (w.created.load(Ordering::Relaxed) >= paced).then_some(())
+    });
+    let (p50, p99, n) = w.take_lag();
+    println!(
+        "event lag at 1,000/s      p50 {p50:.1} ms, p99 {p99:.1} ms over {n} created lines ({paced} made in 10 s)"
+    );
+    w.created.store(0, Ordering::Relaxed);
     let cpu0 = w.cpu();
     let (made, elapsed) = create_flat_out(secs)?;
     let cpu1 = w.cpu();
@@ -304,6 +341,7 @@ fn sustained_rate() -> Result<()> {
     });
     let lag = lag_start.elapsed().as_secs_f64();
     let created = w.created.load(Ordering::Relaxed);
+    let (p50, p99, n) = w.take_lag();
     let lost = w.lost.clone();
     w.stop()?;
     let lost = lost.load(Ordering::Relaxed);
@@ -311,7 +349,37 @@ fn sustained_rate() -> Result<()> {
         "sustained creation       {:.0} UTS namespaces/s for {elapsed:.1} s (2 creator processes): made {total}, reported created {created} ({lag:.1} s after the creators stopped), lost {lost}",
         total as f64 / elapsed
     );
+    println!(
+        "rate kept with tracer    {:.0}% of the rate without it",
+        100.0 * (total as f64 / elapsed) / (alone as f64 / secs)
+    );
+    println!(
+        "consumer CPU per ns      {:.1} µs (user+system over the {total} namespaces made; each is a created, a left and a gone line)",
+        1e6 * ((cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1)) / total.max(1) as f64
+    );
+    println!("event lag flat out        p50 {p50:.1} ms, p99 {p99:.1} ms over {n} created lines");
     Ok(())
+}
+
+/// One process forks a child that unshares a UTS namespace and exits,
+/// `rate` times a second for `secs` (each on its tick; late ticks are not
+/// made up). Returns how many were made.
+fn create_paced(rate: f64, secs: f64) -> Result<u64> {
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let mut made = 0u64;
+    let mut next = start;
+    while start.elapsed().as_secs_f64() < secs {
+        fork_exit(1, libc::CLONE_NEWUTS);
+        made += 1;
+        next += period;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        } else {
+            next = Instant::now();
+        }
+    }
+    Ok(made)
 }
 
 /// Two creator processes fork children that unshare a UTS namespace and

@@ -22,7 +22,7 @@ async fn wait_event(
     timeout: Duration,
     pred: impl Fn(&TaskEvent) -> bool,
 ) -> Option<TaskEvent> {
-    let end = Instant::now() + timeout;
+    let end = Instant::now() + listns_tests::scaled(timeout);
     while Instant::now() < end {
         let left = end.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, tracer.next_batch()).await {
@@ -106,7 +106,7 @@ fn exits_in_the_initial_namespaces_are_filtered_and_others_reported() {
         }
         let outside = fork_and_wait(|| unsafe { libc::unshare(libc::CLONE_NEWUTS) });
         let mut seen = Vec::new();
-        let end = Instant::now() + Duration::from_secs(10);
+        let end = Instant::now() + listns_tests::scaled(Duration::from_secs(10));
         while !seen
             .iter()
             .any(|e: &TaskEvent| e.kind == TaskEventKind::Exit && e.pid == outside)

@@ -363,7 +363,9 @@ mod tests {
         let h = match handle::Handles::probe() {
             Ok(h) => h,
             Err(why) => {
-                eprintln!("SKIP a_key_without_id_is_decided_by_the_rescan_even_with_handles: {why}");
+                eprintln!(
+                    "SKIP a_key_without_id_is_decided_by_the_rescan_even_with_handles: {why}"
+                );
                 return;
             }
         };

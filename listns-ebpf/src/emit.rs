@@ -1,13 +1,15 @@
-//! Maps shared by the hooks, the per-CPU scratch record, and the one place
-//! that writes to the ring buffer.
+//! Maps shared by the hooks, and the one place that writes to the ring
+//! buffer: records are reserved in it and written in place.
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_cgroup_id, bpf_ktime_get_ns, generated},
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
 };
-use listns_common::{Config, EVENT_SIZE, Event, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key};
+use listns_common::{
+    Config, EVENT_SIZE, Event, EventKind, KNOWN_MAX, NS_SLOTS, RINGBUF_BYTES, known_key,
+};
 
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RINGBUF_BYTES, 0);
@@ -21,28 +23,77 @@ pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static KNOWN: LruHashMap<u64, u8> = LruHashMap::with_max_entries(KNOWN_MAX, 0);
 
-/// Scratch space for one record (too large for the 512-byte BPF stack).
-#[map]
-static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
-
 #[unsafe(no_mangle)]
 static CONFIG: Config = Config::DEFAULT;
 
-/// The per-CPU scratch record, cleared of what the last event left there.
+/// A record reserved in the ring buffer. Its owner writes `ns` and `prev`
+/// (`reserve` writes the rest) and submits it on every path: the verifier
+/// refuses a program that could leave a reservation open.
+pub struct Record(RingBufEntry<Event>);
+
+impl core::ops::Deref for Record {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        // SAFETY: every field is a plain integer (any bit pattern is
+        // valid); `reserve` wrote all but `ns` and `prev`, which hold old
+        // ring-buffer bytes until the owner writes them, before submitting.
+        unsafe { self.0.assume_init_ref() }
+    }
+}
+
+impl core::ops::DerefMut for Record {
+    fn deref_mut(&mut self) -> &mut Event {
+        // SAFETY: as for Deref.
+        unsafe { self.0.assume_init_mut() }
+    }
+}
+
+impl Record {
+    /// Gives the reservation back unsent.
+    pub fn discard(self) {
+        self.0.discard(BPF_RB_NO_WAKEUP as u64);
+    }
+}
+
+/// Reserves a record of `kind` in the ring buffer with what every record
+/// carries (time, cgroup, comm of the current task) and the other fields
+/// cleared except `ns` and `prev`, or counts it in `LOST` when there is no
+/// room. (Clearing those 320 bytes here compiled to a byte-by-byte memset
+/// that the verifier walked once per path and gave up on.)
 #[inline(always)]
-pub fn scratch() -> Option<&'static mut Event> {
-    let ev = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
-    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-    ev.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    ev.flags = 0;
-    ev.ret = 0;
-    ev.fd = -1;
-    ev.changed = 0;
-    ev.created = 0;
-    ev.valid = 0;
-    ev.task_flags = 0;
-    Some(ev)
+pub fn reserve(kind: EventKind) -> Option<Record> {
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        if let Some(lost) = LOST.get_ptr_mut(0) {
+            unsafe { *lost += 1 };
+        }
+        return None;
+    };
+    let ev = entry.as_mut_ptr();
+    // Volatile stores, through the raw pointer before any reference to the
+    // record exists: plain ones get merged into byte-by-byte memset calls.
+    macro_rules! put {
+        ($field:ident, $v:expr) => {
+            // SAFETY: `ev` is the reserved record, 8-byte aligned.
+            unsafe { core::ptr::write_volatile(&raw mut (*ev).$field, $v) }
+        };
+    }
+    put!(ts_ns, bpf_ktime_get_ns());
+    put!(cgroup_id, bpf_get_current_cgroup_id());
+    put!(flags, 0);
+    put!(ret, 0);
+    put!(kind, kind as u32);
+    put!(pid, 0);
+    put!(tid, 0);
+    put!(ppid, 0);
+    put!(uid, 0);
+    put!(fd, -1);
+    put!(changed, 0);
+    put!(created, 0);
+    put!(valid, 0);
+    put!(task_flags, 0);
+    // SAFETY: the helper writes (or, failing, zeroes) the 16 bytes of comm.
+    unsafe { generated::bpf_get_current_comm((&raw mut (*ev).comm).cast(), 16) };
+    Some(Record(entry))
 }
 
 /// Sets `valid` (slot read), `changed` (differs from `prev`) and `created`
@@ -78,22 +129,18 @@ fn or_volatile(field: &mut u16, bit: u16) {
     unsafe { core::ptr::write_volatile(field, core::ptr::read_volatile(field) | bit) };
 }
 
-/// Copies the record into the ring buffer, counting it in `LOST` when there
-/// is no room. Submits without waking the consumer (which polls on a short
-/// timer) unless enough data is waiting: wakeups cost more than the records.
+/// Submits the record without waking the consumer (which polls on a
+/// short timer) unless enough data is waiting: wakeups cost more than the
+/// records.
 #[inline(always)]
-pub fn submit(ev: &Event) {
+pub fn submit(record: Record) {
     let threshold = unsafe { core::ptr::read_volatile(&raw const CONFIG.wakeup_bytes) } as u64;
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) + EVENT_SIZE as u64 >= threshold {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
     };
-    if EVENTS.output::<Event>(ev, flags as u64).is_err() {
-        if let Some(lost) = LOST.get_ptr_mut(0) {
-            unsafe { *lost += 1 };
-        }
-    }
+    record.0.submit(flags as u64);
 }
 
 /// Initial namespace inode of a slot (for the exit filter).

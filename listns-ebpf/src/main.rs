@@ -9,7 +9,9 @@
 mod emit;
 mod exit;
 mod follow;
+mod forget;
 mod fork;
+mod initial;
 mod syscalls;
 mod task;
 

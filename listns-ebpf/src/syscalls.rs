@@ -5,7 +5,7 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task},
     macros::{map, tracepoint},
-    maps::HashMap,
+    maps::LruHashMap,
     programs::TracePointContext,
 };
 use aya_log_ebpf::warn;
@@ -21,9 +21,11 @@ pub struct Pending {
     prev: [NsRef; NS_SLOTS],
 }
 
-/// Calls in flight, by pid_tgid.
+/// Calls in flight, by pid_tgid. LRU: an entry whose exit is never seen
+/// (a hook attached between a call's enter and its exit, a thread killed
+/// in the call) is evicted by newer ones instead of filling the map.
 #[map]
-static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(4096, 0);
+static PENDING: LruHashMap<u64, Pending> = LruHashMap::with_max_entries(4096, 0);
 
 /// Offsets of the syscall tracepoint fields (tracefs `format` files; stable ABI).
 const ARG0: usize = 16;
@@ -32,16 +34,21 @@ const RET: usize = 16;
 
 fn enter(ctx: &TracePointContext, flags: u64, fd: i64) {
     let current = unsafe { bpf_get_current_task() } as *const u8;
-    let mut p = Pending {
-        flags,
-        fd,
-        prev: [NsRef::default(); NS_SLOTS],
+    // Built in place: a zeroed `prev` first would be a memset call, and
+    // `task::namespaces` a call and a copy.
+    let mut p = core::mem::MaybeUninit::<Pending>::uninit();
+    let pp = p.as_mut_ptr();
+    // SAFETY: every field of `p` is written before it is read.
+    let p = unsafe {
+        (&raw mut (*pp).flags).write(flags);
+        (&raw mut (*pp).fd).write(fd);
+        task::read_namespaces(current, &mut (*pp).prev);
+        p.assume_init_ref()
     };
-    task::read_namespaces(current, &mut p.prev);
     if PENDING.insert(bpf_get_current_pid_tgid(), p, 0).is_err() {
         warn!(
             ctx,
-            "listns: too many unshare/setns calls in flight; one will be missed"
+            "listns: no room to keep an unshare/setns call in flight; it will be missed"
         );
     }
 }
@@ -57,12 +64,11 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
         let _ = PENDING.remove(key);
         return;
     }
-    let Some(ev) = emit::scratch() else {
+    let Some(mut ev) = emit::reserve(kind) else {
         let _ = PENDING.remove(key);
         return;
     };
     let current = unsafe { bpf_get_current_task() } as *const u8;
-    ev.kind = kind as u32;
     ev.flags = p.flags;
     ev.fd = if kind == EventKind::Setns {
         p.fd as i32
@@ -77,10 +83,10 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
     ev.tid = key as u32;
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
-    ev.prev = p.prev;
+    task::copy_refs(&mut ev.prev, &p.prev);
     let _ = PENDING.remove(key);
     task::read_namespaces(current, &mut ev.ns);
-    emit::classify(ev, true);
+    emit::classify(&mut ev, true);
     emit::submit(ev);
 }
 

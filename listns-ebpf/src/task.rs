@@ -55,6 +55,73 @@ fn read_ptr(base: *const u8, off: u32) -> *const u8 {
     read_or_zero::<usize>(base, off) as *const u8
 }
 
+/// Fields `A` at `a` and `B` at `b` of the struct at `base` (zero where
+/// missing or unreadable), with one `bpf_probe_read_kernel` of the bytes
+/// between them when they are at most `WORDS` u64 apart: the helper call
+/// costs far more than the bytes it copies. Fields too far apart, or not
+/// aligned to their size within the span (the verifier wants aligned stack
+/// reads), are read one by one.
+#[inline(always)]
+fn read_two<A: Copy + Default, B: Copy + Default, const WORDS: usize>(
+    base: *const u8,
+    a: u32,
+    b: u32,
+) -> (A, B) {
+    let (size_a, size_b) = (
+        core::mem::size_of::<A>() as u32,
+        core::mem::size_of::<B>() as u32,
+    );
+    if a == OFF_MISSING || b == OFF_MISSING {
+        return (read_or_zero(base, a), read_or_zero(base, b));
+    }
+    let lo = if a < b { a } else { b };
+    let end = if a + size_a > b + size_b {
+        a + size_a
+    } else {
+        b + size_b
+    };
+    let (len, rel_a, rel_b) = ((end - lo) as usize, (a - lo) as usize, (b - lo) as usize);
+    if len > WORDS * 8 || rel_a % size_a as usize != 0 || rel_b % size_b as usize != 0 {
+        return (read_or_zero(base, a), read_or_zero(base, b));
+    }
+    let mut buf = core::mem::MaybeUninit::<[u64; WORDS]>::uninit();
+    // SAFETY: the helper fills (or, failing, zeroes) the first `len` bytes
+    // of `buf`, and both fields lie within them.
+    unsafe {
+        generated::bpf_probe_read_kernel(
+            buf.as_mut_ptr().cast(),
+            len as u32,
+            base.wrapping_add(lo as usize).cast(),
+        );
+        let bytes = buf.as_ptr().cast::<u8>();
+        (
+            bytes.add(rel_a).cast::<A>().read(),
+            bytes.add(rel_b).cast::<B>().read(),
+        )
+    }
+}
+
+/// `(task->real_cred, task->nsproxy)`, which every fork and exit needs: one
+/// probe read where they are at most 128 bytes apart (120 on 6.18).
+#[inline(always)]
+pub fn cred_and_nsproxy(task: *const u8) -> (*const u8, *const u8) {
+    let (cred, proxy) =
+        read_two::<usize, usize, 16>(task, off!(task_real_cred), off!(task_nsproxy));
+    (cred as *const u8, proxy as *const u8)
+}
+
+/// `cred->user_ns`.
+#[inline(always)]
+pub fn cred_user_ns(cred: *const u8) -> *const u8 {
+    read_ptr(cred, off!(cred_user_ns))
+}
+
+/// `nsproxy->pid_ns_for_children`.
+#[inline(always)]
+pub fn pid_ns_for_children(proxy: *const u8) -> *const u8 {
+    read_ptr(proxy, off!(nsproxy[listns_common::SLOT_PID_FOR_CHILDREN]))
+}
+
 pub fn nsproxy(task: *const u8) -> *const u8 {
     read_ptr(task, off!(task_nsproxy))
 }
@@ -83,8 +150,12 @@ pub fn tid(task: *const u8) -> u32 {
     read_or_zero::<u32>(task, off!(task_pid))
 }
 
+pub fn real_parent(task: *const u8) -> *const u8 {
+    read_ptr(task, off!(task_real_parent))
+}
+
 pub fn ppid(task: *const u8) -> u32 {
-    tgid(read_ptr(task, off!(task_real_parent)))
+    tgid(real_parent(task))
 }
 
 pub fn uid(task: *const u8) -> u32 {
@@ -119,7 +190,9 @@ pub fn nsproxy_ns_refs(proxy: *const u8, slot: usize) -> u32 {
 }
 
 /// Identity of the namespace whose struct (uts_namespace, net, ...) is at
-/// `ns`, for a slot of that type.
+/// `ns`, for a slot of that type. (Reading id and inode, neighbours in
+/// `ns_common`, with one `read_two` each needed a buffer per slot, more
+/// than the 512-byte BPF stack holds.)
 #[inline(always)]
 pub fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
     let common_off = off!(ns_common[slot]);
@@ -136,26 +209,68 @@ pub fn ns_ref(ns: *const u8, slot: usize) -> NsRef {
 
 /// The namespace struct of each slot of `task` (null where unreadable).
 #[inline(always)]
-pub fn namespace_ptrs(task: *const u8, out: &mut [u64; NS_SLOTS]) {
+pub fn namespace_ptrs(task: *const u8) -> [u64; NS_SLOTS] {
     let proxy = nsproxy(task);
-    for (slot, ptr) in out.iter_mut().enumerate() {
+    // Built element by element: a zeroed array first would be a
+    // byte-by-byte memset call in BPF (and `array::from_fn` a call).
+    let mut out = core::mem::MaybeUninit::<[u64; NS_SLOTS]>::uninit();
+    let first = out.as_mut_ptr().cast::<u64>();
+    for slot in 0..NS_SLOTS {
         let ns = match slot {
             SLOT_PID => active_pid_ns(task),
             SLOT_USER => user_ns(task),
             _ => read_ptr(proxy, off!(nsproxy[slot])),
         };
-        *ptr = ns as u64;
+        // SAFETY: `slot` is within the array.
+        unsafe { first.add(slot).write(ns as u64) };
+    }
+    // SAFETY: every element was written.
+    unsafe { out.assume_init() }
+}
+
+/// The identity of the namespace behind each of `ptrs` (from
+/// `namespace_ptrs`), written straight into `out` (a record); a slot that
+/// cannot be read is zero (inode 0). No mask is returned on purpose: a
+/// mask built from per-branch constants makes the verifier explore every
+/// combination.
+#[inline(always)]
+pub fn refs_of(ptrs: &[u64; NS_SLOTS], out: &mut [NsRef; NS_SLOTS]) {
+    for (slot, r) in out.iter_mut().enumerate() {
+        write_ref(r, ns_ref(ptrs[slot] as *const u8, slot));
     }
 }
 
-/// Reads every slot of `task` into `out`; a slot that cannot be read is
-/// left zero (inode 0). No mask is returned on purpose: a mask built from
-/// per-branch constants makes the verifier explore every combination.
+/// Every slot of `task`, written into `out` (see `refs_of`).
 #[inline(always)]
 pub fn read_namespaces(task: *const u8, out: &mut [NsRef; NS_SLOTS]) {
-    let mut ptrs = [0u64; NS_SLOTS];
-    namespace_ptrs(task, &mut ptrs);
+    refs_of(&namespace_ptrs(task), out);
+}
+
+/// Stores one reference field by field: copying whole arrays of them
+/// compiles to byte-by-byte memcpy/memset calls in BPF, which cost time
+/// and verifier steps.
+#[inline(always)]
+pub fn write_ref(dst: &mut NsRef, src: NsRef) {
+    // SAFETY: plain stores to a valid, exclusive reference.
+    unsafe {
+        core::ptr::write_volatile(&raw mut dst.id, src.id);
+        core::ptr::write_volatile(&raw mut dst.inum, src.inum);
+        core::ptr::write_volatile(&raw mut dst._pad, 0);
+    }
+}
+
+/// Copies `src` into `dst` (see `write_ref`).
+#[inline(always)]
+pub fn copy_refs(dst: &mut [NsRef; NS_SLOTS], src: &[NsRef; NS_SLOTS]) {
     for slot in 0..NS_SLOTS {
-        out[slot] = ns_ref(ptrs[slot] as *const u8, slot);
+        write_ref(&mut dst[slot], src[slot]);
+    }
+}
+
+/// Zeroes `dst` (see `write_ref`).
+#[inline(always)]
+pub fn clear_refs(dst: &mut [NsRef; NS_SLOTS]) {
+    for r in dst.iter_mut() {
+        write_ref(r, NsRef::default());
     }
 }

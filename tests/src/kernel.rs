@@ -32,6 +32,26 @@ pub fn kernel_has_ns_ids() -> bool {
     ns_id_of_path("/proc/self/ns/net").is_some()
 }
 
+/// Whether a kprobe can be put on `symbol` here: the kernel has the perf
+/// kprobe PMU (CONFIG_KPROBE_EVENTS; aya attaches through it) and a
+/// function of that name in /proc/kallsyms.
+pub fn kernel_can_kprobe(symbol: &str) -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+        && std::fs::read_to_string("/proc/kallsyms").is_ok_and(|syms| {
+            syms.lines().any(|l| {
+                let mut f = l.split_whitespace().skip(1);
+                matches!(f.next(), Some("T" | "t")) && f.next() == Some(symbol)
+            })
+        })
+}
+
+/// Whether listns must forget dead namespaces with its kprobe on
+/// `proc_free_inum` here, and can: a kernel without namespace ids (keyed
+/// by inode) that can kprobe that function.
+pub fn kernel_forgets_on_free() -> bool {
+    !kernel_has_ns_ids() && kernel_can_kprobe("proc_free_inum")
+}
+
 #[repr(C)]
 struct NsfsHandle {
     handle_bytes: u32,

@@ -159,19 +159,6 @@ pub fn listns_bin_release() -> std::path::PathBuf {
     target.join("release/listns")
 }
 
-/// listns's programs as the kernel names them (names are cut at 15 bytes).
-/// Other tools' programs can have the same names: tests count listns's
-/// programs by id ([`kernel::prog_ids_of`]); these are for the benchmark's
-/// per-hook figures only.
-pub const OUR_PROGRAMS: [&str; 6] = [
-    "sched_process_f",
-    "sched_process_e",
-    "sys_enter_unsha",
-    "sys_exit_unshar",
-    "sys_enter_setns",
-    "sys_exit_setns",
-];
-
 /// A network namespace made with `ip netns add NAME` (any leftover of that
 /// name deleted first); `ip netns delete` on drop, if it still exists.
 pub struct NetnsGuard(pub &'static str);

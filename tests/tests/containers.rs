@@ -209,7 +209,7 @@ fn watch_container_filter(id: &str) {
         .spawn()
         .unwrap();
     let ready = wait_for(Duration::from_secs(30), || {
-        (listns_tests::kernel::listns_prog_ids().len() >= listns_tests::watch::PROGRAMS)
+        (listns_tests::kernel::listns_prog_ids().len() >= listns_tests::watch::programs())
             .then_some(())
     });
     assert!(ready.is_some(), "programs not attached");

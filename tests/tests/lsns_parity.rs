@@ -449,7 +449,11 @@ fn watch_filter_prints_only_matching_events() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown column evnt"), "{err}");
     assert!(out.stdout.is_empty());
-    let unloaded = || (listns_tests::kernel::listns_prog_ids().len() == 0).then_some(());
+    let unloaded = || {
+        listns_tests::kernel::listns_prog_ids()
+            .is_empty()
+            .then_some(())
+    };
     wait_for(Duration::from_secs(10), unloaded).expect("no tracer of an earlier test left");
     // Killed on drop should an assertion fail first.
     let mut w = Proc(
@@ -466,7 +470,7 @@ fn watch_filter_prints_only_matching_events() {
             .spawn()
             .expect("listns watch"),
     );
-    let all = listns_tests::watch::PROGRAMS;
+    let all = listns_tests::watch::programs();
     let attached = wait_for(Duration::from_secs(30), || {
         (listns_tests::kernel::listns_prog_ids().len() == all).then_some(())
     });

@@ -15,7 +15,7 @@ use std::{
 
 use listns_tests::{
     kernel, listns_bin, require_root, wait_for,
-    watch::{PROGRAMS, Watch, is},
+    watch::{Watch, is, programs},
 };
 use serde_json::Value;
 
@@ -345,7 +345,7 @@ impl TextWatch {
         let pid = child.id().to_string();
         let programs = wait_for(Duration::from_secs(30), || {
             let ids = kernel::prog_ids_of(&pid);
-            (ids.len() >= PROGRAMS).then_some(ids)
+            (ids.len() >= programs()).then_some(ids)
         })
         .expect("listns watch loads its programs");
         let mut w = TextWatch {

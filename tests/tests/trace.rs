@@ -152,7 +152,7 @@ fn dropping_the_tracer_unloads_its_programs() {
         );
         assert_eq!(
             ids.len(),
-            listns_tests::watch::PROGRAMS,
+            listns_tests::watch::programs(),
             "one program per hook: {ids:?}"
         );
         assert_eq!(listns_tests::kernel::still_loaded(&ids), ids);

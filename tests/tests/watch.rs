@@ -4,7 +4,7 @@ use std::{process::Command, time::Duration};
 
 use listns_tests::{
     NetnsGuard, kernel, listns_bin, require_root, run, wait_for,
-    watch::{PROGRAMS, Watch, is},
+    watch::{Watch, is, programs},
 };
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ fn ctrl_c_detaches_everything_and_exits_zero() {
         return;
     }
     let mut w = Watch::start(&[]);
-    assert_eq!(w.programs.len(), PROGRAMS);
+    assert_eq!(w.programs.len(), programs());
     assert_eq!(
         kernel::still_loaded(&w.programs),
         w.programs,
@@ -277,15 +277,19 @@ fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
         pair.expect("the kernel reused no UTS inode in 200 namespaces");
     assert_eq!(t1.0, t2.0, "chosen for the same inode");
     let ids = kernel::kernel_has_ns_ids();
+    // Where listns kprobes proc_free_inum (probed here, not asked of
+    // listns), every freed inode is forgotten at once: a reuse is always
+    // a creation.
+    let exact = ids || kernel::kernel_forgets_on_free();
     for (truth, ev) in [(t1, &first), (t2, &second)] {
-        if !ids && ev["event"] == "joined" {
-            // README "Kernel matrix": without ids the namespace is keyed by
-            // inode and the exit hook forgets it only when the exiting task
-            // held the last reference; one whose last reference went
-            // another way (an fd closed later, two tasks exiting at once)
-            // is forgotten by the next liveness sweep, and one reusing its
-            // inode before that is reported as joined. Bounded, documented,
-            // and shown.
+        if !exact && ev["event"] == "joined" {
+            // README "Kernel matrix": without ids or kprobes the namespace
+            // is keyed by inode and the exit hook forgets it only when the
+            // exiting task held the last reference; one whose last
+            // reference went another way (an fd closed later, two tasks
+            // exiting at once) is forgotten by the next liveness sweep, and
+            // one reusing its inode before that is reported as joined.
+            // Bounded, documented, and shown.
             eprintln!("NOTE no namespace ids: the reused inode was reported as joined: {ev}");
         } else {
             assert_eq!(ev["event"], "created", "a new namespace, not a join: {ev}");

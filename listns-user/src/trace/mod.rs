@@ -1,11 +1,13 @@
 //! The live tracer: the only module that touches aya.
 //!
 //! It resolves kernel struct offsets from BTF, loads the eBPF object
-//! embedded at build time, attaches each hook it can (saying which events
-//! are missing for those it cannot), seeds the kernel's map of known
+//! embedded at build time, attaches each hook it can, a syscall's enter and
+//! exit hooks together or not at all (attach.rs; it says which events are
+//! missing for those it cannot), seeds the kernel's map of known
 //! namespaces, and hands back decoded records in batches. Lost records are
 //! read from the kernel's counter and reported with every batch.
 
+mod attach;
 mod known;
 pub mod offsets;
 pub mod record;
@@ -16,7 +18,6 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint},
 };
 use listns_common::{Config, NS_SLOTS, OFF_MISSING, RINGBUF_BYTES};
 use tokio::io::unix::AsyncFd;
@@ -64,54 +65,6 @@ pub enum TraceError {
         source: aya::maps::MapError,
     },
 }
-
-/// A kernel hook and what is missed without it.
-struct Hook {
-    program: &'static str,
-    /// `None`: raw tracepoint named `name`.
-    category: Option<&'static str>,
-    name: &'static str,
-    misses: &'static str,
-}
-
-const HOOKS: [Hook; 6] = [
-    Hook {
-        program: "sched_process_fork",
-        category: None,
-        name: "sched_process_fork",
-        misses: "namespaces created or entered by fork/clone/clone3 children",
-    },
-    Hook {
-        program: "sched_process_exit",
-        category: Some("sched"),
-        name: "sched_process_exit",
-        misses: "processes leaving namespaces when they exit",
-    },
-    Hook {
-        program: "sys_enter_unshare",
-        category: Some("syscalls"),
-        name: "sys_enter_unshare",
-        misses: "namespaces created by unshare(2)",
-    },
-    Hook {
-        program: "sys_exit_unshare",
-        category: Some("syscalls"),
-        name: "sys_exit_unshare",
-        misses: "namespaces created by unshare(2)",
-    },
-    Hook {
-        program: "sys_enter_setns",
-        category: Some("syscalls"),
-        name: "sys_enter_setns",
-        misses: "processes joining namespaces with setns(2)",
-    },
-    Hook {
-        program: "sys_exit_setns",
-        category: Some("syscalls"),
-        name: "sys_exit_setns",
-        misses: "processes joining namespaces with setns(2)",
-    },
-];
 
 /// What start-up found and did, for the user to read.
 #[derive(Debug, Default, Clone)]
@@ -206,13 +159,6 @@ impl Tracer {
             return Err(TraceError::MissingOffsets(resolved.missing));
         }
         status.ns_ids = resolved.has_ns_id();
-        if !status.ns_ids {
-            status.notes.push(
-                "this kernel has no namespace ids (before 6.18): namespaces are keyed by inode, \
-                 and a namespace that reuses a dead one's inode is reported as joined, not created"
-                    .into(),
-            );
-        }
         if let Some(note) = tracefs::ensure_mounted() {
             status.notes.push(note);
         }
@@ -249,17 +195,20 @@ impl Tracer {
                 }
             })?;
         let logger = start_logger(&mut ebpf, &mut status);
-        for hook in &HOOKS {
-            match attach(&mut ebpf, hook) {
-                Ok(()) => status.attached.push(hook.program),
+        for group in &attach::GROUPS {
+            let programs = group.hooks.iter().map(|h| h.program);
+            match attach::all_or_nothing(&mut ebpf, group, attach::attach, attach::unload) {
+                Ok(()) => status.attached.extend(programs),
                 Err(e) => {
-                    status.missing.push(hook.program);
-                    status.failed.push(format!(
-                        "{} not attached ({e}): missing {}",
-                        hook.name, hook.misses
-                    ))
+                    status.missing.extend(programs);
+                    status.failed.push(e);
                 }
             }
+        }
+        if !status.ns_ids {
+            status
+                .notes
+                .push(attach::inode_keys_note(&mut ebpf, &mut status.attached));
         }
         if status.attached.is_empty() {
             return Err(TraceError::NothingAttached(status.failed.join("; ")));
@@ -410,25 +359,6 @@ impl Drop for Tracer {
             logger.abort();
         }
     }
-}
-
-fn attach(ebpf: &mut Ebpf, hook: &Hook) -> Result<(), aya::programs::ProgramError> {
-    let program = ebpf
-        .program_mut(hook.program)
-        .ok_or_else(|| aya::programs::ProgramError::UnexpectedProgramType)?;
-    match hook.category {
-        None => {
-            let p: &mut RawTracePoint = program.try_into()?;
-            p.load()?;
-            p.attach(hook.name)?;
-        }
-        Some(category) => {
-            let p: &mut TracePoint = program.try_into()?;
-            p.load()?;
-            p.attach(category, hook.name)?;
-        }
-    }
-    Ok(())
 }
 
 /// Forwards the programs' own diagnostics (aya-log) to the `log` crate.

@@ -144,7 +144,7 @@ fn main() -> Result<()> {
     });
     let pid_s = pid.to_string();
     listns_tests::wait_for(Duration::from_secs(30), || {
-        (listns_tests::kernel::prog_ids_of(&pid_s).len() >= listns_tests::watch::PROGRAMS)
+        (listns_tests::kernel::prog_ids_of(&pid_s).len() >= listns_tests::watch::programs())
             .then_some(())
     })
     .context("listns watch did not load its programs within 30 s")?;

@@ -154,7 +154,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         .expect("the container's initial inventory");
     assert!(
         listns_tests::wait_for(Duration::from_secs(10), || {
-            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::programs())
                 .then_some(())
         })
         .is_some(),
@@ -330,7 +330,7 @@ fn the_systemd_unit_runs_under_systemd() {
     );
     assert!(
         listns_tests::wait_for(Duration::from_secs(10), || {
-            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::programs())
                 .then_some(())
         })
         .is_some(),

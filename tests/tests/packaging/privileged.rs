@@ -164,7 +164,7 @@ fn the_units_capabilities_are_enough_for_scan_and_tracer() {
         fs::read_to_string(format!("/proc/{}/status", watch.child.id())).unwrap_or_default();
     assert!(
         listns_tests::wait_for(Duration::from_secs(10), || {
-            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::PROGRAMS)
+            (listns_tests::kernel::listns_prog_ids().len() == listns_tests::watch::programs())
                 .then_some(())
         })
         .is_some(),

@@ -21,6 +21,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod hooks;
+
 /// Counts live heap bytes, to measure the inventory's memory per namespace.
 struct Counting;
 static HEAP: AtomicUsize = AtomicUsize::new(0);
@@ -52,7 +54,7 @@ fn main() -> Result<()> {
         trace_bench()?;
     }
     if !want("trace") && args.iter().any(|a| a == "hooks") {
-        program_costs()?;
+        hooks::program_costs()?;
     }
     if want("trace") || args.iter().any(|a| a == "sustained") {
         sustained_rate()?;
@@ -99,7 +101,11 @@ struct Watch {
 
 impl Watch {
     fn start() -> Result<Watch> {
-        let bin = listns_tests::listns_bin_release();
+        // LISTNS_BENCH_BIN: another build to compare (an A/B of two
+        // versions in one run), instead of this workspace's release build.
+        let bin = std::env::var_os("LISTNS_BENCH_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(listns_tests::listns_bin_release);
         let mut child = Command::new(&bin)
             .args(["watch", "--json", "--events-only"])
             .stdout(Stdio::piped())
@@ -137,11 +143,10 @@ impl Watch {
                 }
             }
         });
-        // Attached once its fork program shows up in the kernel.
+        // Attached once it holds all its programs (counted by id).
+        let pid = child.id().to_string();
         let ready = listns_tests::wait_for(Duration::from_secs(20), || {
-            listns_tests::loaded_program_names()
-                .iter()
-                .any(|n| n.starts_with("sched_process_f"))
+            (listns_tests::kernel::prog_ids_of(&pid).len() >= listns_tests::watch::programs())
                 .then_some(())
         });
         if ready.is_none() {
@@ -228,44 +233,7 @@ fn trace_bench() -> Result<()> {
             (ratio - 1.0) * 100.0
         );
     }
-    program_costs()
-}
-
-/// The kernel-side cost of each hook, from the kernel's own BPF run-time
-/// statistics (BPF_ENABLE_STATS) over a fork+exit and an unshare loop: a
-/// figure the machine's noise does not blur.
-fn program_costs() -> Result<()> {
-    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
-        .map_err(|e| anyhow::anyhow!("BPF_ENABLE_STATS: {e}"))?;
-    let w = Watch::start()?;
-    let snapshot = || -> std::collections::BTreeMap<String, (u64, u64)> {
-        aya::programs::loaded_programs()
-            .filter_map(|p| p.ok())
-            .filter_map(|p| {
-                let name = p.name_as_str()?.to_string();
-                listns_tests::OUR_PROGRAMS
-                    .contains(&name.as_str())
-                    .then(|| (name, (p.run_time().as_nanos() as u64, p.run_count())))
-            })
-            .collect()
-    };
-    let before = snapshot();
-    fork_exit(4000, 0);
-    fork_exit(2000, libc::CLONE_NEWUTS);
-    let after = snapshot();
-    w.stop()?;
-    println!("per hook (kernel BPF stats over 4,000 fork+exit and 2,000 fork+unshare+exit):");
-    for (name, (t1, c1)) in &after {
-        let (t0, c0) = before.get(name).copied().unwrap_or_default();
-        let (t, c) = (t1 - t0, c1 - c0);
-        if c > 0 {
-            println!(
-                "  {name:<16} {c:>7} runs  {:>6.0} ns/run",
-                t as f64 / c as f64
-            );
-        }
-    }
-    Ok(())
+    hooks::program_costs()
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -20,7 +20,7 @@ use crate::{ns::NsType, output::TreeMode};
                   columns ID, HOLDERS, CONTAINER and NAME (and JSON keys id, holders, hidden); \
                   -J flat unless -T is given; -l with -T refused; -t takes comma lists; UID and \
                   USER of a namespace without processes from its owning user namespace; -Q \
-                  also with a positional namespace; NETNSID not queried yet. See the README."
+                  also with a positional namespace. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -245,7 +245,9 @@ fn output_file_is_reopened_on_sighup() {
     let (listns, _) = watch(&["--json", "--output", path.to_str().unwrap()]);
     let created_by = |file: &std::path::Path, pid: u32| {
         std::fs::read_to_string(file).ok().is_some_and(|text| {
-            text.lines().any(|l| {
+            // Complete lines only: listns may be half-way through writing
+            // the last one (a tailing log shipper waits for its newline too).
+            text.split_inclusive('\n').filter(|l| l.ends_with('\n')).any(|l| {
                 let v: Value = serde_json::from_str(l).expect("NDJSON line");
                 v["event"] == "created" && v["pid"] == pid
             })

@@ -131,6 +131,10 @@ fn watcher_view(seen: &[Value]) -> (HashSet<Key>, HashSet<Key>) {
             }
             "gone" => {
                 alive.remove(&key(v));
+                // A line without the id (a record the kernel wrote before
+                // it gave the namespace its id, README "JSON") named the
+                // same namespace.
+                alive.remove(&(key(v).0, v["ns"].as_u64().unwrap(), false));
             }
             _ => {}
         }
@@ -139,7 +143,8 @@ fn watcher_view(seen: &[Value]) -> (HashSet<Key>, HashSet<Key>) {
     (alive.keys().cloned().collect(), hidden.collect())
 }
 
-fn fresh_scan() -> HashSet<Key> {
+/// A fresh `listns -J`: each namespace's key and inode.
+fn fresh_scan() -> HashMap<Key, u64> {
     let out = Command::new(listns_bin()).arg("-J").output().unwrap();
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -147,7 +152,7 @@ fn fresh_scan() -> HashSet<Key> {
         .as_array()
         .unwrap()
         .iter()
-        .map(key)
+        .map(|n| (key(n), n["ns"].as_u64().unwrap()))
         .collect()
 }
 
@@ -160,13 +165,23 @@ fn assert_inventory_matches_a_fresh_scan(w: &mut Watch) {
     let end = Instant::now() + listns_tests::scaled(Duration::from_secs(30));
     loop {
         w.drain(Duration::from_millis(500));
-        let scan = fresh_scan();
+        let scan_inodes = fresh_scan();
         w.drain(Duration::from_millis(500));
         let (alive, hidden) = watcher_view(&w.seen);
-        let unknown: Vec<_> = scan.difference(&alive).collect();
+        let scan: HashSet<Key> = scan_inodes.keys().cloned().collect();
+        // A line without the id (a record the kernel wrote before it gave
+        // the namespace its id; README "JSON") names the scan's namespace
+        // of that type and inode.
+        let by_inode: HashSet<(String, u64)> =
+            scan_inodes.iter().map(|(k, i)| (k.0.clone(), *i)).collect();
+        let unknown: Vec<_> = scan
+            .difference(&alive)
+            .filter(|k| !alive.contains(&(k.0.clone(), scan_inodes[*k], false)))
+            .collect();
         let phantom: Vec<_> = alive
             .difference(&scan)
             .filter(|k| !hidden.contains(*k))
+            .filter(|k| k.2 || !by_inode.contains(&(k.0.clone(), k.1)))
             .collect();
         if unknown.is_empty() && phantom.is_empty() {
             return;

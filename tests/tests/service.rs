@@ -247,10 +247,12 @@ fn output_file_is_reopened_on_sighup() {
         std::fs::read_to_string(file).ok().is_some_and(|text| {
             // Complete lines only: listns may be half-way through writing
             // the last one (a tailing log shipper waits for its newline too).
-            text.split_inclusive('\n').filter(|l| l.ends_with('\n')).any(|l| {
-                let v: Value = serde_json::from_str(l).expect("NDJSON line");
-                v["event"] == "created" && v["pid"] == pid
-            })
+            text.split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .any(|l| {
+                    let v: Value = serde_json::from_str(l).expect("NDJSON line");
+                    v["event"] == "created" && v["pid"] == pid
+                })
         })
     };
     // The inventory first, then events.

@@ -4,12 +4,11 @@
 
 use std::{
     io::{BufRead, BufReader},
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use listns_tests::{listns_bin, require_root, run, wait_for};
+use listns_tests::{free_port, http_get, listns_bin, require_root, run, wait_for};
 use serde_json::Value;
 
 /// A child process killed when the test ends, however it ends.
@@ -20,30 +19,6 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A free TCP port on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// GET http://127.0.0.1:PORT/PATH: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
-    let mut resp = agent
-        .get(&format!("http://127.0.0.1:{port}{path}"))
-        .call()
-        .ok()?;
-    let status = resp.status().as_u16();
-    Some((status, resp.body_mut().read_to_string().ok()?))
 }
 
 /// `listns watch EXTRA` with stdout read into a channel of lines.
@@ -70,7 +45,7 @@ fn watch(extra: &[&str]) -> (Reaped, std::sync::mpsc::Receiver<String>) {
 /// (tracer attaching, initial inventory) it must say so with a 503.
 fn wait_served(port: u16) -> (u16, String) {
     wait_for(Duration::from_secs(60), || {
-        let (status, body) = get(port, "/healthz")?;
+        let (status, body) = http_get(port, "/healthz")?;
         if body.starts_with("starting") {
             assert_eq!(status, 503, "not ready yet, yet {status}: {body}");
             return None;
@@ -89,7 +64,7 @@ fn prom_query(port: u16, query: &str) -> Option<f64> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let (status, body) = get(port, &format!("/api/v1/query?query={q}"))?;
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={q}"))?;
     if status != 200 {
         return None;
     }
@@ -197,7 +172,7 @@ fn prometheus_scrapes_the_creation_counter() {
         reported.len()
     );
     assert!(reported.len() >= MADE);
-    let metrics = get(lport, "/metrics").unwrap().1;
+    let metrics = http_get(lport, "/metrics").unwrap().1;
     for name in [
         "listns_namespaces{type=\"net\"}",
         "listns_hook_attached{hook=\"sched_process_fork\"} 1",
@@ -229,7 +204,7 @@ fn healthz_says_why_without_the_tracer() {
     assert_eq!(body.lines().count(), 1, "one line: {body}");
     // Alive all the same: a restart would not bring the tracer back.
     assert_eq!(
-        get(port, "/livez"),
+        http_get(port, "/livez"),
         Some((200, "ok\n".to_string())),
         "/livez"
     );

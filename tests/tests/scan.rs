@@ -321,7 +321,7 @@ fn thread_that_unshared_its_own_netns() {
         vec![Holder::Thread {
             pid: me,
             tid,
-            link: "net".into()
+            link: "net"
         }]
     );
 }
@@ -344,7 +344,7 @@ fn time_namespace_held_through_time_for_children() {
         holders(&inv, NsType::Time, inum),
         vec![Holder::Process {
             pid,
-            link: "time_for_children".into()
+            link: "time_for_children"
         }]
     );
 }

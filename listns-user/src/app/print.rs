@@ -3,7 +3,11 @@
 //! task behind an event. Filters choose what is printed, never what is
 //! tracked: every event still updates the inventory.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, OwnedFd},
+    path::PathBuf,
+};
 
 use crate::{
     inventory::{
@@ -71,7 +75,9 @@ impl Print {
 /// The containers of the tasks behind events: from their cgroup, named by
 /// the runtime's files, remembered per pid while the process lives.
 pub struct Containers {
-    proc_root: PathBuf,
+    /// The procfs directory, open (files are read relative to it).
+    proc: Option<OwnedFd>,
+    buf: Vec<u8>,
     resolver: Resolver,
     /// Only containers found: a process not (yet) in one is asked again,
     /// since runtimes move their processes into the container's cgroup
@@ -84,9 +90,11 @@ const MAX_PIDS: usize = 4096;
 
 impl Containers {
     pub fn new(proc_root: PathBuf) -> Self {
+        let proc = std::fs::File::open(&proc_root).ok().map(OwnedFd::from);
         Containers {
             resolver: Resolver::new("/", &proc_root),
-            proc_root,
+            proc,
+            buf: Vec::new(),
             by_pid: HashMap::new(),
         }
     }
@@ -96,7 +104,7 @@ impl Containers {
         if let Some(c) = self.by_pid.get(&pid) {
             return Some(c.clone());
         }
-        let claim = container::of_pid(&self.proc_root, pid)?;
+        let claim = container::of_pid(self.proc.as_ref()?.as_fd(), pid, &mut self.buf)?;
         let c = self.resolver.resolve(&claim, Some(pid));
         if self.by_pid.len() >= MAX_PIDS {
             self.by_pid.clear();
@@ -204,7 +212,7 @@ mod tests {
             b.id,
             Holder::Process {
                 pid: 7,
-                link: "net".into(),
+                link: "net",
             },
         );
         inv.processes.insert(
@@ -231,5 +239,32 @@ mod tests {
             ..Default::default()
         };
         assert!(!follow.verdict(&a, &inv, Some(&Followed::new())));
+    }
+
+    /// The creator's container comes from `PID/cgroup` under the procfs
+    /// root, read relative to it; a process that is gone has none, and a
+    /// found one is remembered until the process exits.
+    #[test]
+    fn containers_are_read_from_the_cgroup_file_of_the_pid() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+        std::fs::create_dir(root.path().join("4242")).unwrap();
+        std::fs::write(
+            root.path().join("4242/cgroup"),
+            format!("12:pids:/\n4:memory:/docker/{id}\n0::/\n"),
+        )
+        .unwrap();
+        std::fs::create_dir(root.path().join("7")).unwrap();
+        std::fs::write(root.path().join("7/cgroup"), "0::/init.scope\n").unwrap();
+        let mut c = Containers::new(root.path().to_path_buf());
+        let got = c.of(4242).expect("a docker container");
+        assert_eq!((got.runtime, got.id.as_str()), ("docker", id));
+        assert_eq!(c.of(7), None);
+        assert_eq!(c.of(99), None, "no such process");
+        // Remembered while the process lives, even if its file goes.
+        std::fs::remove_dir_all(root.path().join("4242")).unwrap();
+        assert!(c.of(4242).is_some());
+        c.forget(4242);
+        assert_eq!(c.of(4242), None);
     }
 }

@@ -98,78 +98,38 @@ pub struct Change {
 
 /// Removes what task `tid` of process `pid` held by itself, or, with no
 /// `tid` (the process is gone), everything process `pid` held. Returns
-/// whether anything went. Range look-ups in the ordered set: an exit costs
-/// O(log n) even in a namespace held by thousands (the host's own), where a
-/// walk of every holder cost most of the consumer's time under churn.
+/// whether anything went. Holders sort by pid first, so either is one range
+/// look-up: an exit costs O(log n) even in a namespace held by thousands
+/// (the host's own), where a walk of every holder cost most of the
+/// consumer's time under churn.
 fn remove_task_holders(holders: &mut BTreeSet<Holder>, pid: u32, tid: Option<u32>) -> bool {
-    let next = pid.saturating_add(1);
-    let ranges: Vec<(Holder, Holder)> = match tid {
-        Some(tid) => vec![(
-            Holder::Thread {
-                pid,
-                tid,
-                link: String::new(),
-            },
+    let (from, to) = match tid {
+        Some(tid) => (
+            Holder::Thread { pid, tid, link: "" },
             Holder::Thread {
                 pid,
                 tid: tid.saturating_add(1),
-                link: String::new(),
+                link: "",
             },
-        )],
-        None => vec![
-            (
-                Holder::Process {
-                    pid,
-                    link: String::new(),
-                },
-                Holder::Process {
-                    pid: next,
-                    link: String::new(),
-                },
-            ),
-            (
-                Holder::Thread {
-                    pid,
-                    tid: 0,
-                    link: String::new(),
-                },
-                Holder::Thread {
-                    pid: next,
-                    tid: 0,
-                    link: String::new(),
-                },
-            ),
-            (
-                Holder::Fd { pid, fd: i32::MIN },
-                Holder::Fd {
-                    pid: next,
-                    fd: i32::MIN,
-                },
-            ),
-            (
-                Holder::Socket { pid, fd: i32::MIN },
-                Holder::Socket {
-                    pid: next,
-                    fd: i32::MIN,
-                },
-            ),
-            (
-                Holder::Tun { pid, fd: i32::MIN },
-                Holder::Tun {
-                    pid: next,
-                    fd: i32::MIN,
-                },
-            ),
-        ],
+        ),
+        // The first holder of `pid` in the order, and the first of `pid + 1`
+        // (a pid is at most 2^22, so `pid + 1` never overflows into the
+        // holders without a pid).
+        None => (
+            Holder::Process { pid, link: "" },
+            Holder::Process {
+                pid: pid.saturating_add(1),
+                link: "",
+            },
+        ),
     };
-    let doomed: Vec<Holder> = ranges
-        .into_iter()
-        .flat_map(|(from, to)| holders.range(from..to).cloned().collect::<Vec<_>>())
-        .collect();
-    for h in &doomed {
-        holders.remove(h);
+    let mut removed = false;
+    // Usually one or two: a process's own link, sometimes a `*_for_children`.
+    while let Some(h) = holders.range(&from..&to).next().cloned() {
+        holders.remove(&h);
+        removed = true;
     }
-    !doomed.is_empty()
+    removed
 }
 
 impl Inventory {
@@ -186,15 +146,12 @@ impl Inventory {
         };
         let holder = |link: &'static str| {
             if ev.tid == ev.pid {
-                Holder::Process {
-                    pid: ev.pid,
-                    link: link.to_string(),
-                }
+                Holder::Process { pid: ev.pid, link }
             } else {
                 Holder::Thread {
                     pid: ev.pid,
                     tid: ev.tid,
-                    link: link.to_string(),
+                    link,
                 }
             }
         };
@@ -284,16 +241,13 @@ mod tests {
         let mut all = BTreeSet::new();
         for pid in [41, 42, 43] {
             for link in ["net", "pid_for_children", "uts"] {
-                all.insert(Holder::Process {
-                    pid,
-                    link: link.into(),
-                });
+                all.insert(Holder::Process { pid, link });
             }
             for tid in [pid, pid + 100, pid + 101] {
                 all.insert(Holder::Thread {
                     pid,
                     tid,
-                    link: "net".into(),
+                    link: "net",
                 });
             }
             for fd in [-1, 0, 3, i32::MAX] {
@@ -374,7 +328,7 @@ mod tests {
             Some(1001),
             Holder::Process {
                 pid: 10,
-                link: "net".into(),
+                link: "net",
             },
         );
         inv.add_holder(
@@ -383,7 +337,7 @@ mod tests {
             Some(1002),
             Holder::Process {
                 pid: 10,
-                link: "uts".into(),
+                link: "uts",
             },
         );
         inv
@@ -467,7 +421,7 @@ mod tests {
         assert!(ns.holders.contains(&Holder::Thread {
             pid: 10,
             tid: 11,
-            link: "net".into()
+            link: "net"
         }));
         // Thread exit drops only that thread's holders.
         let exit = event(

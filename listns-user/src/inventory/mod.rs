@@ -33,14 +33,20 @@ impl NsKey {
     }
 }
 
-/// One thing that keeps a namespace alive.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One thing that keeps a namespace alive. Ordered by process first
+/// (holders without one last), then kind: everything a process holds is
+/// one range, which an exit removes with one look-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Holder {
     /// A process (thread-group leader) has it in `/proc/PID/ns/<link>`;
     /// `link` is the link's name (`net`, `pid_for_children`, ...).
-    Process { pid: u32, link: String },
+    Process { pid: u32, link: &'static str },
     /// A thread whose own namespace differs from its thread-group leader's.
-    Thread { pid: u32, tid: u32, link: String },
+    Thread {
+        pid: u32,
+        tid: u32,
+        link: &'static str,
+    },
     /// An open nsfs file descriptor.
     Fd { pid: u32, fd: i32 },
     /// An nsfs bind mount, at `path` as seen in mount namespace `mnt_ns`.
@@ -79,6 +85,55 @@ impl Holder {
             | Holder::Tun { pid, .. } => Some(pid),
             Holder::BindMount { .. } | Holder::Child { .. } => None,
         }
+    }
+
+    /// The position of its kind in the order of holders of one process.
+    fn rank(&self) -> u8 {
+        match self {
+            Holder::Process { .. } => 0,
+            Holder::Thread { .. } => 1,
+            Holder::Fd { .. } => 2,
+            Holder::BindMount { .. } => 3,
+            Holder::Socket { .. } => 4,
+            Holder::Tun { .. } => 5,
+            Holder::Child { .. } => 6,
+        }
+    }
+}
+
+impl Ord for Holder {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use Holder::*;
+        let pid = |h: &Holder| h.pid().map_or(u64::MAX, u64::from);
+        pid(self)
+            .cmp(&pid(other))
+            .then_with(|| self.rank().cmp(&other.rank()))
+            .then_with(|| match (self, other) {
+                (Process { link: a, .. }, Process { link: b, .. }) => a.cmp(b),
+                (
+                    Thread {
+                        tid: a, link: l, ..
+                    },
+                    Thread {
+                        tid: b, link: m, ..
+                    },
+                ) => (a, l).cmp(&(b, m)),
+                (Fd { fd: a, .. }, Fd { fd: b, .. })
+                | (Socket { fd: a, .. }, Socket { fd: b, .. })
+                | (Tun { fd: a, .. }, Tun { fd: b, .. }) => a.cmp(b),
+                (BindMount { path: a, mnt_ns: m }, BindMount { path: b, mnt_ns: n }) => {
+                    (a, m).cmp(&(b, n))
+                }
+                (Child { ty: a, ns: m }, Child { ty: b, ns: n }) => (a, m).cmp(&(b, n)),
+                // Different kinds differ in rank: decided above.
+                _ => std::cmp::Ordering::Equal,
+            })
+    }
+}
+
+impl PartialOrd for Holder {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -421,10 +476,7 @@ mod tests {
     use super::*;
 
     fn proc_holder(pid: u32) -> Holder {
-        Holder::Process {
-            pid,
-            link: "net".into(),
-        }
+        Holder::Process { pid, link: "net" }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod handle;
 pub mod listns_syscall;
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     time::{Duration, Instant},
 };
 
@@ -118,6 +118,10 @@ pub struct Lifecycle {
     pub method: Method,
     pub tuning: Tuning,
     pending: BTreeMap<NsKey, Pending>,
+    /// `pending` ordered by due time: the next check and the due ones are
+    /// found without a walk (thousands are pending under churn, and the
+    /// event loop asks for the next one after every batch).
+    queue: BTreeSet<(Instant, NsKey)>,
     last_sweep: Instant,
     /// Gone namespaces, oldest first, for `forget`.
     gone: VecDeque<(u64, NsKey)>,
@@ -140,6 +144,7 @@ impl Lifecycle {
             method,
             tuning,
             pending: BTreeMap::new(),
+            queue: BTreeSet::new(),
             last_sweep: now,
             gone: VecDeque::new(),
         }
@@ -153,27 +158,36 @@ impl Lifecycle {
                 && ns.state == State::Alive
                 && !inv.is_initial(&c.key)
             {
-                self.pending.entry(c.key).or_insert(Pending {
-                    due: now + self.tuning.debounce,
-                    tries: 0,
-                });
+                self.schedule(c.key, now + self.tuning.debounce, 0);
             }
+        }
+    }
+
+    /// Schedules a check of `key`, unless one is scheduled already.
+    fn schedule(&mut self, key: NsKey, due: Instant, tries: u32) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.pending.entry(key) {
+            e.insert(Pending { due, tries });
+            self.queue.insert((due, key));
+        }
+    }
+
+    /// Cancels the check of `key`, if one is scheduled.
+    fn unschedule(&mut self, key: &NsKey) {
+        if let Some(p) = self.pending.remove(key) {
+            self.queue.remove(&(p.due, *key));
         }
     }
 
     /// Schedules a check of these namespaces (a rescan found them unheld).
     pub fn check_soon(&mut self, keys: &[NsKey], now: Instant) {
         for key in keys {
-            self.pending.entry(*key).or_insert(Pending {
-                due: now + self.tuning.debounce,
-                tries: 0,
-            });
+            self.schedule(*key, now + self.tuning.debounce, 0);
         }
     }
 
     /// When the next check is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
-        let pending = self.pending.values().map(|p| p.due).min();
+        let pending = self.queue.first().map(|&(due, _)| due);
         let sweep = self.last_sweep + self.tuning.sweep_every;
         Some(pending.map_or(sweep, |p| p.min(sweep)))
     }
@@ -193,18 +207,20 @@ impl Lifecycle {
             self.last_sweep = now;
             self.sweep(inv, now, now_ns, &mut verdicts);
         }
-        let due: Vec<(NsKey, Pending)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.due <= now)
-            .map(|(k, p)| (*k, *p))
-            .collect();
+        let mut due = Vec::new();
+        while let Some(&(when, key)) = self.queue.first()
+            && when <= now
+        {
+            self.queue.pop_first();
+            if let Some(p) = self.pending.remove(&key) {
+                due.push((key, p));
+            }
+        }
         if due.is_empty() {
             return verdicts;
         }
         let mut unexplained = Vec::new();
         for (key, p) in due {
-            self.pending.remove(&key);
             match inv.get(&key) {
                 // Holders only: known holders may be stale, the rescan decides.
                 Some(ns)
@@ -244,13 +260,7 @@ impl Lifecycle {
                 }
                 Method::Handles(_) if p.tries + 1 < self.tuning.tries => {
                     let backoff = self.tuning.debounce * 2u32.pow(p.tries + 1);
-                    self.pending.insert(
-                        key,
-                        Pending {
-                            due: now + backoff,
-                            tries: p.tries + 1,
-                        },
-                    );
+                    self.schedule(key, now + backoff, p.tries + 1);
                 }
                 Method::Handles(_) | Method::Holders => {
                     if let Some(ns) = inv.get_mut(&key)
@@ -288,14 +298,12 @@ impl Lifecycle {
                 && h.check(&key) == Liveness::Dead
             {
                 self.mark_gone(inv, &key, now_ns);
-                self.pending.remove(&key);
+                self.unschedule(&key);
                 verdicts.push(Verdict::Gone(key));
             } else if unheld || matches!(self.method, Method::Holders) {
                 // Holders only: every namespace goes through the rescan,
                 // since its known holders may be stale.
-                self.pending
-                    .entry(key)
-                    .or_insert(Pending { due: now, tries: 0 });
+                self.schedule(key, now, 0);
             }
         }
     }
@@ -317,7 +325,7 @@ impl Lifecycle {
                 .is_some_and(|ns| ns.state == State::Gone { since_ns: since })
             {
                 inv.forget(&key);
-                self.pending.remove(&key);
+                self.unschedule(&key);
                 out.push(key);
             }
         }
@@ -334,188 +342,4 @@ impl Lifecycle {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::inventory::Holder;
-    use crate::ns::NsType;
-
-    fn setup() -> (Inventory, NsKey) {
-        let mut inv = Inventory::new();
-        let key = NsKey::new(NsType::Net, 50, Some(9));
-        // A namespace whose last holder has gone.
-        inv.entry(NsType::Net, 50, Some(9));
-        (inv, key)
-    }
-
-    fn left(key: NsKey) -> Vec<Change> {
-        vec![Change {
-            kind: ChangeKind::Left,
-            key,
-            link: "net",
-        }]
-    }
-
-    /// With handles, a namespace the tracer saw without its id cannot be
-    /// opened by handle: the rescan decides, as without handles (it used to
-    /// be retried, then called hidden, and stayed in the inventory).
-    #[test]
-    fn a_key_without_id_is_decided_by_the_rescan_even_with_handles() {
-        let h = match handle::Handles::probe() {
-            Ok(h) => h,
-            Err(why) => {
-                eprintln!(
-                    "SKIP a_key_without_id_is_decided_by_the_rescan_even_with_handles: {why}"
-                );
-                return;
-            }
-        };
-        let mut inv = Inventory::new();
-        let key = NsKey::new(NsType::Uts, 50, None);
-        inv.entry(NsType::Uts, 50, None);
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Handles(h), Tuning::default(), t0);
-        lc.note(&left(key), &inv, t0);
-        let t1 = t0 + Duration::from_millis(250);
-        let v = lc.run(&mut inv, t1, 2, || Some(Inventory::new()));
-        assert_eq!(v, vec![Verdict::Gone(key)]);
-    }
-
-    #[test]
-    fn holders_method_reports_gone_when_rescan_finds_nothing() {
-        let (mut inv, key) = setup();
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
-        lc.note(&left(key), &inv, t0);
-        // Not yet due: debounced.
-        assert!(
-            lc.run(&mut inv, t0, 1, || panic!("no rescan before the debounce"))
-                .is_empty()
-        );
-        let t1 = t0 + Duration::from_millis(250);
-        let v = lc.run(&mut inv, t1, 2, || Some(Inventory::new()));
-        assert_eq!(v, vec![Verdict::Gone(key)]);
-        assert_eq!(inv.get(&key).unwrap().state, State::Gone { since_ns: 2 });
-    }
-
-    #[test]
-    fn a_holder_found_by_the_rescan_keeps_it_alive() {
-        let (mut inv, key) = setup();
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
-        lc.note(&left(key), &inv, t0);
-        let mut scan = Inventory::new();
-        scan.add_holder(NsType::Net, 50, Some(9), Holder::Fd { pid: 8, fd: 3 });
-        let v = lc.run(&mut inv, t0 + Duration::from_secs(1), 2, || Some(scan));
-        assert!(v.is_empty());
-        assert_eq!(inv.get(&key).unwrap().state, State::Alive);
-    }
-
-    #[test]
-    fn what_a_liveness_rescan_finds_unknown_is_reported_discovered() {
-        let (mut inv, key) = setup();
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
-        lc.note(&left(key), &inv, t0);
-        // A namespace whose records were lost: only the rescan sees it.
-        let mut scan = Inventory::new();
-        scan.add_holder(NsType::Uts, 60, Some(11), Holder::Fd { pid: 8, fd: 3 });
-        let v = lc.run(&mut inv, t0 + Duration::from_secs(1), 2, || Some(scan));
-        let new = NsKey::new(NsType::Uts, 60, Some(11));
-        assert_eq!(v, vec![Verdict::Discovered(new), Verdict::Gone(key)]);
-    }
-
-    #[test]
-    fn held_namespaces_are_not_scheduled() {
-        let mut inv = Inventory::new();
-        let key = NsKey::new(NsType::Net, 50, Some(9));
-        inv.add_holder(
-            NsType::Net,
-            50,
-            Some(9),
-            Holder::BindMount {
-                path: "/x".into(),
-                mnt_ns: 1,
-            },
-        );
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
-        lc.note(&left(key), &inv, t0);
-        assert!(lc.pending.is_empty());
-    }
-
-    #[test]
-    fn gone_namespaces_are_forgotten_after_the_limit() {
-        let (mut inv, key) = setup();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), Instant::now());
-        lc.mark_gone(&mut inv, &key, 1_000);
-        assert!(lc.forget(&mut inv, 2_000).is_empty());
-        let later = 1_000 + Tuning::default().forget_after.as_nanos() as u64 + 1;
-        assert_eq!(lc.forget(&mut inv, later), vec![key]);
-        assert!(inv.get(&key).is_none());
-    }
-
-    #[test]
-    fn at_most_max_gone_are_remembered() {
-        let mut inv = Inventory::new();
-        let tuning = Tuning {
-            max_gone: 2,
-            ..Tuning::default()
-        };
-        let mut lc = Lifecycle::new(Method::Holders, tuning, Instant::now());
-        let keys: Vec<NsKey> = (1..=3)
-            .map(|i| NsKey::new(NsType::Uts, i, Some(i)))
-            .collect();
-        for (i, k) in keys.iter().enumerate() {
-            inv.add_holder(
-                k.ty,
-                k.inum,
-                k.id,
-                Holder::Fd {
-                    pid: 1,
-                    fd: i as i32,
-                },
-            );
-            lc.mark_gone(&mut inv, k, 10 + i as u64);
-        }
-        assert_eq!(lc.forget(&mut inv, 20), vec![keys[0]]);
-        assert_eq!(inv.len(), 2);
-    }
-
-    #[test]
-    fn sweep_schedules_unheld_namespaces() {
-        let (mut inv, key) = setup();
-        let t0 = Instant::now();
-        let tuning = Tuning {
-            sweep_every: Duration::from_secs(1),
-            ..Tuning::default()
-        };
-        let mut lc = Lifecycle::new(Method::Holders, tuning, t0);
-        // Holders-only sweeps are rescans: never more often than HOLDERS_SWEEP.
-        let early = lc.run(&mut inv, t0 + Duration::from_secs(2), 5, || {
-            panic!("rescan too early")
-        });
-        assert!(early.is_empty());
-        let v = lc.run(&mut inv, t0 + HOLDERS_SWEEP, 5, || Some(Inventory::new()));
-        assert_eq!(v, vec![Verdict::Gone(key)]);
-    }
-
-    #[test]
-    fn holders_sweep_rechecks_namespaces_whose_holders_may_be_stale() {
-        let mut inv = Inventory::new();
-        let key = NsKey::new(NsType::Net, 50, None);
-        inv.add_holder(
-            NsType::Net,
-            50,
-            None,
-            Holder::BindMount {
-                path: "/x".into(),
-                mnt_ns: 1,
-            },
-        );
-        let t0 = Instant::now();
-        let mut lc = Lifecycle::new(Method::Holders, Tuning::default(), t0);
-        // The rescan no longer finds the (unmounted) bind mount: gone.
-        let v = lc.run(&mut inv, t0 + HOLDERS_SWEEP, 5, || Some(Inventory::new()));
-        assert_eq!(v, vec![Verdict::Gone(key)]);
-    }
-}
+mod tests;

@@ -324,15 +324,7 @@ mod tests {
     fn summary_counts_kinds() {
         let mut inv = Inventory::new();
         for pid in [3, 3, 4] {
-            inv.add_holder(
-                NsType::Net,
-                9,
-                None,
-                Holder::Process {
-                    pid,
-                    link: "net".into(),
-                },
-            );
+            inv.add_holder(NsType::Net, 9, None, Holder::Process { pid, link: "net" });
         }
         inv.add_holder(NsType::Net, 9, None, Holder::Fd { pid: 5, fd: 7 });
         inv.add_holder(
@@ -358,7 +350,7 @@ mod tests {
             None,
             Holder::Process {
                 pid: 3,
-                link: "time_for_children".into(),
+                link: "time_for_children",
             },
         );
         inv.add_holder(NsType::Time, 9, None, Holder::Fd { pid: 4, fd: 5 });

@@ -39,7 +39,7 @@ pub fn render(out: &mut impl Write, inv: &Inventory) -> io::Result<()> {
         let named = key.ty == NsType::Net && !ns.netns_names.is_empty();
         for h in &ns.holders {
             if let Holder::Process { pid, link } = h
-                && link == key.ty.name()
+                && *link == key.ty.name()
             {
                 rows.entry(*pid)
                     .or_default()

@@ -75,12 +75,12 @@ pub fn holder(h: &Holder) -> Value {
     match h {
         Holder::Process { pid, link } => {
             obj.insert("pid".into(), (*pid).into());
-            obj.insert("link".into(), link.as_str().into());
+            obj.insert("link".into(), (*link).into());
         }
         Holder::Thread { pid, tid, link } => {
             obj.insert("pid".into(), (*pid).into());
             obj.insert("tid".into(), (*tid).into());
-            obj.insert("link".into(), link.as_str().into());
+            obj.insert("link".into(), (*link).into());
         }
         Holder::Fd { pid, fd } | Holder::Socket { pid, fd } | Holder::Tun { pid, fd } => {
             obj.insert("pid".into(), (*pid).into());

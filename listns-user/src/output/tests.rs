@@ -25,7 +25,7 @@ fn basic() -> Inventory {
             None,
             Holder::Process {
                 pid,
-                link: ty.name().into(),
+                link: ty.name(),
             },
         );
     };

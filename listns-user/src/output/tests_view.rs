@@ -19,16 +19,8 @@ use crate::{
 /// runs. Net 30, owned by user 20, is held by an fd of 100 only.
 fn inv() -> Inventory {
     let mut inv = Inventory::new();
-    let link = |inv: &mut Inventory, ty: NsType, inum: u64, pid: u32, link: &str| {
-        inv.add_holder(
-            ty,
-            inum,
-            None,
-            Holder::Process {
-                pid,
-                link: link.into(),
-            },
-        );
+    let link = |inv: &mut Inventory, ty: NsType, inum: u64, pid: u32, link: &'static str| {
+        inv.add_holder(ty, inum, None, Holder::Process { pid, link });
     };
     for pid in [2, 100] {
         link(&mut inv, NsType::User, 10, pid, "user");

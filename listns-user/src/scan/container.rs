@@ -4,11 +4,18 @@
 
 use crate::inventory::Container;
 
-/// The container a running process is in, from `/proc/PID/cgroup`; `None`
-/// when it is in none or has exited.
-pub fn of_pid(proc_root: &std::path::Path, pid: u32) -> Option<Container> {
-    let content = std::fs::read(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
-    from_cgroup_file(&content)
+/// The container a running process is in, from `PID/cgroup` under the
+/// open procfs directory `proc`; `None` when it is in none or has exited.
+/// `buf` is reused: the tracer asks this for every creating process.
+pub fn of_pid(proc: std::os::fd::BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<Container> {
+    use std::io::Write;
+    // "4294967295/cgroup" and its NUL fit: no allocation per call.
+    let mut name = [0u8; 32];
+    let mut w = &mut name[..];
+    write!(w, "{pid}/cgroup\0").ok()?;
+    let name = std::ffi::CStr::from_bytes_until_nul(&name).ok()?;
+    super::sys::read_at(proc, name, buf).ok()?;
+    from_cgroup_file(buf)
 }
 
 /// Reads the runtime and container id out of a cgroup file's content.

@@ -57,7 +57,7 @@ impl Merged {
                 continue;
             }
             let (name, _, ty) = LINKS[i];
-            let link = name.into();
+            let link = name;
             self.sight(ty, inum, Holder::Process { pid, link });
         }
         if p.links[0] != 0 {
@@ -77,7 +77,7 @@ impl Merged {
             for (i, &inum) in links.iter().enumerate() {
                 if inum != 0 && inum != p.links[i] {
                     let (name, _, ty) = LINKS[i];
-                    let (tid, link) = (*tid, name.into());
+                    let (tid, link) = (*tid, name);
                     self.sight(ty, inum, Holder::Thread { pid, tid, link });
                 }
             }

@@ -131,11 +131,11 @@ fn processes_and_their_namespaces() {
         vec![
             Holder::Process {
                 pid: 200,
-                link: "net".into()
+                link: "net"
             },
             Holder::Process {
                 pid: 201,
-                link: "net".into()
+                link: "net"
             }
         ]
     );
@@ -200,14 +200,14 @@ fn for_children_links_and_threads() {
         holders(&inv, NsType::Time, 3001),
         vec![Holder::Process {
             pid: 300,
-            link: "time_for_children".into()
+            link: "time_for_children"
         }]
     );
     assert_eq!(
         holders(&inv, NsType::Pid, 3002),
         vec![Holder::Process {
             pid: 300,
-            link: "pid_for_children".into()
+            link: "pid_for_children"
         }]
     );
     assert_eq!(
@@ -215,7 +215,7 @@ fn for_children_links_and_threads() {
         vec![Holder::Thread {
             pid: 300,
             tid: 301,
-            link: "net".into()
+            link: "net"
         }]
     );
     assert_eq!(stats.threads, 1);

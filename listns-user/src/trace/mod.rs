@@ -133,6 +133,9 @@ pub struct Tracer {
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     known: BpfHashMap<MapData, u64, u8>,
+    /// `known`'s map, for `BPF_MAP_DELETE_BATCH`; `None` once the kernel
+    /// refused it (before 5.6), and then keys are deleted one by one.
+    known_fd: Option<std::os::fd::OwnedFd>,
     followed: Option<BpfHashMap<MapData, u32, u8>>,
     lost_seen: u64,
     /// The programs' fds (owned by `_ebpf`), for their `recursion_misses`.
@@ -223,8 +226,15 @@ impl Tracer {
             .map_err(|e| TraceError::Map("EVENTS", e))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?)
             .map_err(|e| TraceError::Map("LOST", e))?;
-        let known = BpfHashMap::try_from(take(&mut ebpf, "KNOWN")?)
-            .map_err(|e| TraceError::Map("KNOWN", e))?;
+        let known = take(&mut ebpf, "KNOWN")?;
+        // A second fd of the same map, for batched deletes (aya has none).
+        let known_fd = match &known {
+            aya::maps::Map::HashMap(d) | aya::maps::Map::LruHashMap(d) => {
+                std::os::fd::AsFd::as_fd(d.fd()).try_clone_to_owned().ok()
+            }
+            _ => None,
+        };
+        let known = BpfHashMap::try_from(known).map_err(|e| TraceError::Map("KNOWN", e))?;
         let followed = if opts.follow {
             Some(
                 BpfHashMap::try_from(take(&mut ebpf, "FOLLOWED")?)
@@ -244,6 +254,7 @@ impl Tracer {
             ring: register(ring)?,
             lost,
             known,
+            known_fd,
             followed,
             lost_seen: 0,
             prog_fds,

@@ -383,14 +383,14 @@ impl Watch {
                     if let Some(t) = &self.telemetry {
                         t.gone(&key);
                     }
-                    if let Some(t) = self.tracer.as_mut() {
-                        t.forget(&key);
-                    }
                     gone.push(key);
                 }
                 Verdict::Hidden(key) => hidden.push(key),
                 Verdict::Discovered(key) => discovered.push(key),
             }
+        }
+        if let Some(t) = self.tracer.as_mut() {
+            t.forget(&gone);
         }
         self.print_verdicts("gone", gone, now_ns)?;
         self.print_verdicts("hidden", hidden, now_ns)?;

@@ -138,9 +138,9 @@ impl Inventory {
     /// `pid_for_children` of a clone(CLONE_NEWPID) child).
     pub fn apply(&mut self, ev: &TaskEvent) -> Vec<Change> {
         let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut push = |out: &mut Vec<Change>, kind, key: NsKey, link| {
-            if seen.insert(key) {
+        // At most one change per slot: a search of `out` is cheapest.
+        let push = |out: &mut Vec<Change>, kind, key: NsKey, link| {
+            if !out.iter().any(|c: &Change| c.key == key) {
                 out.push(Change { kind, key, link });
             }
         };
@@ -198,8 +198,7 @@ impl Inventory {
                     push(&mut out, ChangeKind::Left, old, link);
                 }
             }
-            let known = self.get(&self.resolve(s.ty, s.inum, s.id)).is_some();
-            let (key, ns) = self.entry(s.ty, s.inum, s.id);
+            let (key, known, ns) = self.sighting(s.ty, s.inum, s.id);
             ns.holders.insert(holder(link));
             if !s.changed {
                 continue;

@@ -324,6 +324,17 @@ impl Inventory {
     /// The namespace for a sighting, created if new. A sighting that carries
     /// an id upgrades an entry known by inode only.
     pub fn entry(&mut self, ty: NsType, inum: u64, id: Option<u64>) -> (NsKey, &mut Namespace) {
+        let (key, _, ns) = self.sighting(ty, inum, id);
+        (key, ns)
+    }
+
+    /// `entry`, and whether the inventory knew the namespace before.
+    pub fn sighting(
+        &mut self,
+        ty: NsType,
+        inum: u64,
+        id: Option<u64>,
+    ) -> (NsKey, bool, &mut Namespace) {
         let mut key = self.resolve(ty, inum, id);
         if key.id.is_none() && id.is_some() {
             let ns = self.namespaces.remove(&key).unwrap_or_default();
@@ -333,8 +344,14 @@ impl Inventory {
         // A new id on a known inode: the kernel reused the inode of a dead
         // namespace. The index moves to the new one; the old entry stays
         // until the lifecycle confirms the death and reports it.
-        self.by_inode.insert((ty, inum), key);
-        (key, self.namespaces.entry(key).or_default())
+        let indexed = self.by_inode.entry((ty, inum)).or_insert(key);
+        *indexed = key;
+        match self.namespaces.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => (key, true, e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                (key, false, e.insert(Namespace::default()))
+            }
+        }
     }
 
     pub fn get(&self, key: &NsKey) -> Option<&Namespace> {

@@ -14,6 +14,8 @@ pub fn of_pid(proc: std::os::fd::BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) ->
     let mut w = &mut name[..];
     write!(w, "{pid}/cgroup\0").ok()?;
     let name = std::ffi::CStr::from_bytes_until_nul(&name).ok()?;
+    // Left empty when the process is gone: `buf` is then no one's file.
+    buf.clear();
     super::sys::read_at(proc, name, buf).ok()?;
     from_cgroup_file(buf)
 }

@@ -301,7 +301,7 @@ impl Watch {
             let changes = self.inv.apply(ev);
             let creates = changes.iter().any(|c| c.kind == ChangeKind::Created);
             let container = if creates || self.print.container.is_some() {
-                self.containers.of(ev.pid)
+                self.containers.of(ev)
             } else {
                 None
             };

@@ -87,27 +87,30 @@ impl Holder {
         }
     }
 
-    /// The position of its kind in the order of holders of one process.
-    fn rank(&self) -> u8 {
-        match self {
-            Holder::Process { .. } => 0,
-            Holder::Thread { .. } => 1,
-            Holder::Fd { .. } => 2,
-            Holder::BindMount { .. } => 3,
-            Holder::Socket { .. } => 4,
-            Holder::Tun { .. } => 5,
-            Holder::Child { .. } => 6,
-        }
+    /// Its place in the order before the fields of its kind: the pid (none
+    /// last), then the kind. One match, as this runs for every comparison
+    /// in every holder set.
+    fn head(&self) -> u64 {
+        // Holders without a pid come after every pid, even u32::MAX.
+        const NONE: u64 = 1 << 32;
+        let (pid, rank) = match *self {
+            Holder::Process { pid, .. } => (u64::from(pid), 0),
+            Holder::Thread { pid, .. } => (u64::from(pid), 1),
+            Holder::Fd { pid, .. } => (u64::from(pid), 2),
+            Holder::BindMount { .. } => (NONE, 3),
+            Holder::Socket { pid, .. } => (u64::from(pid), 4),
+            Holder::Tun { pid, .. } => (u64::from(pid), 5),
+            Holder::Child { .. } => (NONE, 6),
+        };
+        (pid << 8) | rank
     }
 }
 
 impl Ord for Holder {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         use Holder::*;
-        let pid = |h: &Holder| h.pid().map_or(u64::MAX, u64::from);
-        pid(self)
-            .cmp(&pid(other))
-            .then_with(|| self.rank().cmp(&other.rank()))
+        self.head()
+            .cmp(&other.head())
             .then_with(|| match (self, other) {
                 (Process { link: a, .. }, Process { link: b, .. }) => a.cmp(b),
                 (
@@ -125,7 +128,7 @@ impl Ord for Holder {
                     (a, m).cmp(&(b, n))
                 }
                 (Child { ty: a, ns: m }, Child { ty: b, ns: n }) => (a, m).cmp(&(b, n)),
-                // Different kinds differ in rank: decided above.
+                // Different kinds differ in `head`: decided above.
                 _ => std::cmp::Ordering::Equal,
             })
     }
@@ -622,5 +625,50 @@ mod tests {
         let r = inv.merge_rescan(Inventory::new());
         assert_eq!(r.unheld, vec![NsKey::new(NsType::Net, 10, Some(1))]);
         assert!(inv.get(&r.unheld[0]).unwrap().holders.is_empty());
+    }
+
+    /// Holders sort by pid, then kind, and those without a pid come last:
+    /// what a process holds is one contiguous run (exits rely on it).
+    #[test]
+    fn holders_sort_by_process_then_kind() {
+        let sorted: Vec<Holder> = vec![
+            Holder::Process {
+                pid: 5,
+                link: "net",
+            },
+            Holder::Thread {
+                pid: 5,
+                tid: 6,
+                link: "net",
+            },
+            Holder::Fd { pid: 5, fd: 3 },
+            Holder::Socket { pid: 5, fd: 1 },
+            Holder::Tun { pid: 5, fd: 0 },
+            Holder::Process {
+                pid: 6,
+                link: "ipc",
+            },
+            Holder::Fd {
+                pid: u32::MAX,
+                fd: 0,
+            },
+            Holder::BindMount {
+                path: "/a".into(),
+                mnt_ns: 1,
+            },
+            Holder::BindMount {
+                path: "/b".into(),
+                mnt_ns: 0,
+            },
+            Holder::Child {
+                ty: NsType::Net,
+                ns: 1,
+            },
+        ];
+        let mut shuffled = sorted.clone();
+        shuffled.reverse();
+        shuffled.swap(2, 7);
+        let set: BTreeSet<Holder> = shuffled.into_iter().collect();
+        assert_eq!(set.into_iter().collect::<Vec<_>>(), sorted);
     }
 }

@@ -168,8 +168,14 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         } else {
             table::render(&mut out, &view, config.style)?;
         }
+        // The process ends here: freeing tens of thousands of entries one
+        // by one would only delay the exit (the last 20 ms of a
+        // 10,000-process `-J` in the profile); the kernel takes the memory
+        // back at once.
+        std::mem::forget(view);
     }
     out.flush()?;
+    std::mem::forget(inv);
 
     if let Some(line) = stats.summary() {
         eprintln!("listns: {line}");

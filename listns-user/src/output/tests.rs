@@ -207,3 +207,57 @@ fn kernel_threads_show_their_bare_comm_as_lsns() {
         "kthreadd"
     );
 }
+
+/// `-J` writes each row as it goes (holders straight to the writer); it
+/// must be exactly the object `row_object` builds (used by `watch` and
+/// `-Q`), keys in the same order, for every kind of holder, bytes that are
+/// not UTF-8 included.
+#[test]
+fn streamed_rows_equal_built_objects() {
+    let mut inv = basic();
+    for h in [
+        Holder::Fd { pid: 100, fd: 3 },
+        Holder::Thread {
+            pid: 100,
+            tid: 101,
+            link: "net",
+        },
+        Holder::Socket { pid: 200, fd: 4 },
+        Holder::Tun { pid: 200, fd: 5 },
+        Holder::BindMount {
+            path: RawText::new(b"/run/netns/x\xff"),
+            mnt_ns: 1000,
+        },
+        Holder::Child {
+            ty: NsType::User,
+            ns: 4002,
+        },
+    ] {
+        inv.add_holder(NsType::Net, 2001, None, h);
+    }
+    let view = View::new(&inv, &Filter::default(), &Column::DEFAULT);
+    let mut out = Vec::new();
+    json::render(&mut out, &view, None).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = v["namespaces"].as_array().unwrap();
+    assert_eq!(rows.len(), view.rows.len());
+    let cells = Cells::new(&inv);
+    for (i, row) in rows.iter().enumerate() {
+        let (k, ns) = view.rows[i];
+        let built = json::row_object(&cells, k, ns, view.procs[i], view.cols);
+        // Same keys in the same order, same values.
+        let streamed: Vec<(&String, &serde_json::Value)> =
+            row.as_object().unwrap().iter().collect();
+        let built: Vec<(&String, &serde_json::Value)> = built.iter().collect();
+        assert_eq!(streamed, built, "row {i}");
+    }
+    let net = rows.iter().find(|r| r["ns"] == 2001).unwrap();
+    assert_eq!(net["holders"].as_array().unwrap().len(), 8);
+    assert!(
+        net["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["path_hex"] == "2f72756e2f6e65746e732f78ff")
+    );
+}

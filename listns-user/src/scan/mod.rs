@@ -284,7 +284,13 @@ impl Scanner {
 
         // 7. Command lines and containers.
         let mut names = runtime::Resolver::new("/", &self.proc_root);
-        details::read(root.as_fd(), &mut inv, self.details, &mut names);
+        details::read(
+            root.as_fd(),
+            &mut inv,
+            self.details,
+            &mut names,
+            self.workers,
+        );
 
         phase("details");
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;

@@ -356,4 +356,11 @@ mod tests {
         assert_eq!(parse_stat(b"2 (x) S 0"), None);
         assert_eq!(parse_stat(b"garbage"), None);
     }
+
+    #[test]
+    fn pid_ns_names() {
+        assert_eq!(PidNs::new(0).as_cstr().to_bytes(), b"0/ns");
+        assert_eq!(PidNs::new(4242).as_cstr().to_bytes(), b"4242/ns");
+        assert_eq!(PidNs::new(u32::MAX).as_cstr().to_bytes(), b"4294967295/ns");
+    }
 }

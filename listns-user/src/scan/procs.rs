@@ -134,10 +134,13 @@ pub fn read_process(
 ) -> Result<ProcRead, Failure> {
     let name = PidNs::new(pid);
     // The one directory opened per process is `PID/ns`; the rest of
-    // /proc/PID is reached through its `..`, which stays on the same
-    // process (its inode holds the struct pid: a reused pid number gets a
-    // new /proc/PID, and lookups under the old one answer ENOENT), without
-    // an open and a close of /proc/PID itself.
+    // /proc/PID is reached through its `..`, without an open and a close
+    // of /proc/PID itself. That stays on the same process: `..` of an open
+    // directory is its dentry's d_parent (fs/namei.c follow_dotdot), the
+    // /proc/PID whose inode holds this struct pid; a reused pid number gets
+    // a new /proc/PID, and lookups under the old one answer ENOENT
+    // (fs/proc/base.c proc_pident_lookup: get_proc_task() is NULL once the
+    // task is gone).
     let nsdir = sys::open_path_dir(root, name.as_cstr()).map_err(Failure::of)?;
     let dir = nsdir.as_fd();
     // /proc/PID/task has 2 + (number of threads) links, and the owner of

@@ -2,13 +2,11 @@
 //! namespaces (comm, ppid, command line, container), read only for the
 //! processes that will be shown unless every process is wanted.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
-use super::{
-    container, procs,
-    runtime::Resolver,
-    sys::{self, NumName},
-};
+use nix::errno::Errno;
+
+use super::{container, procs, runtime::Resolver, sys};
 use crate::{
     inventory::{Inventory, Process},
     text::RawText,
@@ -42,7 +40,13 @@ impl Details {
 /// Reads command lines and containers of the processes `details` asks for;
 /// containers are named by `names` (the runtimes' files, see `runtime`),
 /// and keep the cgroup's `runtime:id` where nothing names them.
-pub fn read(root: BorrowedFd<'_>, inv: &mut Inventory, details: Details, names: &mut Resolver) {
+pub fn read(
+    root: BorrowedFd<'_>,
+    inv: &mut Inventory,
+    details: Details,
+    names: &mut Resolver,
+    workers: usize,
+) {
     let mut cmdline_of: Vec<u32> = Vec::new();
     let mut container_of: Vec<u32> = Vec::new();
     match details {
@@ -67,43 +71,87 @@ pub fn read(root: BorrowedFd<'_>, inv: &mut Inventory, details: Details, names: 
     cmdline_of.dedup();
     container_of.sort_unstable();
     container_of.dedup();
-    let mut buf = Vec::new();
-    for pid in cmdline_of {
-        let Some(p) = inv.processes.get_mut(&pid) else {
-            continue;
-        };
-        if p.comm.is_empty() {
-            // Its stat was not read in the main pass (every process has a comm).
-            let name = NumName::new(pid as u64);
-            let stat = sys::open_path_dir(root, name.as_cstr())
-                .and_then(|d| sys::read_at(d.as_fd(), c"stat", &mut buf))
+
+    // Stat (where the main pass did not read it) and command line; the
+    // files are read by `workers` threads (the CPUs are otherwise idle at
+    // this point of the scan) and applied here, in pid order.
+    cmdline_of.retain(|pid| inv.processes.contains_key(pid));
+    let wants_stat = |pid: &u32| inv.processes.get(pid).is_some_and(|p| p.comm.is_empty());
+    let jobs: Vec<(u32, bool)> = cmdline_of.iter().map(|&p| (p, wants_stat(&p))).collect();
+    let read = read_parallel(&jobs, workers, |&(pid, stat), buf| {
+        let stat = if stat {
+            // Every process has a comm: its stat was not read in the main pass.
+            read_file(root, pid, "stat", buf)
                 .ok()
-                .and_then(|_| procs::parse_stat(&buf));
-            if let Some(st) = stat {
-                fill_from_stat(p, &st);
-            }
-        }
-        let name = format!("{pid}/cmdline");
-        if let Ok(c) = std::ffi::CString::new(name)
-            && sys::read_at(root, &c, &mut buf).is_ok()
-        {
-            p.cmdline = RawText::new(buf.strip_suffix(b"\0").unwrap_or(&buf));
-        }
-    }
-    for pid in container_of {
+                .and_then(|_| procs::parse_stat(buf))
+        } else {
+            None
+        };
+        let cmdline = read_file(root, pid, "cmdline", buf)
+            .ok()
+            .map(|_| RawText::new(buf.strip_suffix(b"\0").unwrap_or(buf)));
+        (stat, cmdline)
+    });
+    for (&(pid, _), (stat, cmdline)) in jobs.iter().zip(read) {
         let Some(p) = inv.processes.get_mut(&pid) else {
             continue;
         };
-        if p.kthread {
-            continue;
+        if let Some(st) = stat {
+            fill_from_stat(p, &st);
         }
-        let name = format!("{pid}/cgroup");
-        if let Ok(c) = std::ffi::CString::new(name)
-            && sys::read_at(root, &c, &mut buf).is_ok()
-        {
-            p.container = container::from_cgroup_file(&buf).map(|c| names.resolve(&c, Some(pid)));
+        if let Some(c) = cmdline {
+            p.cmdline = c;
         }
     }
+
+    // Containers, from /proc/PID/cgroup (kernel threads have none).
+    container_of.retain(|pid| inv.processes.get(pid).is_some_and(|p| !p.kthread));
+    let read = read_parallel(&container_of, workers, |&pid, buf| {
+        read_file(root, pid, "cgroup", buf)
+            .ok()
+            .map(|_| container::from_cgroup_file(buf))
+    });
+    for (&pid, found) in container_of.iter().zip(read) {
+        if let (Some(p), Some(found)) = (inv.processes.get_mut(&pid), found) {
+            p.container = found.map(|c| names.resolve(&c, Some(pid)));
+        }
+    }
+}
+
+/// Reads `/proc/PID/NAME` into `buf`.
+fn read_file(root: BorrowedFd<'_>, pid: u32, name: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+    let path = std::ffi::CString::new(format!("{pid}/{name}")).map_err(|_| Errno::EINVAL)?;
+    sys::read_at(root, &path, buf)
+}
+
+/// `f` over `jobs` on up to `workers` threads, each on a contiguous share;
+/// the results in the order of `jobs`.
+fn read_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    workers: usize,
+    f: impl Fn(&J, &mut Vec<u8>) -> R + Sync,
+) -> Vec<R> {
+    // Below this many files a thread costs more than it saves.
+    const MIN_PER_THREAD: usize = 64;
+    let workers = workers.min(jobs.len() / MIN_PER_THREAD).max(1);
+    let run = |share: &[J]| {
+        let mut buf = Vec::new();
+        share.iter().map(|j| f(j, &mut buf)).collect::<Vec<R>>()
+    };
+    if workers == 1 {
+        return run(jobs);
+    }
+    let run = &run;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(jobs.len().div_ceil(workers))
+            .map(|share| s.spawn(move || run(share)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("details reader panicked"))
+            .collect()
+    })
 }
 
 pub fn fill_from_stat(p: &mut Process, st: &procs::Stat) {

@@ -132,15 +132,24 @@ pub fn read_process(
     eager_stat: bool,
     buf: &mut Vec<u8>,
 ) -> Result<ProcRead, Failure> {
-    let name = NumName::new(pid as u64);
-    let dir = sys::open_path_dir(root, name.as_cstr()).map_err(Failure::of)?;
+    let name = PidNs::new(pid);
+    // The one directory opened per process is `PID/ns`; the rest of
+    // /proc/PID is reached through its `..`, without an open and a close
+    // of /proc/PID itself. That stays on the same process: `..` of an open
+    // directory is its dentry's d_parent (fs/namei.c follow_dotdot), the
+    // /proc/PID whose inode holds this struct pid; a reused pid number gets
+    // a new /proc/PID, and lookups under the old one answer ENOENT
+    // (fs/proc/base.c proc_pident_lookup: get_proc_task() is NULL once the
+    // task is gone).
+    let nsdir = sys::open_path_dir(root, name.as_cstr()).map_err(Failure::of)?;
+    let dir = nsdir.as_fd();
     // /proc/PID/task has 2 + (number of threads) links, and the owner of
     // the process: cheaper than having the kernel format /proc/PID/stat.
-    let (uid, threads, stat) = match sys::fstatat(dir.as_fd(), c"task") {
+    let (uid, threads, stat) = match sys::fstatat(dir, c"../task") {
         Ok((uid, nlink)) if !eager_stat => (uid, nlink.saturating_sub(2) as u32, None),
         _ => {
-            let (_, uid) = sys::fstat(dir.as_fd()).map_err(Failure::of)?;
-            sys::read_at(dir.as_fd(), c"stat", buf).map_err(Failure::of)?;
+            let (uid, _) = sys::fstatat(dir, c"..").map_err(Failure::of)?;
+            sys::read_at(dir, c"../stat", buf).map_err(Failure::of)?;
             let stat = parse_stat(buf).ok_or(Failure::Other)?;
             (uid, stat.threads, Some(stat))
         }
@@ -153,8 +162,7 @@ pub fn read_process(
         ..Default::default()
     };
 
-    let nsdir = sys::open_path_dir(dir.as_fd(), c"ns").map_err(Failure::of)?;
-    let (links, failed, denied) = read_links(nsdir.as_fd());
+    let (links, failed, denied) = read_links(dir);
     if links.iter().all(|&l| l == 0) {
         // Nothing readable at all: a zombie, or not ours.
         return Err(if denied {
@@ -167,12 +175,36 @@ pub fn read_process(
     out.links_failed = failed;
 
     if out.nthreads > 1 {
-        read_threads(dir.as_fd(), &mut out);
+        read_threads(dir, &mut out);
     }
     if want_fds && !out.stat.as_ref().is_some_and(Stat::kthread) {
-        read_fds(dir.as_fd(), &mut out);
+        read_fds(dir, &mut out);
     }
     Ok(out)
+}
+
+/// `PID/ns` (or `TID/ns`), NUL-terminated, formatted without allocating.
+struct PidNs {
+    buf: [u8; 16],
+    len: usize,
+}
+
+impl PidNs {
+    fn new(pid: u32) -> Self {
+        let digits = NumName::new(pid as u64);
+        let digits = digits.as_cstr().to_bytes();
+        let mut buf = [0u8; 16];
+        buf[..digits.len()].copy_from_slice(digits);
+        buf[digits.len()..digits.len() + 3].copy_from_slice(b"/ns");
+        PidNs {
+            buf,
+            len: digits.len() + 4,
+        }
+    }
+
+    fn as_cstr(&self) -> &std::ffi::CStr {
+        std::ffi::CStr::from_bytes_with_nul(&self.buf[..self.len]).expect("one trailing NUL")
+    }
 }
 
 /// Reads the ten ns links under an open `ns` directory. Returns the inodes,
@@ -199,8 +231,9 @@ fn read_links(nsdir: BorrowedFd<'_>) -> (Links, usize, bool) {
     (links, failed, denied)
 }
 
-fn read_threads(dir: BorrowedFd<'_>, out: &mut ProcRead) {
-    let Ok(taskdir) = sys::open_dir(dir, c"task") else {
+/// `nsdir` is the process's open `ns` directory.
+fn read_threads(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
+    let Ok(taskdir) = sys::open_dir(nsdir, c"../task") else {
         out.threads_failed += 1;
         return;
     };
@@ -213,9 +246,8 @@ fn read_threads(dir: BorrowedFd<'_>, out: &mut ProcRead) {
             continue;
         }
         out.threads_seen += 1;
-        let name = NumName::new(tid as u64);
-        let nsdir = sys::open_path_dir(taskdir.as_fd(), name.as_cstr())
-            .and_then(|t| sys::open_path_dir(t.as_fd(), c"ns"));
+        let name = PidNs::new(tid);
+        let nsdir = sys::open_path_dir(taskdir.as_fd(), name.as_cstr());
         let Ok(nsdir) = nsdir else {
             out.threads_failed += 1;
             continue;
@@ -231,8 +263,9 @@ fn read_threads(dir: BorrowedFd<'_>, out: &mut ProcRead) {
     }
 }
 
-fn read_fds(dir: BorrowedFd<'_>, out: &mut ProcRead) {
-    let fddir = sys::open_dir(dir, c"fd");
+/// `nsdir` is the process's open `ns` directory.
+fn read_fds(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
+    let fddir = sys::open_dir(nsdir, c"../fd");
     let listed = fddir
         .as_ref()
         .map_err(|e| *e)
@@ -325,5 +358,12 @@ mod tests {
         assert!(k.kthread());
         assert_eq!(parse_stat(b"2 (x) S 0"), None);
         assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn pid_ns_names() {
+        assert_eq!(PidNs::new(0).as_cstr().to_bytes(), b"0/ns");
+        assert_eq!(PidNs::new(4242).as_cstr().to_bytes(), b"4242/ns");
+        assert_eq!(PidNs::new(u32::MAX).as_cstr().to_bytes(), b"4294967295/ns");
     }
 }

@@ -401,3 +401,34 @@ fn single_worker_gives_the_same_inventory() {
     assert_eq!(dump(&a), dump(&b));
     assert_eq!(a.len(), 8 + 2 + 7);
 }
+
+#[test]
+fn details_are_the_same_on_any_number_of_workers() {
+    // Enough processes that the details are read on several threads.
+    let f = basic();
+    for pid in 1000..1300 {
+        f.proc(
+            pid,
+            "w",
+            0x0040_0100,
+            1,
+            &[("uts", &format!("uts:[{}]", 9000 + pid))],
+        );
+        f.file(pid, "cmdline", format!("prog\0--n={pid}\0").as_bytes());
+        let id = format!("{pid:0>64}");
+        f.file(pid, "cgroup", format!("0::/docker/{id}\n").as_bytes());
+    }
+    for details in [Details::Representatives, Details::All] {
+        let (a, _) = f.scanner().details(details).workers(1).scan().unwrap();
+        let (b, _) = f.scanner().details(details).workers(3).scan().unwrap();
+        assert_eq!(a.processes, b.processes, "{details:?}");
+        let p = &b.processes[&1299];
+        assert_eq!(p.comm, "w");
+        assert_eq!(p.cmdline.as_bytes(), b"prog\0--n=1299");
+        let c = p.container.as_ref().expect("a container");
+        assert_eq!(
+            (c.runtime, c.id.as_str()),
+            ("docker", format!("{:0>64}", 1299).as_str())
+        );
+    }
+}

@@ -86,7 +86,7 @@ pub struct Containers {
     /// since runtimes move their processes into the container's cgroup
     /// after creating its namespaces.
     by_pid: HashMap<u32, Container>,
-    /// The cgroup2 hierarchy's mount (`/sys/fs/cgroup`), if it has one.
+    /// `/sys/fs/cgroup`, where it is a cgroup2 mount.
     cgroup2: Option<PathBuf>,
     /// What the cgroup file says (the claim, before naming), per cgroup2
     /// id: see `of`.
@@ -99,13 +99,13 @@ const MAX_PIDS: usize = 4096;
 impl Containers {
     pub fn new(proc_root: PathBuf) -> Self {
         let proc = std::fs::File::open(&proc_root).ok().map(OwnedFd::from);
-        let cgroup2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| {
-                nix::sys::statfs::statfs(p)
-                    .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-            });
+        // Only a pure cgroup2 host's claims are cached, and there the
+        // hierarchy is at /sys/fs/cgroup (a hybrid host's `unified` mount
+        // would not do: its cgroup files have v1 lines too).
+        let cgroup2 = PathBuf::from("/sys/fs/cgroup");
+        let cgroup2 = nix::sys::statfs::statfs(&cgroup2)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+            .then_some(cgroup2);
         Containers {
             resolver: Resolver::new("/", &proc_root),
             proc,

@@ -347,8 +347,7 @@ impl Inventory {
         // A new id on a known inode: the kernel reused the inode of a dead
         // namespace. The index moves to the new one; the old entry stays
         // until the lifecycle confirms the death and reports it.
-        let indexed = self.by_inode.entry((ty, inum)).or_insert(key);
-        *indexed = key;
+        self.by_inode.insert((ty, inum), key);
         match self.namespaces.entry(key) {
             std::collections::btree_map::Entry::Occupied(e) => (key, true, e.into_mut()),
             std::collections::btree_map::Entry::Vacant(e) => {

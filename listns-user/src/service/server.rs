@@ -70,6 +70,15 @@ fn respond<B>(req: &Request<B>, metrics: &Metrics, health: &Health) -> Response<
             .body(Full::new(Bytes::from(body)))
             .expect("a valid response")
     };
+    // A probe: 200 "ok", or 503 and what is wrong.
+    let probe = |problem: Option<String>| match problem {
+        None => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+        Some(why) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            format!("{why}\n"),
+        ),
+    };
     match req.uri().path() {
         "/metrics" => text(
             StatusCode::OK,
@@ -78,24 +87,10 @@ fn respond<B>(req: &Request<B>, metrics: &Metrics, health: &Health) -> Response<
         ),
         // Everything that makes the picture incomplete: for readiness and
         // alerts.
-        "/healthz" => match health.problem() {
-            None => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
-            Some(why) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                format!("{why}\n"),
-            ),
-        },
+        "/healthz" => probe(health.problem()),
         // Only what a restart can cure (a stalled loop): for liveness
         // probes, so that a node without some hook is not restarted forever.
-        "/livez" => match health.stalled() {
-            None => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
-            Some(why) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                format!("{why}\n"),
-            ),
-        },
+        "/livez" => probe(health.stalled()),
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",

@@ -54,6 +54,9 @@ pub struct ListArgs {
     /// List the available columns and exit (with -J or -r in those formats).
     #[arg(short = 'H', long = "list-columns")]
     pub list_columns: bool,
+    /// Print the JSON Schema of `-J` and of `watch --json` lines, and exit.
+    #[arg(long = "json-schema")]
+    pub json_schema: bool,
     /// Only namespaces of this type; repeatable, or comma-separated (lsns
     /// takes one type per option).
     #[arg(short = 't', long = "type", value_delimiter = ',', value_name = "TYPE")]

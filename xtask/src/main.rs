@@ -1,11 +1,12 @@
 //! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench |
-//! fuzz | package | dist`.
+//! fuzz | package | dist | schema`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
 mod fuzz;
 mod package;
+mod schema;
 mod setup;
 mod skips;
 mod vm;
@@ -55,6 +56,12 @@ enum Task {
     Package(package::PackageArgs),
     /// Man pages and shell completions from the clap definitions, into target/dist.
     Dist,
+    /// Writes schema/listns.schema.json and docs/json.md from the JSON
+    /// contract's types; with --check, fails where they differ instead.
+    Schema {
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +102,8 @@ fn run_task(task: Task) -> Result<()> {
             let mut cmd = vec!["test", "--workspace", "--exclude", "listns-ebpf"];
             let (cargo_args, test_args) = split_dashdash(&args);
             cmd.extend(cargo_args.iter().map(String::as_str));
+            // The committed schema and its page are what the types make.
+            schema::run(&root, true)?;
             cmd.extend(["--", "--test-threads=1"]);
             cmd.extend(test_args.iter().map(String::as_str));
             // Privileged tests that cannot run log why; the last line says
@@ -166,6 +175,14 @@ fn run_task(task: Task) -> Result<()> {
         Task::Dist => {
             setup::setup()?;
             package::dist(&root)
+        }
+        Task::Schema { check } => {
+            setup::setup()?;
+            cargo(
+                &root,
+                &["build", "--package", "listns-user", "--bin", "listns"],
+            )?;
+            schema::run(&root, check)
         }
     }
 }

@@ -128,6 +128,12 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         list_columns(&mut io::stdout().lock(), args.json, args.raw)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if args.json_schema {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &crate::output::contract::schema())?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::from_args(&args)?;
     if let Some(partial) = crate::scan::host::check(&config.proc_root) {
         eprintln!("listns: {partial}");
@@ -164,7 +170,7 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             if !config.explicit_tree {
                 view.flatten();
             }
-            json::render(&mut out, &view, Some(&stats))?;
+            json::render(&mut out, &view, &stats)?;
         } else {
             table::render(&mut out, &view, config.style)?;
         }

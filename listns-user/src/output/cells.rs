@@ -18,7 +18,7 @@ pub enum Value {
     /// Text listns made (a type name, a holder summary).
     Text(String),
     /// Text from outside (a command line, a path), as raw bytes: the table
-    /// escapes it, JSON carries it exactly (see `json::put_bytes`).
+    /// escapes it, JSON carries it exactly (see `contract::exact`).
     Bytes(Vec<u8>),
     /// Several texts from outside (NSFS paths): one per line in a table,
     /// joined by `,` with `-W`, `-r` and in JSON.
@@ -141,7 +141,7 @@ impl<'a> Cells<'a> {
                 .uid(key, ns, pid)
                 .map_or(Value::Null, |u| Value::Text(self.user_name(u))),
             // lsns: the id, or `unassigned`; JSON has null for the latter
-            // (`json::row_object`).
+            // (`contract::NamespaceRow`).
             Column::Netnsid => match ns.netnsid {
                 Some(NetnsId::Id(n)) => Value::Text(n.to_string()),
                 Some(NetnsId::Unassigned) => Value::Text("unassigned".into()),

@@ -1,23 +1,12 @@
-//! Live events, one line each: text for people, NDJSON for machines.
-//!
-//! Every JSON event has at least `event`, `type`, `ns`, `id` (or null),
-//! `pid`, `comm` and `time` (RFC 3339, UTC, microseconds); events that are
-//! not about one namespace (`lost`, `rescan`) have `event` and `time`.
+//! Live events as text for people, one line each. Their JSON form is the
+//! contract's `WatchLine` (see `contract`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Serialize, Serializer};
-use serde_json::{Value, json};
-
-use super::sanitize::escape_bytes;
+use super::{contract::Time, sanitize::escape_bytes};
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
-use crate::inventory::{Container, Namespace, NsKey};
-use crate::ns::{NsType, flag_names};
-
-pub fn rfc3339(time_ns: u64) -> String {
-    let t = UNIX_EPOCH + Duration::from_nanos(time_ns);
-    humantime::format_rfc3339_micros(t).to_string()
-}
+use crate::inventory::{Namespace, NsKey};
+use crate::ns::flag_names;
 
 pub fn now_ns() -> u64 {
     SystemTime::now()
@@ -47,71 +36,6 @@ fn how(ev: &TaskEvent) -> String {
             }
         }
     }
-}
-
-pub fn change_json(ev: &TaskEvent, c: &Change) -> Value {
-    serde_json::to_value(ChangeLine::new(ev, c)).unwrap_or(Value::Null)
-}
-
-/// One `created`/`joined`/`left` JSON line, serialized straight to the
-/// writer: under churn, building a map per line cost more than the rest of
-/// the line's way out (BENCHMARKS.md, consumer). Fields in the order the
-/// schema documents; `comm_hex` only where `comm` is not UTF-8 (see
-/// `json::put_bytes`).
-#[derive(Serialize)]
-pub struct ChangeLine<'a> {
-    event: &'static str,
-    #[serde(serialize_with = "rfc3339_str")]
-    time: u64,
-    #[serde(rename = "type")]
-    ty: NsType,
-    ns: u64,
-    id: Option<u64>,
-    link: &'static str,
-    pid: u32,
-    tid: u32,
-    ppid: u32,
-    uid: u32,
-    comm: std::borrow::Cow<'a, str>,
-    syscall: &'static str,
-    flags: Vec<&'static str>,
-    fd: Option<i32>,
-    cgroup_id: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comm_hex: Option<String>,
-}
-
-impl<'a> ChangeLine<'a> {
-    pub fn new(ev: &'a TaskEvent, c: &Change) -> Self {
-        let bytes = ev.comm.as_bytes();
-        let comm_hex = std::str::from_utf8(bytes)
-            .is_err()
-            .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect());
-        ChangeLine {
-            event: kind_name(c.kind),
-            time: ev.time_ns,
-            ty: c.key.ty,
-            ns: c.key.inum,
-            id: c.key.id,
-            link: c.link,
-            pid: ev.pid,
-            tid: ev.tid,
-            ppid: ev.ppid,
-            uid: ev.uid,
-            comm: String::from_utf8_lossy(bytes),
-            syscall: ev.syscall(),
-            flags: flag_names(ev.flags),
-            fd: (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
-            cgroup_id: ev.cgroup_id,
-            comm_hex,
-        }
-    }
-}
-
-/// A kernel time as RFC 3339 text, formatted into the writer.
-fn rfc3339_str<S: Serializer>(time_ns: &u64, s: S) -> Result<S::Ok, S::Error> {
-    let t = UNIX_EPOCH + Duration::from_nanos(*time_ns);
-    s.collect_str(&humantime::format_rfc3339_micros(t))
 }
 
 /// The namespaces of one kind in a text line: `uts,ipc,net 4026532385,..386,..387`.
@@ -186,72 +110,8 @@ pub fn task_text(ev: &TaskEvent, changes: &[&Change]) -> Option<String> {
 
 /// `HH:MM:SS.micros` of a wall-clock time.
 pub fn clock(time_ns: u64) -> String {
-    let time = rfc3339(time_ns);
+    let time = Time(time_ns).rfc3339();
     time.get(11..26).unwrap_or(&time).to_string()
-}
-
-/// `gone` or `hidden`, with the creator where the tracer saw it.
-pub fn verdict_json(event: &str, key: &NsKey, ns: &Namespace, time_ns: u64) -> Value {
-    serde_json::to_value(VerdictLine::new(event, key, ns, time_ns)).unwrap_or(Value::Null)
-}
-
-/// One `gone`/`hidden`/`discovered` JSON line, serialized straight to the
-/// writer (see `ChangeLine`): the creator's `pid`, `comm`, `syscall`,
-/// `created` and `container` where the tracer saw it, null otherwise.
-#[derive(Serialize)]
-pub struct VerdictLine<'a> {
-    event: &'a str,
-    #[serde(serialize_with = "rfc3339_str")]
-    time: u64,
-    #[serde(rename = "type")]
-    ty: NsType,
-    ns: u64,
-    id: Option<u64>,
-    pid: Option<u32>,
-    comm: Option<std::borrow::Cow<'a, str>>,
-    syscall: Option<&'a str>,
-    #[serde(serialize_with = "rfc3339_opt")]
-    created: Option<u64>,
-    container: Option<&'a Container>,
-    hidden: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comm_hex: Option<String>,
-}
-
-impl<'a> VerdictLine<'a> {
-    pub fn new(event: &'a str, key: &NsKey, ns: &'a Namespace, time_ns: u64) -> Self {
-        let o = ns.origin.as_ref();
-        let bytes = o.map(|o| o.comm.as_bytes());
-        VerdictLine {
-            event,
-            time: time_ns,
-            ty: key.ty,
-            ns: key.inum,
-            id: key.id,
-            pid: o.map(|o| o.pid),
-            comm: bytes.map(String::from_utf8_lossy),
-            syscall: o.map(|o| o.syscall),
-            created: o.map(|o| o.time_ns),
-            container: o.and_then(|o| o.container.as_ref()),
-            hidden: ns.hidden,
-            comm_hex: bytes
-                .filter(|b| std::str::from_utf8(b).is_err())
-                .map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
-        }
-    }
-}
-
-fn rfc3339_opt<S: Serializer>(time_ns: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-    match time_ns {
-        Some(t) => rfc3339_str(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// A container as JSON: `{runtime, id, name, pod, k8s_namespace}` (the
-/// Kubernetes keys where known).
-pub fn container_json(c: &Container) -> Value {
-    serde_json::to_value(c).unwrap_or(Value::Null)
 }
 
 /// One line for namespaces that got the same verdict at once and were
@@ -310,11 +170,6 @@ pub fn group_by_origin<'a>(
     groups
 }
 
-/// `count` records lost, `missed` of them runs the kernel skipped.
-pub fn lost_json(count: u64, missed: u64) -> Value {
-    json!({ "event": "lost", "time": rfc3339(now_ns()), "count": count, "missed": missed })
-}
-
 pub fn lost_text(count: u64, missed: u64) -> String {
     let why = match missed {
         0 => "ring buffer full".to_string(),
@@ -326,10 +181,6 @@ pub fn lost_text(count: u64, missed: u64) -> String {
     )
 }
 
-pub fn rescan_json(namespaces: usize, discovered: usize) -> Value {
-    json!({ "event": "rescan", "time": rfc3339(now_ns()), "namespaces": namespaces, "discovered": discovered })
-}
-
 pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
     format!("-- rescan: {namespaces} namespaces, {discovered} not seen before")
 }
@@ -337,116 +188,16 @@ pub fn rescan_text(namespaces: usize, discovered: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::json::put_bytes;
-
-    /// The line written straight from `ChangeLine` is the object that
-    /// `change_json` (the `-Q` path) builds, key for key and in order; a
-    /// comm that is not UTF-8 gets its `comm_hex`.
-    /// As for changes: the direct line is the object the `-Q` path builds,
-    /// with and without a known creator.
-    #[test]
-    fn verdict_lines_written_directly_match_the_object() {
-        use crate::inventory::{Inventory, Origin};
-        let mut inv = Inventory::new();
-        let (k1, ns) = inv.entry(NsType::Uts, 4026532001, Some(5));
-        ns.origin = Some(Origin {
-            pid: 12,
-            tid: 12,
-            comm: b"sh\xff".to_vec().into(),
-            syscall: "unshare",
-            flags: 0,
-            time_ns: 1_700_000_000_000_000_001,
-            container: Some(Container {
-                runtime: "podman",
-                id: "abc".into(),
-                name: Some("web".into()),
-                ..Default::default()
-            }),
-        });
-        let (k2, _) = inv.entry(NsType::Net, 4026532002, None);
-        for k in [k1, k2] {
-            let ns = inv.get(&k).unwrap();
-            let o = ns.origin.as_ref();
-            let mut obj = json!({
-                "event": "gone", "time": rfc3339(9_000_000_000), "type": k.ty,
-                "ns": k.inum, "id": k.id, "pid": o.map(|o| o.pid), "comm": null,
-                "syscall": o.map(|o| o.syscall), "created": o.map(|o| rfc3339(o.time_ns)),
-                "container": o.and_then(|o| o.container.as_ref()).map(container_json),
-                "hidden": false,
-            });
-            if let Some(o) = o {
-                put_bytes(obj.as_object_mut().unwrap(), "comm", o.comm.as_bytes());
-            }
-            let direct =
-                serde_json::to_string(&VerdictLine::new("gone", &k, ns, 9_000_000_000)).unwrap();
-            assert_eq!(direct, obj.to_string());
-            assert_eq!(verdict_json("gone", &k, ns, 9_000_000_000), obj);
-        }
-    }
-
-    #[test]
-    fn change_lines_written_directly_match_the_object() {
-        use crate::inventory::NsKey;
-        use crate::inventory::live::{Change, TaskEvent};
-        for comm in [&b"unshare"[..], b"a\xffb\x1b[2J"] {
-            let ev = TaskEvent {
-                kind: TaskEventKind::Setns,
-                time_ns: 1_700_000_000_123_456_789,
-                pid: 7,
-                tid: 8,
-                ppid: 1,
-                uid: 0,
-                comm: comm.to_vec().into(),
-                cgroup_id: 9,
-                flags: 0x4000_0000,
-                fd: 3,
-                slots: Vec::new(),
-                followed: false,
-                group_dead: None,
-            };
-            let c = Change {
-                kind: ChangeKind::Joined,
-                key: NsKey {
-                    ty: NsType::Net,
-                    inum: 4026532000,
-                    id: Some(77),
-                },
-                link: "net",
-            };
-            let direct = serde_json::to_string(&ChangeLine::new(&ev, &c)).unwrap();
-            let mut obj = json!({
-                "event": "joined", "time": rfc3339(ev.time_ns), "type": "net",
-                "ns": 4026532000u64, "id": 77, "link": "net", "pid": 7, "tid": 8,
-                "ppid": 1, "uid": 0, "comm": null, "syscall": "setns",
-                "flags": flag_names(ev.flags), "fd": 3, "cgroup_id": 9,
-            });
-            put_bytes(obj.as_object_mut().unwrap(), "comm", comm);
-            assert_eq!(direct, obj.to_string());
-            assert_eq!(change_json(&ev, &c), obj);
-        }
-    }
-
-    #[test]
-    fn lost_says_how_many_and_why() {
-        let v = lost_json(7, 2);
-        assert_eq!(
-            (
-                v["event"].as_str(),
-                v["count"].as_u64(),
-                v["missed"].as_u64()
-            ),
-            (Some("lost"), Some(7), Some(2))
-        );
-        assert!(lost_text(7, 0).contains("7 kernel records lost (ring buffer full)"));
-        assert!(lost_text(3, 3).contains("(program runs the kernel skipped)"));
-        assert!(lost_text(7, 2).contains("ring buffer full; 2 of them program runs"));
-    }
+    use crate::inventory::{Origin, live::TaskEvent};
     use crate::ns::NsType;
+
+    /// 2023-11-14T22:13:20.123456789Z.
+    const T: u64 = 1_700_000_000_123_456_789;
 
     fn event(comm: &str) -> TaskEvent {
         TaskEvent {
             kind: TaskEventKind::Unshare,
-            time_ns: 1_700_000_000_123_456_789,
+            time_ns: T,
             pid: 5,
             tid: 5,
             ppid: 1,
@@ -461,75 +212,61 @@ mod tests {
         }
     }
 
-    fn change() -> Change {
-        Change {
-            kind: ChangeKind::Created,
-            key: NsKey::new(NsType::Net, 4026532000, Some(42)),
-            link: "net",
-        }
-    }
-
-    #[test]
-    fn json_has_the_required_keys() {
-        let v = change_json(&event("unshare"), &change());
-        for key in ["event", "type", "ns", "id", "pid", "comm", "time"] {
-            assert!(v.get(key).is_some(), "missing {key}: {v}");
-        }
-        assert_eq!(v["event"], "created");
-        assert_eq!(v["type"], "net");
-        assert_eq!(v["ns"], 4026532000u64);
-        assert_eq!(v["time"], "2023-11-14T22:13:20.123456Z");
-        assert_eq!(v["flags"], json!(["CLONE_NEWNET"]));
-    }
-
-    #[test]
-    fn hidden_event_names_its_creator() {
-        let mut ns = Namespace {
-            hidden: true,
-            ..Default::default()
-        };
-        ns.origin = Some(crate::inventory::Origin {
-            pid: 77,
-            tid: 77,
-            comm: "sandbox".into(),
-            syscall: "unshare",
-            flags: 0,
-            time_ns: 1_700_000_000_000_000_000,
-            container: None,
-        });
-        let key = change().key;
-        let v = verdict_json("hidden", &key, &ns, 1_700_000_001_000_000_000);
-        assert_eq!(
-            (v["event"].as_str(), v["pid"].as_u64(), v["comm"].as_str()),
-            (Some("hidden"), Some(77), Some("sandbox"))
-        );
-        assert_eq!(v["hidden"], true);
-        assert_eq!(v["created"], "2023-11-14T22:13:20.000000Z");
-        let t = verdict_text("hidden", &[(&key, &ns)], 1_700_000_001_000_000_000);
-        assert!(
-            t.contains("HIDDEN") && t.contains("by sandbox pid 77"),
-            "{t}"
-        );
-    }
-
-    #[test]
-    fn hostile_comm_stays_valid_json_and_inert_text() {
-        let ev = event("x\u{1b}]0;pwned\u{7}\n\"{");
-        let line = serde_json::to_string(&change_json(&ev, &change())).unwrap();
-        assert!(!line.contains('\n') && !line.contains('\u{1b}'));
-        let back: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(back["comm"], "x\u{1b}]0;pwned\u{7}\n\"{");
-        let text = task_text(&ev, &[&change()]).unwrap();
-        assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
-        assert!(text.contains("via unshare(CLONE_NEWNET)"), "{text}");
-    }
-
     fn new(kind: ChangeKind, ty: NsType, inum: u64) -> Change {
         Change {
             kind,
             key: NsKey::new(ty, inum, Some(inum - 4026531000)),
             link: ty.name(),
         }
+    }
+
+    fn origin(pid: u32, comm: &str, time_ns: u64) -> Origin {
+        Origin {
+            pid,
+            tid: pid,
+            comm: comm.into(),
+            syscall: "unshare",
+            flags: 0,
+            time_ns,
+            container: None,
+        }
+    }
+
+    #[test]
+    fn clock_is_the_utc_time_of_day_with_microseconds() {
+        assert_eq!(clock(T), "22:13:20.123456");
+    }
+
+    #[test]
+    fn lost_says_how_many_and_why() {
+        assert!(lost_text(7, 0).contains("7 kernel records lost (ring buffer full)"));
+        assert!(lost_text(3, 3).contains("(program runs the kernel skipped)"));
+        assert!(lost_text(7, 2).contains("ring buffer full; 2 of them program runs"));
+    }
+
+    #[test]
+    fn hidden_names_its_creator() {
+        let ns = Namespace {
+            hidden: true,
+            origin: Some(origin(77, "sandbox", T)),
+            ..Default::default()
+        };
+        let key = NsKey::new(NsType::Net, 4026532000, Some(42));
+        let t = verdict_text("hidden", &[(&key, &ns)], T);
+        assert_eq!(
+            t,
+            "22:13:20.123456  HIDDEN   net 4026532000  alive, but nothing a scan can see \
+             holds it;  created by sandbox pid 77 via unshare at 22:13:20.123456"
+        );
+    }
+
+    #[test]
+    fn hostile_comm_is_inert_text() {
+        let ev = event("x\u{1b}]0;pwned\u{7}\n\"{");
+        let c = new(ChangeKind::Created, NsType::Net, 4026532000);
+        let text = task_text(&ev, &[&c]).unwrap();
+        assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
+        assert!(text.contains("via unshare(CLONE_NEWNET)"), "{text}");
     }
 
     #[test]
@@ -544,14 +281,11 @@ mod tests {
         ];
         let refs: Vec<&Change> = changes.iter().collect();
         let line = task_text(&ev, &refs).unwrap();
-        assert!(
-            line.ends_with(
-                "  created  net,uts,ipc 4026532387,..385,..386  left net 4026531840  \
-                 by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)"
-            ),
-            "{line}"
+        assert_eq!(
+            line,
+            "22:13:20.123456  created  net,uts,ipc 4026532387,..385,..386  left net 4026531840  \
+             by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)"
         );
-        assert_eq!(line.lines().count(), 1);
         assert_eq!(task_text(&ev, &[]), None, "nothing touched, no line");
         ev.tid = 6;
         let line = task_text(&ev, &refs[..1]).unwrap();
@@ -576,23 +310,14 @@ mod tests {
 
     #[test]
     fn verdicts_group_by_creator() {
-        let origin = |pid, time_ns| crate::inventory::Origin {
-            pid,
-            tid: pid,
-            comm: "unshare".into(),
-            syscall: "unshare",
-            flags: 0,
-            time_ns,
-            container: None,
-        };
         let mk = |o| Namespace {
             origin: o,
             ..Default::default()
         };
         let (a, b, c, d) = (
-            mk(Some(origin(5, 1))),
-            mk(Some(origin(5, 1))),
-            mk(Some(origin(6, 2))),
+            mk(Some(origin(5, "unshare", 1))),
+            mk(Some(origin(5, "unshare", 1))),
+            mk(Some(origin(6, "unshare", 2))),
             mk(None),
         );
         let keys: Vec<NsKey> = (0..4)
@@ -609,12 +334,11 @@ mod tests {
             groups.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![2, 1, 1]
         );
-        let line = verdict_text("gone", &groups[0], 1_700_000_000_000_000_000);
-        assert!(
-            line.contains(
-                "gone     uts,uts 4026532000,..002  created by unshare pid 5 via unshare at "
-            ),
-            "{line}"
+        let line = verdict_text("gone", &groups[0], T);
+        assert_eq!(
+            line,
+            "22:13:20.123456  gone     uts,uts 4026532000,..002  created by unshare pid 5 via \
+             unshare at 00:00:00.000000"
         );
     }
 }

@@ -6,12 +6,12 @@
 mod cells;
 pub mod classic;
 pub mod columns;
+pub mod contract;
 pub mod events;
 pub mod fit;
 pub mod json;
 pub mod rows;
 pub mod sanitize;
-pub mod schema;
 pub mod sink;
 pub mod stream;
 pub mod summary;

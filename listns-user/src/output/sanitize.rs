@@ -11,7 +11,7 @@
 //! are not valid UTF-8 (`\xNN`). A literal backslash is left alone: text
 //! that merely looks escaped controls nothing.
 //!
-//! JSON carries the real text instead (see `json::text`).
+//! JSON carries the real text instead (see `contract::exact`).
 
 use std::borrow::Cow;
 

@@ -8,55 +8,22 @@ use std::io::{self, Write};
 use super::{
     Filter, View,
     columns::{Cells, Column},
-    events, json,
+    contract::{self, Lost, NamespaceRow, Rescan, Time, VerdictKind, WatchLine},
+    events,
     summary::{self, Subject},
     table::{self, Style},
 };
-use crate::filter::{self, Kind};
+use crate::filter;
 use crate::inventory::{
     Inventory, Namespace, NsKey,
     followed::Followed,
     live::{Change, TaskEvent},
 };
 
-/// The keys of watch's JSON lines that `-Q` may name (any case), with the
-/// type it compares them as; `existing` lines also have the list columns'
-/// keys. Keep in step with `events`.
-pub const EVENT_KEYS: [(&str, Kind); 20] = [
-    ("event", Kind::String),
-    ("time", Kind::String),
-    ("type", Kind::String),
-    ("ns", Kind::Number),
-    ("id", Kind::Number),
-    ("link", Kind::String),
-    ("pid", Kind::Number),
-    ("tid", Kind::Number),
-    ("ppid", Kind::Number),
-    ("uid", Kind::Number),
-    ("comm", Kind::String),
-    ("syscall", Kind::String),
-    ("flags", Kind::String),
-    ("fd", Kind::Number),
-    ("cgroup_id", Kind::Number),
-    ("created", Kind::String),
-    ("container", Kind::String),
-    ("hidden", Kind::Boolean),
-    ("count", Kind::Number),
-    ("discovered", Kind::Number),
-];
-
-/// Parses a watch `-Q` expression against the event keys.
+/// Parses a watch `-Q` expression against the keys of the JSON lines
+/// (`contract::watch_keys`).
 pub fn event_filter(expr: &str) -> Result<filter::Filter, filter::FilterError> {
-    let mut cols: Vec<filter::Column> = EVENT_KEYS
-        .iter()
-        .map(|(k, kind)| filter::Column::new(*k, *kind))
-        .collect();
-    for c in Column::ALL {
-        if !cols.iter().any(|k| k.name == c.key()) {
-            cols.push(filter::Column::new(c.key(), c.kind()));
-        }
-    }
-    filter::Filter::new(expr, &cols)
+    filter::Filter::new(expr, &contract::watch_keys())
 }
 
 /// Writes events as text or NDJSON.
@@ -84,14 +51,18 @@ impl<W: Write> EventWriter<W> {
         self
     }
 
-    /// Whether a line's JSON object passes `-Q`. A value that cannot be
-    /// compared (text against a number) does not match; the first such
-    /// error is reported on stderr.
-    fn passes(&mut self, obj: &serde_json::Map<String, serde_json::Value>) -> bool {
+    /// Whether a line passes `-Q`, evaluated on its JSON object. A value
+    /// that cannot be compared (text against a number) does not match; the
+    /// first such error is reported on stderr.
+    fn passes(&mut self, line: &WatchLine<'_>) -> bool {
         let Some(f) = &self.filter else {
             return true;
         };
-        match f.matches(obj) {
+        let obj = match serde_json::to_value(line) {
+            Ok(serde_json::Value::Object(obj)) => obj,
+            _ => return false,
+        };
+        match f.matches(&obj) {
             Ok(m) => m,
             Err(e) => {
                 if !std::mem::replace(&mut self.warned, true) {
@@ -102,14 +73,19 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
-    fn line(&mut self, text: String, json: serde_json::Value) -> io::Result<()> {
-        if let Some(obj) = json.as_object()
-            && !self.passes(obj)
-        {
+    /// Writes one JSON line.
+    fn json_line(&mut self, line: &WatchLine<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.w, line)?;
+        writeln!(self.w)
+    }
+
+    /// A line about no one namespace: its text or its JSON, if it passes.
+    fn line(&mut self, text: String, line: WatchLine<'_>) -> io::Result<()> {
+        if !self.passes(&line) {
             return Ok(());
         }
         if self.json {
-            writeln!(self.w, "{json}")
+            self.json_line(&line)
         } else {
             writeln!(self.w, "{text}")
         }
@@ -130,111 +106,71 @@ impl<W: Write> EventWriter<W> {
             .map(|(k, ns)| keep(&view.cells, k, ns))
             .collect();
         view.retain(|i| chosen[i]);
-        let objects: Vec<_> = view
-            .rows
-            .iter()
-            .map(|(key, ns)| {
-                let mut obj = serde_json::Map::new();
-                obj.insert("event".into(), "existing".into());
-                obj.extend(json::namespace_object(&view.cells, key, ns, view.cols));
-                obj
-            })
+        let lines: Vec<WatchLine<'_>> = (0..view.rows.len())
+            .map(|i| WatchLine::Existing(NamespaceRow::of_view(&view, i)))
             .collect();
-        let pass: Vec<bool> = objects.iter().map(|o| self.passes(o)).collect();
-        view.retain(|i| pass[i]);
+        let pass: Vec<bool> = lines.iter().map(|l| self.passes(l)).collect();
         if self.json {
-            for (obj, _) in objects.iter().zip(&pass).filter(|(_, k)| **k) {
-                serde_json::to_writer(&mut self.w, obj)?;
-                writeln!(self.w)?;
-            }
-        } else {
-            table::render(&mut self.w, &view, Style::default())?;
-            writeln!(self.w, "-- watching namespace events (Ctrl-C to stop)")?;
-        }
-        Ok(())
-    }
-
-    /// A task event: one JSON object per namespace it created, joined or
-    /// left (of those not filtered out, `-Q` included), or one text line
-    /// naming them all.
-    pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
-        if self.filter.is_none() {
-            // Nothing to match: no object to build, each line written as
-            // it is serialized.
-            if self.json {
-                for c in changes {
-                    serde_json::to_writer(&mut self.w, &events::ChangeLine::new(ev, c))?;
-                    writeln!(self.w)?;
-                }
-            } else if let Some(line) = events::task_text(ev, changes) {
-                writeln!(self.w, "{line}")?;
+            for (line, _) in lines.iter().zip(&pass).filter(|(_, p)| **p) {
+                self.json_line(line)?;
             }
             return Ok(());
         }
+        drop(lines);
+        view.retain(|i| pass[i]);
+        table::render(&mut self.w, &view, Style::default())?;
+        writeln!(self.w, "-- watching namespace events (Ctrl-C to stop)")
+    }
+
+    /// A task event: one JSON line per namespace it created, joined or
+    /// left (of those not filtered out, `-Q` included), or one text line
+    /// naming them all.
+    pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
         let mut shown = Vec::with_capacity(changes.len());
         for c in changes {
-            let obj = events::change_json(ev, c);
-            if obj.as_object().is_none_or(|o| self.passes(o)) {
-                shown.push((*c, obj));
+            let line = WatchLine::change(ev, c);
+            if !self.passes(&line) {
+                continue;
             }
+            if self.json {
+                self.json_line(&line)?;
+            }
+            shown.push(*c);
         }
-        if self.json {
-            for (_, obj) in &shown {
-                writeln!(self.w, "{obj}")?;
-            }
-        } else {
-            let refs: Vec<&Change> = shown.iter().map(|(c, _)| *c).collect();
-            if let Some(line) = events::task_text(ev, &refs) {
-                writeln!(self.w, "{line}")?;
-            }
+        if !self.json
+            && let Some(text) = events::task_text(ev, &shown)
+        {
+            writeln!(self.w, "{text}")?;
         }
         Ok(())
     }
 
     /// Lifecycle verdicts (`gone`, `hidden`) or a rescan's `discovered`,
-    /// reached at the same moment: one JSON object per namespace, one text
+    /// reached at the same moment: one JSON line per namespace, one text
     /// line per creator.
     pub fn verdicts(
         &mut self,
-        event: &str,
+        kind: VerdictKind,
         keys: &[NsKey],
         inv: &Inventory,
         now_ns: u64,
     ) -> io::Result<()> {
-        if self.filter.is_none() {
-            // Nothing to match: no object to build (see `task`).
-            let items: Vec<(&NsKey, &Namespace)> =
-                keys.iter().filter_map(|k| Some((k, inv.get(k)?))).collect();
-            if self.json {
-                for (k, ns) in items {
-                    let line = events::VerdictLine::new(event, k, ns, now_ns);
-                    serde_json::to_writer(&mut self.w, &line)?;
-                    writeln!(self.w)?;
-                }
-            } else {
-                for group in events::group_by_origin(&items) {
-                    writeln!(self.w, "{}", events::verdict_text(event, &group, now_ns))?;
-                }
-            }
-            return Ok(());
-        }
         let mut items: Vec<(&NsKey, &Namespace)> = Vec::new();
-        let mut objects = Vec::new();
         for k in keys {
             let Some(ns) = inv.get(k) else { continue };
-            let obj = events::verdict_json(event, k, ns, now_ns);
-            if obj.as_object().is_none_or(|o| self.passes(o)) {
-                items.push((k, ns));
-                objects.push(obj);
+            let line = WatchLine::verdict(kind, k, ns, now_ns);
+            if !self.passes(&line) {
+                continue;
             }
+            if self.json {
+                self.json_line(&line)?;
+            }
+            items.push((k, ns));
         }
-        if self.json {
-            for obj in objects {
-                writeln!(self.w, "{obj}")?;
-            }
-        } else {
+        if !self.json {
             for group in events::group_by_origin(&items) {
-                writeln!(self.w, "{}", events::verdict_text(event, &group, now_ns))?;
+                let text = events::verdict_text(kind.name(), &group, now_ns);
+                writeln!(self.w, "{text}")?;
             }
         }
         Ok(())
@@ -249,7 +185,8 @@ impl<W: Write> EventWriter<W> {
         now_ns: u64,
     ) -> io::Result<()> {
         if self.json {
-            writeln!(self.w, "{}", summary::json(subject, followed, inv, now_ns))
+            let line = WatchLine::Summary(summary::json(subject, followed, inv, now_ns));
+            self.json_line(&line)
         } else {
             for line in summary::text(subject, followed, inv, now_ns) {
                 writeln!(self.w, "{line}")?;
@@ -259,17 +196,22 @@ impl<W: Write> EventWriter<W> {
     }
 
     pub fn lost(&mut self, count: u64, missed: u64) -> io::Result<()> {
-        self.line(
-            events::lost_text(count, missed),
-            events::lost_json(count, missed),
-        )
+        let time = Time(events::now_ns());
+        let line = WatchLine::Lost(Lost {
+            time,
+            count,
+            missed,
+        });
+        self.line(events::lost_text(count, missed), line)
     }
 
     pub fn rescan(&mut self, namespaces: usize, discovered: usize) -> io::Result<()> {
-        self.line(
-            events::rescan_text(namespaces, discovered),
-            events::rescan_json(namespaces, discovered),
-        )
+        let line = WatchLine::Rescan(Rescan {
+            time: Time(events::now_ns()),
+            namespaces: namespaces as u64,
+            discovered: discovered as u64,
+        });
+        self.line(events::rescan_text(namespaces, discovered), line)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -2,12 +2,10 @@
 //! every namespace the followed tree created or joined, who did it and
 //! when, when it went (or that it lives on, hidden or held by what).
 
-use serde_json::{Map, Value, json};
-
 use super::{
     columns::holders_summary,
-    events::{clock, container_json, rfc3339},
-    json::{holder, put_bytes},
+    contract::{self, Container, Creator, Flags, FollowedNamespace, Holders, Time, exact},
+    events::clock,
     sanitize::escape_bytes,
 };
 use crate::{
@@ -198,80 +196,64 @@ fn line(fate: &Fate<'_>, inv: &Inventory) -> String {
     out
 }
 
-/// The JSON summary: `{"event": "summary", ..., "namespaces": [...]}`.
-pub fn json(s: &Subject, followed: &Followed, inv: &Inventory, now_ns: u64) -> Value {
-    let command: Vec<Value> = s
-        .command
-        .iter()
-        .map(|w| Value::String(String::from_utf8_lossy(w.as_bytes()).into_owned()))
-        .collect();
-    let namespaces: Vec<Value> = followed
-        .iter()
-        .map(|(k, f)| namespace_json(&Fate::new(k, f, inv, now_ns)))
-        .collect();
-    json!({
-        "event": "summary",
-        "time": rfc3339(now_ns),
-        "pid": s.pid,
-        "command": command,
-        "running": s.running,
-        "exit_status": s.exit_code,
-        "signal": s.signal,
-        "namespaces": namespaces,
-    })
+/// The JSON summary: what `{"event": "summary", ...}` holds.
+pub fn json<'a>(
+    s: &'a Subject,
+    followed: &'a Followed,
+    inv: &'a Inventory,
+    now_ns: u64,
+) -> contract::Summary<'a> {
+    contract::Summary {
+        time: Time(now_ns),
+        pid: s.pid,
+        command: s.command.iter().map(|w| exact(w.as_bytes()).0).collect(),
+        running: s.running,
+        exit_status: s.exit_code,
+        signal: s.signal,
+        namespaces: followed
+            .iter()
+            .map(|(k, f)| followed_namespace(Fate::new(k, f, inv, now_ns)))
+            .collect(),
+    }
 }
 
-fn namespace_json(fate: &Fate<'_>) -> Value {
+fn followed_namespace(fate: Fate<'_>) -> FollowedNamespace<'_> {
     let (key, first) = (fate.key, &fate.f.first);
-    let mut obj = Map::new();
-    obj.insert("type".into(), key.ty.name().into());
-    obj.insert("ns".into(), key.inum.into());
-    obj.insert("id".into(), key.id.into());
-    obj.insert(
-        "how".into(),
-        (if first.kind == ChangeKind::Created {
+    let (comm, comm_hex) = exact(first.comm.as_bytes());
+    // Who created it, when known (the tree itself for `created`).
+    let creator = fate.ns.and_then(|ns| ns.origin.as_ref()).map(|o| {
+        let (comm, comm_hex) = exact(o.comm.as_bytes());
+        Creator {
+            pid: o.pid,
+            comm,
+            comm_hex,
+            syscall: o.syscall,
+            container: o.container.as_ref().map(Container::from),
+        }
+    });
+    FollowedNamespace {
+        ty: key.ty,
+        ns: key.inum,
+        id: key.id,
+        how: if first.kind == ChangeKind::Created {
             "created"
         } else {
             "joined"
-        })
-        .into(),
-    );
-    // The tree's task that created or joined it.
-    obj.insert("pid".into(), first.pid.into());
-    obj.insert("tid".into(), first.tid.into());
-    put_bytes(&mut obj, "comm", first.comm.as_bytes());
-    obj.insert("syscall".into(), first.syscall.into());
-    obj.insert("flags".into(), flag_names(first.flags).into());
-    obj.insert("time".into(), rfc3339(first.time_ns).into());
-    // Who created it, when known (the tree itself for `created`).
-    let creator = fate.ns.and_then(|ns| ns.origin.as_ref()).map(|o| {
-        let mut c = Map::new();
-        c.insert("pid".into(), o.pid.into());
-        put_bytes(&mut c, "comm", o.comm.as_bytes());
-        c.insert("syscall".into(), o.syscall.into());
-        c.insert(
-            "container".into(),
-            o.container.as_ref().map_or(Value::Null, container_json),
-        );
-        Value::Object(c)
-    });
-    obj.insert("creator".into(), creator.unwrap_or(Value::Null));
-    obj.insert("created".into(), fate.created_ns.map(rfc3339).into());
-    obj.insert("gone".into(), fate.gone_ns.map(rfc3339).into());
-    obj.insert(
-        "lifetime_ms".into(),
-        fate.lifetime_ns.map(|l| l as f64 / 1e6).into(),
-    );
-    obj.insert("state".into(), fate.state.into());
-    obj.insert(
-        "holders".into(),
-        Value::Array(
-            fate.ns
-                .map(|ns| ns.holders.iter().map(holder).collect())
-                .unwrap_or_default(),
-        ),
-    );
-    Value::Object(obj)
+        },
+        pid: first.pid,
+        tid: first.tid,
+        comm,
+        comm_hex,
+        syscall: first.syscall,
+        flags: Flags(first.flags),
+        time: Time(first.time_ns),
+        creator,
+        created: fate.created_ns.map(Time),
+        gone: fate.gone_ns.map(Time),
+        lifetime_ms: fate.lifetime_ns.map(|l| l as f64 / 1e6),
+        state: fate.state,
+        holders: fate.ns.map(|ns| Holders(&ns.holders)).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -368,20 +350,31 @@ mod tests {
             "{}",
             lines[2]
         );
-        let v = json(&subject, &f, &inv, T0 + 3_000_000_000);
+        let v = serde_json::to_value(contract::WatchLine::Summary(json(
+            &subject,
+            &f,
+            &inv,
+            T0 + 3_000_000_000,
+        )))
+        .unwrap();
         assert_eq!(v["event"], "summary");
         assert_eq!(v["exit_status"], 3);
         let ns = v["namespaces"].as_array().unwrap();
         assert_eq!(ns.len(), 2);
         assert_eq!(
-            (&ns[0]["type"], &ns[0]["how"], &ns[0]["state"]),
-            (&json!("net"), &json!("created"), &json!("gone"))
+            (
+                ns[0]["type"].as_str().unwrap(),
+                ns[0]["how"].as_str().unwrap(),
+                ns[0]["state"].as_str().unwrap()
+            ),
+            ("net", "created", "gone")
         );
         assert_eq!(ns[0]["lifetime_ms"], 0.7);
         assert_eq!(ns[0]["creator"]["pid"], 10);
-        assert_eq!(ns[0]["gone"], rfc3339(T0 + 1_700_000));
+        // T0 + 1.7 ms.
+        assert_eq!(ns[0]["gone"], "2023-11-14T22:13:20.001700Z");
         assert_eq!(ns[1]["state"], "alive");
-        assert_eq!(ns[1]["gone"], Value::Null);
+        assert_eq!(ns[1]["gone"], serde_json::Value::Null);
         assert_eq!(ns[1]["holders"].as_array().unwrap().len(), 2);
     }
 

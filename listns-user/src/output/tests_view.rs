@@ -258,7 +258,7 @@ fn json_nests_children_only_for_a_tree() {
     let inv = inv();
     let v = view(&inv, Rows::Namespaces(Some(TreeMode::Owner)), None);
     let mut out = Vec::new();
-    json::render(&mut out, &v, None).unwrap();
+    json::render(&mut out, &v, &crate::stats::ScanStats::default()).unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let top = j["namespaces"].as_array().unwrap();
     assert_eq!(top.len(), 1);
@@ -277,7 +277,7 @@ fn json_nests_children_only_for_a_tree() {
     let mut flat = v;
     flat.flatten();
     let mut out = Vec::new();
-    json::render(&mut out, &flat, None).unwrap();
+    json::render(&mut out, &flat, &crate::stats::ScanStats::default()).unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(j["namespaces"].as_array().unwrap().len(), 6);
     let text = String::from_utf8(out).unwrap();

@@ -26,7 +26,9 @@ use crate::{
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     output::{
-        Filter, events,
+        Filter,
+        contract::VerdictKind,
+        events,
         sink::Sink,
         stream::{self, EventWriter},
         summary::Subject,
@@ -354,13 +356,13 @@ impl Watch {
         self.loss_rescan = None;
         let (namespaces, discovered) = self.rescan()?;
         let now_ns = events::now_ns();
-        self.print_verdicts("discovered", discovered.clone(), now_ns)?;
+        self.print_verdicts(VerdictKind::Discovered, discovered.clone(), now_ns)?;
         // Where listns(2) exists it also names what no scan can see (an
         // nsfs fd in flight) among the namespaces whose records were lost.
         if let Ok(ids) = listns_syscall::list_all() {
             let method = &self.lifecycle.method;
             let hidden = self.inv.add_unexplained(&ids, |id| method.inode_of(id));
-            self.print_verdicts("hidden", hidden, now_ns)?;
+            self.print_verdicts(VerdictKind::Hidden, hidden, now_ns)?;
         }
         self.out.rescan(namespaces, discovered.len())?;
         self.out.flush()?;
@@ -392,15 +394,20 @@ impl Watch {
         if let Some(t) = self.tracer.as_mut() {
             t.forget(&gone);
         }
-        self.print_verdicts("gone", gone, now_ns)?;
-        self.print_verdicts("hidden", hidden, now_ns)?;
-        self.print_verdicts("discovered", discovered, now_ns)?;
+        self.print_verdicts(VerdictKind::Gone, gone, now_ns)?;
+        self.print_verdicts(VerdictKind::Hidden, hidden, now_ns)?;
+        self.print_verdicts(VerdictKind::Discovered, discovered, now_ns)?;
         self.lifecycle.forget(&mut self.inv, now_ns);
         self.out.flush()?;
         Ok(())
     }
 
-    fn print_verdicts(&mut self, event: &str, keys: Vec<NsKey>, now_ns: u64) -> anyhow::Result<()> {
+    fn print_verdicts(
+        &mut self,
+        event: VerdictKind,
+        keys: Vec<NsKey>,
+        now_ns: u64,
+    ) -> anyhow::Result<()> {
         let shown: Vec<NsKey> = keys
             .into_iter()
             .filter(|k| self.print.verdict(k, &self.inv, self.followed.as_ref()))
@@ -414,7 +421,7 @@ impl Watch {
     /// Without the tracer: what a rescan found that was not known.
     fn on_fallback_tick(&mut self) -> anyhow::Result<()> {
         let (_, discovered) = self.rescan()?;
-        self.print_verdicts("discovered", discovered, events::now_ns())?;
+        self.print_verdicts(VerdictKind::Discovered, discovered, events::now_ns())?;
         self.out.flush()?;
         Ok(())
     }

@@ -1,0 +1,242 @@
+//! The JSON contract: one Rust type per object that listns prints as JSON
+//! (`listns -J`, each line of `listns watch --json`), each field documented.
+//! These types are the only description of those objects: the renderers
+//! serialize them, `watch -Q` evaluates on their JSON and takes its key
+//! names from their schema, and the JSON Schema (`listns --json-schema`,
+//! committed at `schema/listns.schema.json`, and `docs/json.md` made from
+//! it by `cargo xtask schema`) is generated from them.
+//!
+//! Text from processes is a string with the exact characters; when the
+//! bytes are not UTF-8 the string has U+FFFD in their place and a sibling
+//! `<key>_hex` holds the exact bytes in hex. [`exact`] makes both, so that
+//! rule is written once.
+
+mod list;
+mod schema;
+mod watch;
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Serialize, Serializer};
+
+pub use list::{Holders, ListDocument, NamespaceRow, Origin, Rows};
+pub use schema::{schema, watch_keys};
+pub use watch::{
+    Change, Creator, FollowedNamespace, Lost, Rescan, Summary, Verdict, VerdictKind, WatchLine,
+};
+
+use crate::inventory;
+use crate::ns::NsType;
+
+/// Text from outside, as a JSON string: the exact characters, with U+FFFD
+/// for each sequence of bytes that is not UTF-8 (then a [`Hex`] sibling
+/// carries the bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text<'a>(Cow<'a, [u8]>);
+
+/// The exact bytes of a [`Text`] in lower-case hex; only there when they
+/// are not UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hex(String);
+
+/// Text from outside and its `<key>_hex` sibling: the one place that
+/// decides whether the sibling is there.
+pub fn exact<'a>(bytes: impl Into<Cow<'a, [u8]>>) -> (Text<'a>, Option<Hex>) {
+    let bytes = bytes.into();
+    let hex = std::str::from_utf8(&bytes).is_err().then(|| {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes.iter() {
+            let _ = write!(out, "{b:02x}");
+        }
+        Hex(out)
+    });
+    (Text(bytes), hex)
+}
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(t) => s.serialize_str(t),
+            Err(_) => s.serialize_str(&String::from_utf8_lossy(&self.0)),
+        }
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl JsonSchema for Text<'_> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Text".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string" })
+    }
+}
+
+impl JsonSchema for Hex {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Hex".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^([0-9a-f]{2})*$" })
+    }
+}
+
+/// A wall-clock time (nanoseconds since the Unix epoch), written as RFC
+/// 3339 text in UTC with microseconds: `2026-12-06T10:00:00.123456Z`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time(pub u64);
+
+impl Time {
+    pub fn rfc3339(self) -> String {
+        humantime::format_rfc3339_micros(self.system_time()).to_string()
+    }
+
+    fn system_time(self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.0)
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_micros(self.system_time()))
+    }
+}
+
+impl JsonSchema for Time {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "format": "date-time" })
+    }
+}
+
+/// CLONE_NEW* flags, written as the list of their names
+/// (`["CLONE_NEWNET", "CLONE_NEWUTS"]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flags(pub u64);
+
+impl Serialize for Flags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(crate::ns::flag_names(self.0))
+    }
+}
+
+impl JsonSchema for Flags {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Flags".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "array", "items": { "type": "string", "pattern": "^CLONE_NEW[A-Z]+$" } })
+    }
+}
+
+/// A container: the runtime and id its cgroup names, and what users call
+/// it where the runtime's files say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Container<'a> {
+    /// docker, containerd, kubernetes, podman, lxc, systemd-nspawn, ...
+    pub runtime: &'a str,
+    pub id: &'a str,
+    /// The engine's name (`--name`), or under Kubernetes the container's
+    /// name in its pod; null when nothing names it.
+    pub name: Option<&'a str>,
+    /// Kubernetes: the pod's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<&'a str>,
+    /// Kubernetes: the pod's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<&'a str>,
+    /// Kubernetes: the container's name in its pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s_container: Option<&'a str>,
+}
+
+impl<'a> From<&'a inventory::Container> for Container<'a> {
+    fn from(c: &'a inventory::Container) -> Self {
+        Container {
+            runtime: c.runtime,
+            id: &c.id,
+            name: c.name.as_deref(),
+            pod: c.pod.as_deref(),
+            k8s_namespace: c.k8s_namespace.as_deref(),
+            k8s_container: c.k8s_container.as_deref(),
+        }
+    }
+}
+
+/// One thing that keeps a namespace alive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Holder<'a> {
+    /// A process has it in `/proc/PID/ns/<link>`.
+    Process { pid: u32, link: &'a str },
+    /// A thread whose namespace differs from its process's.
+    Thread { pid: u32, tid: u32, link: &'a str },
+    /// An open nsfs file descriptor.
+    Fd { pid: u32, fd: i32 },
+    /// An nsfs bind mount at `path`, as seen in mount namespace `mnt_ns`.
+    BindMount {
+        path: Text<'a>,
+        /// The exact bytes of `path` in hex, only when they are not UTF-8.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Hex")]
+        path_hex: Option<Hex>,
+        mnt_ns: u64,
+    },
+    /// A socket created in it (a network namespace).
+    Socket { pid: u32, fd: i32 },
+    /// A tun/tap fd whose device lives in it (a network namespace).
+    Tun { pid: u32, fd: i32 },
+    /// A namespace it owns or parents, which keeps a reference to it.
+    Child {
+        #[serde(rename = "type")]
+        ty: NsType,
+        ns: u64,
+    },
+}
+
+impl<'a> From<&'a inventory::Holder> for Holder<'a> {
+    fn from(h: &'a inventory::Holder) -> Self {
+        use inventory::Holder as H;
+        match *h {
+            H::Process { pid, link } => Holder::Process { pid, link },
+            H::Thread { pid, tid, link } => Holder::Thread { pid, tid, link },
+            H::Fd { pid, fd } => Holder::Fd { pid, fd },
+            H::BindMount { ref path, mnt_ns } => {
+                let (path, path_hex) = exact(path.as_bytes());
+                Holder::BindMount {
+                    path,
+                    path_hex,
+                    mnt_ns,
+                }
+            }
+            H::Socket { pid, fd } => Holder::Socket { pid, fd },
+            H::Tun { pid, fd } => Holder::Tun { pid, fd },
+            H::Child { ty, ns } => Holder::Child { ty, ns },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,20 +1,30 @@
 //! listns: a Linux namespace inventory and live tracer.
 //!
-//! The rooms, and the one direction data flows through them:
-//! - `scan` reads procfs into an `inventory` (pure data: namespaces, what
-//!   holds them, processes; text from outside kept as raw bytes, `text`);
-//!   what it could and could not read goes into `stats`.
-//! - `trace` (the only module that touches aya) loads the eBPF programs and
-//!   turns their records into events that the inventory applies.
-//! - `lifecycle` decides when a namespace is gone or hidden.
-//! - `output` renders inventory, stats and events: it alone escapes text
-//!   for terminals and encodes it for JSON.
-//! - `app` wires them together for the binary's modes; `cli` is its
-//!   command line. `ns` holds the namespace types and nsfs ioctls they all
-//!   share.
+//! The rooms, and which other rooms each may use. Data flows one way:
+//! `scan` reads procfs into an `inventory` (pure data: namespaces, what
+//! holds them, processes; text from outside kept as raw bytes, `text`),
+//! `trace` turns the eBPF programs' records into events that the inventory
+//! applies, `lifecycle` decides when a namespace is gone or hidden, and
+//! `output` renders all of it; `app` wires them together for the binary's
+//! modes. A test (`xtask/src/modmap.rs`) reads this table and every source
+//! file and fails on a `crate::` path to a room that is not listed in the
+//! last column, and on `aya` anywhere but `trace`.
 //!
-//! scan, trace, lifecycle and output import inventory, ns, stats and text,
-//! never each other (trace and lifecycle take a scan as a closure from app).
+//! | room | what it is | may use |
+//! | --- | --- | --- |
+//! | `text` | raw bytes from outside (`RawText`) | |
+//! | `ns` | the namespace types and nsfs ioctls they all share | |
+//! | `stats` | what a scan could and could not read | `ns` |
+//! | `filter` | `-Q` expressions (libsmartcols filters) over any row | |
+//! | `inventory` | namespaces, holders, processes, and the events that change them | `ns`, `text` |
+//! | `scan` | procfs, mounts, netlink: the inventory as it is now, container attribution | `inventory`, `ns`, `stats`, `text` |
+//! | `trace` | the eBPF programs (the only room that touches aya) and their records | `inventory`, `ns`, `text` |
+//! | `lifecycle` | gone and hidden verdicts (nsfs handles, `listns(2)`) | `inventory`, `ns` |
+//! | `output` | tables, trees, the JSON contract, the watch stream; the only room that escapes text for terminals | `filter`, `inventory`, `ns`, `stats`, `text` |
+//! | `service` | metrics, health, privileges of the long-running watcher | `inventory`, `ns` |
+//! | `cli` | the command line | `ns`, `output` |
+//! | `app` | the binary's modes: list, watch, follow | `cli`, `filter`, `inventory`, `lifecycle`, `ns`, `output`, `scan`, `service`, `stats`, `text`, `trace` |
+//! | `fuzzing` | entry points for the fuzz targets (hidden) | `inventory`, `lifecycle`, `ns`, `scan`, `trace` |
 
 pub mod app;
 pub mod cli;

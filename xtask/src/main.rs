@@ -5,6 +5,7 @@
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
 mod fuzz;
+mod modmap;
 mod package;
 mod schema;
 mod setup;

@@ -4,7 +4,7 @@
 
 use super::{
     columns::holders_summary,
-    contract::{self, Container, Creator, Flags, FollowedNamespace, Holders, Time, exact},
+    contract::{self, Container, Creator, FollowedNamespace, Holders, Task, Time, Which, exact},
     events::clock,
     sanitize::escape_bytes,
 };
@@ -219,7 +219,6 @@ pub fn json<'a>(
 
 fn followed_namespace(fate: Fate<'_>) -> FollowedNamespace<'_> {
     let (key, first) = (fate.key, &fate.f.first);
-    let (comm, comm_hex) = exact(first.comm.as_bytes());
     // Who created it, when known (the tree itself for `created`).
     let creator = fate.ns.and_then(|ns| ns.origin.as_ref()).map(|o| {
         let (comm, comm_hex) = exact(o.comm.as_bytes());
@@ -232,20 +231,19 @@ fn followed_namespace(fate: Fate<'_>) -> FollowedNamespace<'_> {
         }
     });
     FollowedNamespace {
-        ty: key.ty,
-        ns: key.inum,
-        id: key.id,
+        which: Which::from(key),
         how: if first.kind == ChangeKind::Created {
             "created"
         } else {
             "joined"
         },
-        pid: first.pid,
-        tid: first.tid,
-        comm,
-        comm_hex,
-        syscall: first.syscall,
-        flags: Flags(first.flags),
+        task: Task::new(
+            first.pid,
+            first.tid,
+            first.comm.as_bytes(),
+            first.syscall,
+            first.flags,
+        ),
         time: Time(first.time_ns),
         creator,
         created: fate.created_ns.map(Time),

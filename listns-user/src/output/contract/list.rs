@@ -6,7 +6,7 @@ use std::{borrow::Cow, collections::BTreeSet};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Serialize, Serializer};
 
-use super::{Container, Flags, Hex, Holder, Text, Time, exact};
+use super::{Container, Hex, Holder, Task, Text, Time, exact};
 use crate::{
     inventory::{self, Namespace, NetnsId, NsKey, State},
     ns::NsType,
@@ -312,32 +312,17 @@ impl JsonSchema for Holders<'_> {
 #[schemars(deny_unknown_fields)]
 pub struct Origin<'a> {
     pub time: Time,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: Text<'a>,
-    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Hex")]
-    pub comm_hex: Option<Hex>,
-    /// `clone` (fork, clone, clone3), `unshare` or `setns`.
-    pub syscall: &'a str,
-    /// The CLONE_NEW* flags of the call.
-    pub flags: Flags,
+    #[serde(flatten)]
+    pub task: Task<'a>,
     /// The creator's container, when it had one.
     pub container: Option<Container<'a>>,
 }
 
 impl<'a> From<&'a inventory::Origin> for Origin<'a> {
     fn from(o: &'a inventory::Origin) -> Self {
-        let (comm, comm_hex) = exact(o.comm.as_bytes());
         Origin {
             time: Time(o.time_ns),
-            pid: o.pid,
-            tid: o.tid,
-            comm,
-            comm_hex,
-            syscall: o.syscall,
-            flags: Flags(o.flags),
+            task: Task::new(o.pid, o.tid, o.comm.as_bytes(), o.syscall, o.flags),
             container: o.container.as_ref().map(Container::from),
         }
     }

@@ -150,6 +150,61 @@ impl JsonSchema for Flags {
     }
 }
 
+/// Which namespace: its type, inode and id (flattened into the objects
+/// about one namespace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Which {
+    #[serde(rename = "type")]
+    pub ty: NsType,
+    /// The inode number (lsns NS). Inodes are reused by the kernel.
+    pub ns: u64,
+    /// The 64-bit namespace id (NS_GET_ID, Linux 6.18+), never reused;
+    /// null on older kernels.
+    pub id: Option<u64>,
+}
+
+impl From<&inventory::NsKey> for Which {
+    fn from(k: &inventory::NsKey) -> Self {
+        Which {
+            ty: k.ty,
+            ns: k.inum,
+            id: k.id,
+        }
+    }
+}
+
+/// The task behind a change to namespaces (flattened into the objects
+/// that name one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Task<'a> {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: Text<'a>,
+    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Hex")]
+    pub comm_hex: Option<Hex>,
+    /// `clone` (fork, clone, clone3), `unshare`, `setns` (or, for a task
+    /// leaving, `exit`).
+    pub syscall: &'a str,
+    /// The CLONE_NEW* flags of the call.
+    pub flags: Flags,
+}
+
+impl<'a> Task<'a> {
+    pub fn new(pid: u32, tid: u32, comm: &'a [u8], syscall: &'a str, flags: u64) -> Self {
+        let (comm, comm_hex) = exact(comm);
+        Task {
+            pid,
+            tid,
+            comm,
+            comm_hex,
+            syscall,
+            flags: Flags(flags),
+        }
+    }
+}
+
 /// A container: the runtime and id its cgroup names, and what users call
 /// it where the runtime's files say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]

@@ -3,13 +3,10 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Container, Flags, Hex, Holders, NamespaceRow, Text, Time, exact};
-use crate::{
-    inventory::{
-        Namespace, NsKey,
-        live::{self, ChangeKind, TaskEvent, TaskEventKind},
-    },
-    ns::NsType,
+use super::{Container, Hex, Holders, NamespaceRow, Task, Text, Time, Which, exact};
+use crate::inventory::{
+    Namespace, NsKey,
+    live::{self, ChangeKind, TaskEvent, TaskEventKind},
 };
 
 /// One line of `listns watch --json`.
@@ -86,24 +83,14 @@ impl VerdictKind {
 pub struct Change<'a> {
     /// Kernel timestamp of the event.
     pub time: Time,
-    #[serde(rename = "type")]
-    pub ty: NsType,
-    pub ns: u64,
-    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub which: Which,
     /// The task's link that changed (`net`, `pid_for_children`, ...).
     pub link: &'a str,
-    pub pid: u32,
-    pub tid: u32,
+    #[serde(flatten)]
+    pub task: Task<'a>,
     pub ppid: u32,
     pub uid: u32,
-    pub comm: Text<'a>,
-    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Hex")]
-    pub comm_hex: Option<Hex>,
-    /// `clone`, `unshare`, `setns` or `exit`.
-    pub syscall: &'a str,
-    pub flags: Flags,
     /// The fd passed to setns; null otherwise.
     pub fd: Option<i32>,
     pub cgroup_id: u64,
@@ -111,21 +98,13 @@ pub struct Change<'a> {
 
 impl<'a> Change<'a> {
     pub fn new(ev: &'a TaskEvent, c: &live::Change) -> Self {
-        let (comm, comm_hex) = exact(ev.comm.as_bytes());
         Change {
             time: Time(ev.time_ns),
-            ty: c.key.ty,
-            ns: c.key.inum,
-            id: c.key.id,
+            which: Which::from(&c.key),
             link: c.link,
-            pid: ev.pid,
-            tid: ev.tid,
+            task: Task::new(ev.pid, ev.tid, ev.comm.as_bytes(), ev.syscall(), ev.flags),
             ppid: ev.ppid,
             uid: ev.uid,
-            comm,
-            comm_hex,
-            syscall: ev.syscall(),
-            flags: Flags(ev.flags),
             fd: (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
             cgroup_id: ev.cgroup_id,
         }
@@ -136,10 +115,8 @@ impl<'a> Change<'a> {
 #[derive(Serialize, JsonSchema)]
 pub struct Verdict<'a> {
     pub time: Time,
-    #[serde(rename = "type")]
-    pub ty: NsType,
-    pub ns: u64,
-    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub which: Which,
     /// The creator's pid; null when created before listns started.
     pub pid: Option<u32>,
     pub comm: Option<Text<'a>>,
@@ -164,9 +141,7 @@ impl<'a> Verdict<'a> {
         };
         Verdict {
             time: Time(time_ns),
-            ty: key.ty,
-            ns: key.inum,
-            id: key.id,
+            which: Which::from(key),
             pid: o.map(|o| o.pid),
             comm,
             comm_hex,
@@ -200,23 +175,13 @@ pub struct Summary<'a> {
 #[derive(Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct FollowedNamespace<'a> {
-    #[serde(rename = "type")]
-    pub ty: NsType,
-    pub ns: u64,
-    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub which: Which,
     /// `created` or `joined`.
     pub how: &'a str,
     /// The tree's task that created or joined it.
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: Text<'a>,
-    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Hex")]
-    pub comm_hex: Option<Hex>,
-    /// `clone`, `unshare` or `setns`.
-    pub syscall: &'a str,
-    pub flags: Flags,
+    #[serde(flatten)]
+    pub task: Task<'a>,
     /// When it did.
     pub time: Time,
     /// Who created the namespace, where the tracer saw it (null when it

@@ -22,6 +22,7 @@
 //! and are counted. A process that vanishes or refuses is skipped and
 //! counted, never fatal.
 
+pub mod attribution;
 mod bindmounts;
 pub mod container;
 mod details;

@@ -227,7 +227,7 @@ impl Scanner {
             // NETNSID of every network namespace opened on the way (lsns's
             // column): one rtnetlink socket, requests in windows.
             let mut nsids = netnsid::Collector::new();
-            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra, Some(&mut nsids));
+            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra, &mut nsids);
             stats.namespaces_opened = out.opened;
             stats.namespaces_unopened = out.unopened;
             stats.netnsid_failed = nsids.failed;

@@ -96,14 +96,6 @@ impl NsType {
             .position(|&t| t == self.clone_flag())
             .expect("every type has a slot")
     }
-
-    /// The namespace types named by a set of CLONE_NEW* flags.
-    pub fn from_flags(flags: u64) -> Vec<NsType> {
-        NsType::ALL
-            .into_iter()
-            .filter(|t| flags & t.clone_flag() as u64 != 0)
-            .collect()
-    }
 }
 
 impl fmt::Display for NsType {
@@ -275,8 +267,6 @@ mod tests {
     fn flags_round_trip() {
         for t in NsType::ALL {
             assert_eq!(NsType::from_clone_flag(t.clone_flag()), Some(t));
-            assert_eq!(NsType::from_flags(t.clone_flag() as u64), vec![t]);
         }
-        assert_eq!(NsType::from_flags(0x0001_0000).len(), 0); // CLONE_THREAD is no namespace
     }
 }

@@ -155,19 +155,11 @@ mod tests {
 
     fn event(kind: TaskEventKind, pid: u32, followed: bool, slots: Vec<Slot>) -> TaskEvent {
         TaskEvent {
-            kind,
             time_ns: 1_000 * pid as u64,
-            pid,
-            tid: pid,
-            ppid: 1,
-            uid: 0,
-            comm: "unshare".into(),
-            cgroup_id: 0,
-            flags: 0,
-            fd: -1,
             slots,
             followed,
             group_dead: Some(true),
+            ..TaskEvent::test(kind, pid)
         }
     }
 

@@ -41,12 +41,12 @@ pub struct Outcome {
 }
 
 /// Opens every namespace in `inv` and records ids, owners and parents;
-/// hands every network namespace opened to `nsids` (NETNSID) when given.
+/// hands every network namespace opened to `nsids` (NETNSID).
 pub fn resolve(
     root: BorrowedFd<'_>,
     inv: &mut Inventory,
     mut extra: Extra,
-    mut nsids: Option<&mut netnsid::Collector>,
+    nsids: &mut netnsid::Collector,
 ) -> Outcome {
     let mut out = Outcome::default();
     let mut visited: HashSet<(NsType, u64)> = HashSet::new();
@@ -64,19 +64,9 @@ pub fn resolve(
             continue;
         };
         visited.insert((key.ty, key.inum));
-        walk(
-            inv,
-            &mut visited,
-            fd,
-            key.ty,
-            key.inum,
-            &mut out,
-            nsids.as_deref_mut(),
-        );
+        walk(inv, &mut visited, fd, key.ty, key.inum, &mut out, nsids);
     }
-    if let Some(n) = nsids {
-        n.flush();
-    }
+    nsids.flush();
     out
 }
 
@@ -88,7 +78,7 @@ fn walk(
     ty: NsType,
     inum: u64,
     out: &mut Outcome,
-    mut nsids: Option<&mut netnsid::Collector>,
+    nsids: &mut netnsid::Collector,
 ) {
     let mut stack = vec![(fd, ty, inum)];
     while let Some((fd, ty, inum)) = stack.pop() {
@@ -131,10 +121,8 @@ fn walk(
                 stack.push((rfd, rty, rinum));
             }
         }
-        if ty == NsType::Net
-            && let Some(n) = nsids.as_deref_mut()
-        {
-            n.push(key, fd);
+        if ty == NsType::Net {
+            nsids.push(key, fd);
         }
     }
 }

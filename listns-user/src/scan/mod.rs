@@ -22,6 +22,7 @@
 //! and are counted. A process that vanishes or refuses is skipped and
 //! counted, never fatal.
 
+pub mod attribution;
 mod bindmounts;
 pub mod container;
 mod details;
@@ -70,10 +71,8 @@ pub enum ScanError {
 pub struct Scanner {
     proc_root: PathBuf,
     netns_dirs: Vec<PathBuf>,
+    /// Threads that read processes (at least 1).
     workers: usize,
-    fds: bool,
-    sockets: bool,
-    netnsid: bool,
     details: Details,
 }
 
@@ -85,41 +84,8 @@ impl Scanner {
             proc_root: proc_root.into(),
             netns_dirs: vec!["/run/netns".into(), "/var/run/netns".into()],
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-            fds: true,
-            sockets: true,
-            netnsid: true,
             details: Details::default(),
         }
-    }
-
-    /// Where to look for `ip netns` entries.
-    pub fn netns_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
-        self.netns_dirs = dirs;
-        self
-    }
-
-    /// Threads that read processes (at least 1).
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
-        self
-    }
-
-    /// Whether to read every process's fds (and so find fd- and socket-held namespaces).
-    pub fn fds(mut self, on: bool) -> Self {
-        self.fds = on;
-        self
-    }
-
-    /// Whether to ask every socket for its netns.
-    pub fn sockets(mut self, on: bool) -> Self {
-        self.sockets = on;
-        self
-    }
-
-    /// Whether to ask rtnetlink for each network namespace's NETNSID.
-    pub fn netnsid(mut self, on: bool) -> Self {
-        self.netnsid = on;
-        self
     }
 
     pub fn details(mut self, d: Details) -> Self {
@@ -154,7 +120,7 @@ impl Scanner {
         };
         phase("listing");
         let details = self.details;
-        let reads = workers::read_all(root.as_fd(), &pids, self.workers, self.fds, |pid| {
+        let reads = workers::read_all(root.as_fd(), &pids, self.workers, |pid| {
             details.eager_stat(pid)
         });
         phase("processes");
@@ -186,7 +152,7 @@ impl Scanner {
         let mut extra = hierarchy::Extra::default();
 
         // 2. Sockets.
-        if stats.live && self.sockets && !merged.sockets.by_inode.is_empty() {
+        if stats.live && !merged.sockets.by_inode.is_empty() {
             let refs = std::mem::take(&mut merged.sockets);
             stats.sockets = refs.by_inode.len();
             let (answers, failed) =
@@ -260,16 +226,14 @@ impl Scanner {
         if stats.live {
             // NETNSID of every network namespace opened on the way (lsns's
             // column): one rtnetlink socket, requests in windows.
-            let mut nsids = self.netnsid.then(netnsid::Collector::new);
-            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra, nsids.as_mut());
+            let mut nsids = netnsid::Collector::new();
+            let out = hierarchy::resolve(root.as_fd(), &mut inv, extra, &mut nsids);
             stats.namespaces_opened = out.opened;
             stats.namespaces_unopened = out.unopened;
-            if let Some(n) = nsids {
-                stats.netnsid_failed = n.failed;
-                for (key, id) in n.found {
-                    if let Some(ns) = inv.get_mut(&key) {
-                        ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));
-                    }
+            stats.netnsid_failed = nsids.failed;
+            for (key, id) in nsids.found {
+                if let Some(ns) = inv.get_mut(&key) {
+                    ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));
                 }
             }
         } else {
@@ -315,11 +279,6 @@ fn own_mnt_ns(root: BorrowedFd<'_>) -> Option<(u32, u64)> {
     let text = sys::readlink_at(root, c"self/ns/mnt", &mut buf).ok()?;
     let (_, inum) = crate::ns::parse_link(text)?;
     Some((pid, inum))
-}
-
-/// Convenience: scan the live /proc with default settings.
-pub fn scan_host() -> Result<(Inventory, ScanStats), ScanError> {
-    Scanner::new("/proc").scan()
 }
 
 #[cfg(test)]

@@ -9,13 +9,12 @@ use super::procs::{self, Failure, ProcRead};
 /// Pids per chunk handed to a worker.
 const CHUNK: usize = 64;
 
-/// Reads every pid with `workers` threads; `eager_stat(pid)` says whether
-/// to read its stat now. Results are in the order of `pids`.
+/// Reads every pid, fds included, with `workers` threads; `eager_stat(pid)`
+/// says whether to read its stat now. Results are in the order of `pids`.
 pub fn read_all(
     root: BorrowedFd<'_>,
     pids: &[u32],
     workers: usize,
-    fds: bool,
     eager_stat: impl Fn(u32) -> bool + Sync,
 ) -> Vec<Result<ProcRead, Failure>> {
     let workers = workers.min(pids.len().max(1));
@@ -23,7 +22,7 @@ pub fn read_all(
         let mut buf = Vec::new();
         return pids
             .iter()
-            .map(|&pid| procs::read_process(root, pid, fds, eager_stat(pid), &mut buf))
+            .map(|&pid| procs::read_process(root, pid, true, eager_stat(pid), &mut buf))
             .collect();
     }
     let eager_stat = &eager_stat;
@@ -38,7 +37,7 @@ pub fn read_all(
                             continue;
                         }
                         for (i, &pid) in block.iter().enumerate() {
-                            let r = procs::read_process(root, pid, fds, eager_stat(pid), &mut buf);
+                            let r = procs::read_process(root, pid, true, eager_stat(pid), &mut buf);
                             out.push((c * CHUNK + i, r));
                         }
                     }

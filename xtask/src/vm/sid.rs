@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::Kernel;
+use super::kernel::Kernel;
 
 /// The name `--kernels` takes for it.
 pub const SERIES: &str = "sid";

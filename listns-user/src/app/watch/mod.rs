@@ -17,7 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::{
     follow::{Ended, Followee},
-    print::{Containers, Print},
+    print::Print,
 };
 
 mod following;
@@ -33,7 +33,7 @@ use crate::{
         stream::{self, EventWriter},
         summary::Subject,
     },
-    scan::{Scanner, host, initial},
+    scan::{Scanner, attribution::Containers, host, initial},
     service::{Telemetry, privileges},
     trace::{Batch, Options, TraceError, Tracer},
 };

@@ -125,6 +125,7 @@ pub struct Resolver {
     /// containers.json files with their mtime when parsed: id -> first name.
     storage_names: HashMap<PathBuf, (Option<SystemTime>, HashMap<String, String>)>,
     docker_root: Option<PathBuf>,
+    /// How long a lookup that named nothing is remembered ([`MISS_TTL`]).
     miss_ttl: Duration,
     /// Resolves that were refused because the pid was not in the container.
     pub mismatches: usize,
@@ -142,12 +143,6 @@ impl Resolver {
             miss_ttl: MISS_TTL,
             mismatches: 0,
         }
-    }
-
-    /// How long a lookup that named nothing is remembered ([`MISS_TTL`]).
-    pub fn with_miss_ttl(mut self, ttl: Duration) -> Self {
-        self.miss_ttl = ttl;
-        self
     }
 
     /// The live host.

@@ -356,7 +356,7 @@ fn misses_are_retried_and_a_changed_containers_json_is_read_again() {
     // Within the miss TTL the miss stands...
     assert_eq!(r.resolve(&container("podman", ID2), None).name, None);
     // ...after it the files are read again.
-    let mut r = r.with_miss_ttl(Duration::ZERO);
+    r.miss_ttl = Duration::ZERO;
     assert_eq!(
         r.resolve(&container("podman", ID2), None).name.as_deref(),
         Some("second")

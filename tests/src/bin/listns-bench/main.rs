@@ -498,15 +498,13 @@ fn sweep_bench() -> Result<()> {
     for (i, f) in files.iter().enumerate() {
         let id = listns::ns::get_id(f.as_fd());
         let inum = std::os::unix::fs::MetadataExt::ino(&f.metadata()?);
-        inv.add_holder(
-            NsType::Uts,
-            inum,
-            id,
-            Holder::Fd {
+        inv.entry(NsType::Uts, inum, id)
+            .1
+            .holders
+            .insert(Holder::Fd {
                 pid: std::process::id(),
                 fd: i as i32,
-            },
-        );
+            });
     }
     let t0 = Instant::now();
     let tuning = Tuning {

@@ -36,7 +36,6 @@ pub mod netnsid;
 pub mod procs;
 pub mod runtime;
 pub mod sockets;
-pub(crate) mod sys;
 mod tun;
 mod workers;
 
@@ -48,6 +47,7 @@ use std::{
 use crate::{
     inventory::{Holder, Inventory, NetnsId},
     ns::NsType,
+    sys,
 };
 use procs::Failure;
 

@@ -76,6 +76,7 @@ impl EventKind {
 /// One namespace reference as read in the kernel.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct NsRef {
     /// 64-bit namespace id (`ns_common.ns_id`); 0 when this kernel has none.
     pub id: u64,
@@ -84,9 +85,11 @@ pub struct NsRef {
     pub _pad: u32,
 }
 
-/// One ring-buffer record.
+/// One ring-buffer record. Userspace reads it from the ring buffer's bytes
+/// as plain data (`bytemuck::Pod`: the derive checks there is no padding).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct Event {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC in nanoseconds.
     pub ts_ns: u64,

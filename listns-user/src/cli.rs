@@ -229,16 +229,7 @@ fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
 /// `--ring-buffer-size`: bytes, with an optional K/KiB or M/MiB suffix; a
 /// power of two and a multiple of the page size, as the kernel requires.
 pub fn parse_ring_bytes(s: &str) -> Result<u32, String> {
-    let page = page_size();
-    ring_bytes(s, page)
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as u64,
-        _ => 4096,
-    }
+    ring_bytes(s, crate::sys::page_size() as u64)
 }
 
 fn ring_bytes(s: &str, page: u64) -> Result<u32, String> {

@@ -13,18 +13,21 @@
 //! | room | what it is | may use |
 //! | --- | --- | --- |
 //! | `text` | raw bytes from outside (`RawText`) | |
-//! | `ns` | the namespace types and nsfs ioctls they all share | |
+//! | `sys` | every raw system call, as safe functions with documented contracts: the one room for `unsafe` code (the rest of the crate denies it) | |
+//! | `ns` | the namespace types they all share, and what nsfs says of a namespace | `sys` |
 //! | `stats` | what a scan could and could not read | `ns` |
 //! | `filter` | `-Q` expressions (libsmartcols filters) over any row | |
 //! | `inventory` | namespaces, holders, processes, and the events that change them | `ns`, `text` |
-//! | `scan` | procfs, mounts, netlink: the inventory as it is now, container attribution | `inventory`, `ns`, `stats`, `text` |
-//! | `trace` | the eBPF programs (the only room that touches aya) and their records | `inventory`, `ns`, `text` |
-//! | `lifecycle` | gone and hidden verdicts (nsfs handles, `listns(2)`) | `inventory`, `ns` |
+//! | `scan` | procfs, mounts, netlink: the inventory as it is now, container attribution | `inventory`, `ns`, `stats`, `sys`, `text` |
+//! | `trace` | the eBPF programs (the only room that touches aya) and their records | `inventory`, `ns`, `sys`, `text` |
+//! | `lifecycle` | gone and hidden verdicts (nsfs handles, `listns(2)`) | `inventory`, `ns`, `sys` |
 //! | `output` | tables, trees, the JSON contract, the watch stream; the only room that escapes text for terminals | `filter`, `inventory`, `ns`, `stats`, `text` |
 //! | `service` | metrics, health, privileges of the long-running watcher | `inventory`, `ns` |
-//! | `cli` | the command line | `ns`, `output` |
-//! | `app` | the binary's modes: list, watch, follow | `cli`, `filter`, `inventory`, `lifecycle`, `ns`, `output`, `scan`, `service`, `stats`, `text`, `trace` |
+//! | `cli` | the command line | `ns`, `output`, `sys` |
+//! | `app` | the binary's modes: list, watch, follow | `cli`, `filter`, `inventory`, `lifecycle`, `ns`, `output`, `scan`, `service`, `stats`, `sys`, `text`, `trace` |
 //! | `fuzzing` | entry points for the fuzz targets (hidden) | `inventory`, `lifecycle`, `ns`, `scan`, `trace` |
+
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod cli;
@@ -38,5 +41,7 @@ pub mod output;
 pub mod scan;
 pub mod service;
 pub mod stats;
+#[allow(unsafe_code)]
+mod sys;
 pub mod text;
 pub mod trace;

@@ -1,5 +1,7 @@
 //! The `listns` binary: parse the command line, run, print errors in one place.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -1,12 +1,12 @@
-//! Namespace types and the nsfs ioctls, shared by scan, trace and output.
+//! Namespace types and what the nsfs ioctls (`sys::nsfs`) say about a
+//! namespace, shared by scan, trace and output.
 
-use std::{
-    fmt,
-    os::fd::{AsRawFd, BorrowedFd},
-};
+use std::{fmt, os::fd::BorrowedFd};
 
 use listns_common as common;
 use serde::Serialize;
+
+use crate::sys;
 
 /// The eight namespace types, in lsns's order.
 #[derive(
@@ -152,46 +152,22 @@ pub fn parse_link(text: &[u8]) -> Option<(NsType, u64)> {
     Some((NsType::from_name(name)?, inum))
 }
 
-// nsfs ioctls (include/uapi/linux/nsfs.h).
-const NSIO: u8 = 0xb7;
-nix::ioctl_none!(ns_get_userns, NSIO, 0x1);
-nix::ioctl_none!(ns_get_parent, NSIO, 0x2);
-nix::ioctl_none!(ns_get_nstype, NSIO, 0x3);
-nix::ioctl_read!(ns_get_id, NSIO, 0xd, u64);
-// _IO(NSIO, 0x4), but the kernel writes a uid_t through the argument.
-nix::ioctl_read_bad!(
-    ns_get_owner_uid,
-    nix::request_code_none!(NSIO, 0x4),
-    libc::uid_t
-);
-
 /// `NS_GET_OWNER_UID`: for a user namespace, the effective uid of the
 /// process that created it; `None` for other types (the kernel answers
 /// EINVAL) or where it is refused.
 pub fn get_owner_uid(fd: BorrowedFd<'_>) -> Option<u32> {
-    let mut uid: libc::uid_t = 0;
-    // SAFETY: NS_GET_OWNER_UID writes one uid_t into `uid`.
-    unsafe { ns_get_owner_uid(fd.as_raw_fd(), &mut uid) }
-        .ok()
-        .map(|_| uid)
+    sys::nsfs::ns_get_owner_uid(fd).ok()
 }
 
 /// `NS_GET_ID`: the 64-bit namespace id (Linux 6.18+); `None` where the
 /// kernel does not have it.
 pub fn get_id(fd: BorrowedFd<'_>) -> Option<u64> {
-    let mut id = 0u64;
-    // SAFETY: NS_GET_ID writes one u64 into `id`.
-    match unsafe { ns_get_id(fd.as_raw_fd(), &mut id) } {
-        Ok(_) if id != 0 => Some(id),
-        _ => None,
-    }
+    sys::nsfs::ns_get_id(fd).ok().filter(|&id| id != 0)
 }
 
 /// `NS_GET_NSTYPE`: the namespace type of an nsfs fd.
 pub fn get_type(fd: BorrowedFd<'_>) -> Option<NsType> {
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type.
-    let ty = unsafe { ns_get_nstype(fd.as_raw_fd()) }.ok()?;
-    NsType::from_clone_flag(ty as u32)
+    NsType::from_clone_flag(sys::nsfs::ns_get_nstype(fd).ok()?)
 }
 
 /// Which relative to ask for with [`get_related`].
@@ -210,17 +186,12 @@ pub fn get_related(
     fd: BorrowedFd<'_>,
     which: Relative,
 ) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: both ioctls take no argument and return a new fd or -1.
-    let res = unsafe {
-        match which {
-            Relative::Owner => ns_get_userns(fd.as_raw_fd()),
-            Relative::Parent => ns_get_parent(fd.as_raw_fd()),
-        }
+    let res = match which {
+        Relative::Owner => sys::nsfs::ns_get_userns(fd),
+        Relative::Parent => sys::nsfs::ns_get_parent(fd),
     };
     match res {
-        // SAFETY: the kernel handed us a new fd that nothing else owns.
-        Ok(raw) => Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })),
+        Ok(fd) => Ok(Some(fd)),
         Err(nix::errno::Errno::EPERM | nix::errno::Errno::EINVAL) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -3,20 +3,20 @@
 //!
 //! The kernel does the following (trace: a map of followed processes that
 //! the fork hook copies to every child). This file puts the first process
-//! into that map before it can do anything: the command is forked, waits
-//! on a pipe while its pid goes into the map, and only then execs. It also
-//! tells when the process exits, through a pidfd, and reaps the command
-//! for its exit status.
+//! into that map before it can do anything: the command is spawned held
+//! before exec (`sys::child::spawn_held`) while its pid goes into the map,
+//! and only then execs. It also tells when the process exits, through a
+//! pidfd, and reaps the command for its exit status.
 
 use std::{
-    ffi::{CString, OsString},
+    ffi::OsString,
     os::{
-        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+        fd::{AsFd, OwnedFd},
         unix::ffi::OsStrExt,
     },
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use nix::{
     errno::Errno,
     sys::wait::{WaitPidFlag, WaitStatus, waitpid},
@@ -24,7 +24,10 @@ use nix::{
 };
 use tokio::io::unix::AsyncFd;
 
-use crate::{scan::sys, text::RawText};
+use crate::{
+    sys::{self, child::SpawnError},
+    text::RawText,
+};
 
 /// The followed process.
 pub struct Followee {
@@ -58,8 +61,9 @@ impl Ended {
 
 impl Followee {
     /// Runs `argv`, held before exec until `follow(pid)` has put it in the
-    /// kernel's map. An `argv[0]` that cannot be executed is an error
-    /// (the child then exits 127 without running anything).
+    /// kernel's map. An `argv[0]` that cannot be executed is an error, and
+    /// so is a failed `follow`: the child then exits without running
+    /// anything.
     pub fn spawn(
         argv: &[OsString],
         follow: impl FnOnce(u32) -> anyhow::Result<()>,
@@ -67,71 +71,29 @@ impl Followee {
         let Some(program) = argv.first() else {
             bail!("no command given after `--`");
         };
-        let cargs: Vec<CString> = argv
-            .iter()
-            .map(|a| CString::new(a.as_bytes()))
-            .collect::<Result<_, _>>()
-            .context("a command argument contains a NUL byte")?;
-        let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        let (go_r, go_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        // SAFETY: between fork and exec the child calls only async-signal-safe
-        // functions on memory prepared before the fork, then execs or _exits.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(std::io::Error::last_os_error()).context("fork");
+        if argv.iter().any(|a| a.as_bytes().contains(&0)) {
+            bail!("a command argument contains a NUL byte");
         }
-        if pid == 0 {
-            unsafe {
-                drop_fd_raw(go_w.as_raw_fd());
-                drop_fd_raw(err_r.as_raw_fd());
-                let mut byte = 0u8;
-                // EOF (listns gave up or died): run nothing.
-                if libc::read(go_r.as_raw_fd(), (&raw mut byte).cast(), 1) != 1 {
-                    libc::_exit(127);
-                }
-                // Rust ignores SIGPIPE; the command gets the default back, and
-                // an empty signal mask.
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                let mut empty: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut empty);
-                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-                libc::execvp(ptrs[0], ptrs.as_ptr());
-                let errno = *libc::__errno_location();
-                libc::write(err_w.as_raw_fd(), (&raw const errno).cast(), 4);
-                libc::_exit(127);
-            }
-        }
-        let pid = pid as u32;
-        drop(go_r);
-        drop(err_w);
-        // The child is blocked on the pipe: it cannot exit (and its pid
-        // cannot be reused) before the pidfd exists.
-        let pidfd = sys::pidfd_open(pid).map_err(std::io::Error::from);
-        let followed = pidfd
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("pidfd_open({pid}): {e}"))
-            .and_then(|_| follow(pid));
-        if let Err(e) = followed {
-            drop(go_w); // EOF: the child exits 127 without running anything
-            let _ = waitpid(Pid::from_raw(pid as i32), None);
-            return Err(e);
-        }
-        write_byte(&go_w).context("releasing the command")?;
-        drop(go_w);
-        // EOF when exec succeeded (the pipe is close-on-exec); else errno.
-        let mut buf = [0u8; 4];
-        let n = read_full(&err_r, &mut buf);
-        if n == 4 {
-            let _ = waitpid(Pid::from_raw(pid as i32), None);
-            let err = std::io::Error::from_raw_os_error(i32::from_ne_bytes(buf));
-            bail!("cannot run {}: {err}", program.to_string_lossy());
-        }
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(&argv[1..]);
+        // The child is held: it cannot exit (and its pid cannot be reused)
+        // before the pidfd exists.
+        let mut pidfd = None;
+        let child = sys::child::spawn_held(cmd, |pid| {
+            let fd = sys::pidfd_open(pid).map_err(|e| anyhow::anyhow!("pidfd_open({pid}): {e}"))?;
+            pidfd = Some(fd);
+            follow(pid)
+        });
+        let child = match child {
+            Ok(child) => child,
+            Err(SpawnError::Hold(e)) => return Err(e),
+            Err(SpawnError::Spawn(e)) => bail!("cannot run {}: {e}", program.to_string_lossy()),
+        };
+        let pidfd = pidfd.expect("held, so the pidfd was opened");
         Ok(Followee {
-            pid,
+            pid: child.id(),
             command: argv.iter().map(|a| RawText::new(a.as_bytes())).collect(),
-            pidfd: register(pidfd?)?,
+            pidfd: sys::async_readable(pidfd)?,
             ours: true,
         })
     }
@@ -161,7 +123,7 @@ impl Followee {
         Ok(Followee {
             pid,
             command,
-            pidfd: register(pidfd)?,
+            pidfd: sys::async_readable(pidfd)?,
             ours: false,
         })
     }
@@ -195,16 +157,7 @@ impl Followee {
     /// Sends a signal to the followed process (through its pidfd: never
     /// to a reused pid).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.get_ref().as_fd().as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
+        let _ = sys::pidfd_send_signal(self.pidfd.get_ref().as_fd(), sig);
     }
 }
 
@@ -232,53 +185,6 @@ fn descendants(pid: u32) -> Vec<u32> {
         }
     }
     out
-}
-
-/// Registers a pidfd with tokio: it turns readable when the process exits.
-fn register(pidfd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: the AsyncFd owns the pidfd until it is dropped; the fd never changes.
-    unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
-        .map_err(std::io::Error::from)
-}
-
-fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we own from here on.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("pipe2");
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Closes a raw fd in the forked child (whose OwnedFds are never dropped).
-unsafe fn drop_fd_raw(fd: i32) {
-    unsafe { libc::close(fd) };
-}
-
-fn write_byte(fd: &OwnedFd) -> std::io::Result<()> {
-    let byte = 1u8;
-    // SAFETY: writes one byte from a local.
-    if unsafe { libc::write(fd.as_raw_fd(), (&raw const byte).cast(), 1) } == 1 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        // SAFETY: reads into the unfilled tail of `buf`.
-        let r = unsafe { libc::read(fd.as_raw_fd(), buf[n..].as_mut_ptr().cast(), buf.len() - n) };
-        match r {
-            0 => break,
-            r if r > 0 => n += r as usize,
-            _ if Errno::last() == Errno::EINTR => {}
-            _ => break,
-        }
-    }
-    n
 }
 
 #[cfg(test)]
@@ -365,7 +271,10 @@ mod tests {
             assert_eq!(&followed[1..], &kids[..], "descendants after the process");
             assert_eq!(f.command[0], "sh");
             for k in &kids {
-                unsafe { libc::kill(*k as i32, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    Pid::from_raw(*k as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             let _ = child.kill();
             let _ = child.wait();

@@ -5,20 +5,17 @@
 //! alive, and answers ESTALE once it is dead, without any holder being
 //! known. One syscall per check.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
-use crate::inventory::NsKey;
+use nix::errno::Errno;
+
+use crate::{
+    inventory::NsKey,
+    sys::nsfs::{self, NSFS_HANDLE_BYTES as HANDLE_BYTES},
+};
 
 /// `FILEID_NSFS`, the handle type nsfs hands out.
 const FILEID_NSFS: i32 = 0xf1;
-const HANDLE_BYTES: usize = 16;
-
-#[repr(C)]
-struct FileHandle {
-    handle_bytes: u32,
-    handle_type: i32,
-    f_handle: [u8; HANDLE_BYTES],
-}
 
 /// What a liveness check found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,37 +40,20 @@ impl Handles {
         let file = std::fs::File::open("/proc/self/ns/net")
             .map_err(|e| format!("/proc/self/ns/net: {e}"))?;
         let mount_fd = OwnedFd::from(file);
-        let mut fh = FileHandle {
-            handle_bytes: HANDLE_BYTES as u32,
-            handle_type: 0,
-            f_handle: [0; HANDLE_BYTES],
-        };
-        let mut mnt_id = 0i32;
-        // SAFETY: fh has room for HANDLE_BYTES bytes as handle_bytes says;
-        // the path is an empty C string used with AT_EMPTY_PATH.
-        let r = unsafe {
-            libc::name_to_handle_at(
-                mount_fd.as_raw_fd(),
-                c"".as_ptr(),
-                (&raw mut fh).cast(),
-                &mut mnt_id,
-                libc::AT_EMPTY_PATH,
-            )
-        };
-        if r != 0 {
-            return Err(format!(
+        let fh = nsfs::name_to_handle(mount_fd.as_fd()).map_err(|e| {
+            format!(
                 "nsfs has no file handles on this kernel ({}; they arrived in 6.18)",
-                std::io::Error::last_os_error()
-            ));
-        }
-        if fh.handle_type != FILEID_NSFS || fh.handle_bytes as usize != HANDLE_BYTES {
+                std::io::Error::from(e)
+            )
+        })?;
+        if fh.handle_type != FILEID_NSFS || fh.len != HANDLE_BYTES {
             return Err(format!(
                 "unexpected nsfs handle (type {:#x}, {} bytes)",
-                fh.handle_type, fh.handle_bytes
+                fh.handle_type, fh.len
             ));
         }
         let handles = Handles { mount_fd };
-        let (id, ty, inum) = decode(&fh.f_handle);
+        let (id, ty, inum) = decode(&fh.bytes);
         let own = match crate::ns::NsType::from_clone_flag(ty) {
             Some(t) => NsKey::new(t, inum as u64, Some(id)),
             None => return Err(format!("unknown namespace type {ty:#x} in an nsfs handle")),
@@ -98,8 +78,8 @@ impl Handles {
         };
         match self.open(id, key.ty.clone_flag(), key.inum as u32) {
             Ok(_) => Liveness::Alive,
-            Err(libc::ESTALE) => Liveness::Dead,
-            Err(libc::ENOENT) => Liveness::Alive,
+            Err(Errno::ESTALE) => Liveness::Dead,
+            Err(Errno::ENOENT) => Liveness::Alive,
             Err(_) => Liveness::Unknown,
         }
     }
@@ -114,29 +94,10 @@ impl Handles {
     }
 
     /// `open_by_handle_at` of {id, type, inode}; a key whose inode is not
-    /// known (0) is opened by id alone. The errno on failure.
-    fn open(&self, id: u64, ty: u32, inum: u32) -> Result<OwnedFd, i32> {
+    /// known (0) is opened by id alone.
+    fn open(&self, id: u64, ty: u32, inum: u32) -> Result<OwnedFd, Errno> {
         let (ty, inum) = if inum == 0 { (0, 0) } else { (ty, inum) };
-        let mut fh = FileHandle {
-            handle_bytes: HANDLE_BYTES as u32,
-            handle_type: FILEID_NSFS,
-            f_handle: encode(id, ty, inum),
-        };
-        // SAFETY: fh is a complete file_handle of handle_bytes bytes.
-        let fd = unsafe {
-            libc::open_by_handle_at(
-                self.mount_fd.as_raw_fd(),
-                (&raw mut fh).cast(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: a new fd that we own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
+        nsfs::open_by_handle(self.mount_fd.as_fd(), FILEID_NSFS, encode(id, ty, inum))
     }
 }
 

@@ -2,26 +2,11 @@
 //! kernel has, including ones created before the tracer started and held
 //! where no scan looks. This kernel may not have it; ENOSYS says so.
 
-use crate::ns::NsType;
+use nix::errno::Errno;
 
-pub const SYS_LISTNS: libc::c_long = 470;
+use crate::{ns::NsType, sys};
 
-/// `struct ns_id_req` (include/uapi/linux/nsfs.h), NS_ID_REQ_SIZE_VER0 = 32.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NsIdReq {
-    pub size: u32,
-    pub spare: u32,
-    /// Last id of the previous page (0 for the first).
-    pub ns_id: u64,
-    /// CLONE_NEW* mask of the types wanted (0 = all).
-    pub ns_type: u32,
-    pub spare2: u32,
-    /// Only namespaces owned by this user namespace (0 = any).
-    pub user_ns_id: u64,
-}
-
-const _: () = assert!(std::mem::size_of::<NsIdReq>() == 32);
+pub use crate::sys::listns::NsIdReq;
 
 impl NsIdReq {
     /// The request for the page after `last` of namespaces of type `ty`.
@@ -49,25 +34,11 @@ pub enum ListnsError {
 
 /// Calls the syscall for one page.
 fn call(req: &NsIdReq, buf: &mut [u64]) -> Result<usize, ListnsError> {
-    // SAFETY: req is a valid ns_id_req; buf has room for buf.len() ids.
-    let r = unsafe {
-        libc::syscall(
-            SYS_LISTNS,
-            req as *const NsIdReq,
-            buf.as_mut_ptr(),
-            buf.len(),
-            0u32,
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ENOSYS) => ListnsError::Unsupported,
-            Some(libc::ENOENT) => ListnsError::NoMore,
-            _ => ListnsError::Os(e.to_string()),
-        });
-    }
-    Ok(r as usize)
+    sys::listns::listns(req, buf).map_err(|e| match e {
+        Errno::ENOSYS => ListnsError::Unsupported,
+        Errno::ENOENT => ListnsError::NoMore,
+        e => ListnsError::Os(std::io::Error::from(e).to_string()),
+    })
 }
 
 /// All ids of type `ty`, paging with `fetch` (the syscall, or a fake in tests).

@@ -18,6 +18,6 @@ pub fn render(out: &mut impl Write, view: &View<'_>, stats: &ScanStats) -> io::R
         namespaces: Rows(view),
         scan: stats,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
     writeln!(out)
 }

@@ -5,11 +5,12 @@
 
 use std::{collections::HashMap, os::fd::BorrowedFd};
 
-use super::{hierarchy, mounts, sys};
+use super::{hierarchy, mounts};
 use crate::{
     inventory::{Holder, Inventory},
     ns::NsType,
     stats::ScanStats,
+    sys,
     text::RawText,
 };
 

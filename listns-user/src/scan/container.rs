@@ -16,7 +16,7 @@ pub fn of_pid(proc: std::os::fd::BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) ->
     let name = std::ffi::CStr::from_bytes_until_nul(&name).ok()?;
     // Left empty when the process is gone: `buf` is then no one's file.
     buf.clear();
-    super::sys::read_at(proc, name, buf).ok()?;
+    crate::sys::read_at(proc, name, buf).ok()?;
     from_cgroup_file(buf)
 }
 

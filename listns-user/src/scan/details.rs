@@ -6,9 +6,10 @@ use std::os::fd::BorrowedFd;
 
 use nix::errno::Errno;
 
-use super::{container, procs, runtime::Resolver, sys};
+use super::{container, procs, runtime::Resolver};
 use crate::{
     inventory::{Inventory, Process},
+    sys,
     text::RawText,
 };
 

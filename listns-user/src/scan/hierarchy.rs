@@ -16,10 +16,11 @@ use std::{
     os::fd::{AsFd, BorrowedFd, OwnedFd},
 };
 
-use super::{netnsid, sys};
+use super::netnsid;
 use crate::{
     inventory::{Holder, Inventory},
     ns::{self, NsType, Relative},
+    sys,
 };
 
 /// Ways to reach a namespace besides its holders' /proc links.

@@ -37,7 +37,6 @@ pub mod netnsid;
 pub mod procs;
 pub mod runtime;
 pub mod sockets;
-pub(crate) mod sys;
 mod tun;
 mod workers;
 
@@ -49,6 +48,7 @@ use std::{
 use crate::{
     inventory::{Holder, Inventory, NetnsId},
     ns::NsType,
+    sys,
 };
 use procs::Failure;
 

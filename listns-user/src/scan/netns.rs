@@ -14,10 +14,11 @@ use std::{
     path::PathBuf,
 };
 
-use super::{ScanStats, hierarchy, sys};
+use super::{ScanStats, hierarchy};
 use crate::{
     inventory::{Holder, Inventory},
     ns::NsType,
+    sys,
     text::RawText,
 };
 

@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
 
-use super::sys::{self, NumName};
 use crate::ns::{self, NsType};
+use crate::sys::{self, NumName};
 
 /// The links under `ns/`, in the order slots are stored.
 pub const LINKS: [(&str, &std::ffi::CStr, NsType); 10] = [
@@ -132,7 +132,7 @@ pub fn read_process(
     eager_stat: bool,
     buf: &mut Vec<u8>,
 ) -> Result<ProcRead, Failure> {
-    let name = PidNs::new(pid);
+    let name = NumName::with_suffix(pid as u64, "/ns");
     // The one directory opened per process is `PID/ns`; the rest of
     // /proc/PID is reached through its `..`, without an open and a close
     // of /proc/PID itself. That stays on the same process: `..` of an open
@@ -183,30 +183,6 @@ pub fn read_process(
     Ok(out)
 }
 
-/// `PID/ns` (or `TID/ns`), NUL-terminated, formatted without allocating.
-struct PidNs {
-    buf: [u8; 16],
-    len: usize,
-}
-
-impl PidNs {
-    fn new(pid: u32) -> Self {
-        let digits = NumName::new(pid as u64);
-        let digits = digits.as_cstr().to_bytes();
-        let mut buf = [0u8; 16];
-        buf[..digits.len()].copy_from_slice(digits);
-        buf[digits.len()..digits.len() + 3].copy_from_slice(b"/ns");
-        PidNs {
-            buf,
-            len: digits.len() + 4,
-        }
-    }
-
-    fn as_cstr(&self) -> &std::ffi::CStr {
-        std::ffi::CStr::from_bytes_with_nul(&self.buf[..self.len]).expect("one trailing NUL")
-    }
-}
-
 /// Reads the ten ns links under an open `ns` directory. Returns the inodes,
 /// how many could not be read, and whether any refusal was EACCES.
 fn read_links(nsdir: BorrowedFd<'_>) -> (Links, usize, bool) {
@@ -246,7 +222,7 @@ fn read_threads(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
             continue;
         }
         out.threads_seen += 1;
-        let name = PidNs::new(tid);
+        let name = NumName::with_suffix(tid as u64, "/ns");
         let nsdir = sys::open_path_dir(taskdir.as_fd(), name.as_cstr());
         let Ok(nsdir) = nsdir else {
             out.threads_failed += 1;
@@ -358,12 +334,5 @@ mod tests {
         assert!(k.kthread());
         assert_eq!(parse_stat(b"2 (x) S 0"), None);
         assert_eq!(parse_stat(b"garbage"), None);
-    }
-
-    #[test]
-    fn pid_ns_names() {
-        assert_eq!(PidNs::new(0).as_cstr().to_bytes(), b"0/ns");
-        assert_eq!(PidNs::new(4242).as_cstr().to_bytes(), b"4242/ns");
-        assert_eq!(PidNs::new(u32::MAX).as_cstr().to_bytes(), b"4294967295/ns");
     }
 }

@@ -14,7 +14,7 @@ use std::{
     os::fd::{AsFd, OwnedFd},
 };
 
-use super::sys;
+use crate::sys;
 
 /// Every (pid, fd) that has each socket open.
 #[derive(Debug, Default)]

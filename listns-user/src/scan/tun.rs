@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::sys;
+use crate::sys;
 use nix::errno::Errno;
 
 /// The answer for one tun fd.

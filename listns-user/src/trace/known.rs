@@ -3,12 +3,16 @@
 //! joined, not created, and (on kernels without ids) forget a dead one so
 //! that the next namespace with its inode is a creation again.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use listns_common::{NS_SLOTS, NsRef, SLOT_TYPE, known_key};
+use nix::errno::Errno;
 
 use super::Tracer;
-use crate::inventory::{Inventory, NsKey, State};
+use crate::{
+    inventory::{Inventory, NsKey, State},
+    sys,
+};
 
 /// The kernel map's view of a namespace: a slot of its type and its identity.
 fn known_ref(key: &NsKey) -> (usize, NsRef) {
@@ -70,64 +74,21 @@ impl Tracer {
     }
 }
 
-/// Deletes `keys` from the hash map `fd` with batched deletes. A key not
-/// in the map (evicted from the LRU map, or never there) is skipped. When
-/// the kernel refuses batches, returns the keys it did not delete.
+/// Deletes `keys` from the hash map `fd` with batched deletes
+/// (`BPF_MAP_DELETE_BATCH`). A key not in the map (evicted from the LRU
+/// map, or never there) is skipped. When the kernel refuses batches,
+/// returns the keys it did not delete.
 fn delete_keys(fd: BorrowedFd<'_>, keys: &[u64]) -> Result<(), Vec<u64>> {
     let mut rest = keys;
     while !rest.is_empty() {
-        match delete_batch(fd, rest) {
+        match sys::bpf::map_delete_batch(fd, rest) {
             Ok(()) => return Ok(()),
             // The kernel stops at the first key it cannot delete: key `n`.
-            Err((n, libc::ENOENT)) => rest = rest.get(n + 1..).unwrap_or(&[]),
+            Err((n, Errno::ENOENT)) => rest = rest.get(n + 1..).unwrap_or(&[]),
             Err((n, _)) => return Err(rest.get(n..).unwrap_or(&[]).to_vec()),
         }
     }
     Ok(())
-}
-
-/// `BPF_MAP_DELETE_BATCH` (include/uapi/linux/bpf.h).
-const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
-
-/// The `batch` member of `union bpf_attr`.
-#[repr(C)]
-#[derive(Default)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
-
-/// Deletes `keys` from the hash map `fd` in one call. On failure: how many
-/// were deleted (the kernel stops at the first key it cannot delete) and
-/// the errno.
-fn delete_batch(fd: BorrowedFd<'_>, keys: &[u64]) -> Result<(), (usize, i32)> {
-    let mut attr = BatchAttr {
-        keys: keys.as_ptr() as u64,
-        count: keys.len() as u32,
-        map_fd: fd.as_raw_fd() as u32,
-        ..Default::default()
-    };
-    // SAFETY: attr is a valid bpf_attr prefix of its own size; the kernel
-    // reads `count` keys from `keys` and writes back `count`.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_DELETE_BATCH,
-            &raw mut attr,
-            std::mem::size_of::<BatchAttr>(),
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    Err((attr.count as usize, errno))
 }
 
 #[cfg(test)]
@@ -135,46 +96,12 @@ mod tests {
     use super::*;
     use crate::ns::NsType;
 
-    /// A real BPF hash map of u64 keys and u8 values (raw BPF_MAP_CREATE:
-    /// aya creates maps but does not hand out their fds).
-    fn hash_map() -> std::io::Result<std::os::fd::OwnedFd> {
-        #[repr(C)]
-        struct Create {
-            map_type: u32,
-            key_size: u32,
-            value_size: u32,
-            max_entries: u32,
-            map_flags: u32,
-        }
-        let attr = Create {
-            map_type: 1, // BPF_MAP_TYPE_HASH
-            key_size: 8,
-            value_size: 1,
-            max_entries: 64,
-            map_flags: 0,
-        };
-        // SAFETY: a bpf_attr prefix of its own size; the kernel returns an fd.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                0,
-                &raw const attr,
-                std::mem::size_of::<Create>(),
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a new fd that we own.
-        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
-    }
-
     /// Batched deletes remove exactly the keys asked for, and go on past a
     /// key that is not in the map (an LRU map may have evicted it).
     #[test]
     fn batched_deletes_skip_missing_keys() {
         use aya::maps::{HashMap, Map, MapData};
-        let fd = match hash_map() {
+        let fd = match sys::bpf::create_hash_map_u64_u8(64) {
             Ok(fd) => fd,
             Err(e) if std::env::var_os("CI").is_none() => {
                 eprintln!("SKIP batched_deletes_skip_missing_keys: cannot create a BPF map: {e}");

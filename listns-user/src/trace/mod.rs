@@ -394,13 +394,11 @@ fn start_logger(ebpf: &mut Ebpf, status: &mut Status) -> Option<tokio::task::Joi
     }))
 }
 
-/// Registers a map fd with tokio for readability.
+/// Registers a map fd with tokio for readability: the fd belongs to
+/// `inner` (an aya ring buffer or the log reader), which the AsyncFd owns
+/// until it is dropped, and it never changes.
 fn register<T: std::os::fd::AsRawFd>(inner: T) -> std::io::Result<AsyncFd<T>> {
-    // SAFETY: the fd belongs to `inner` (an aya ring buffer or the log
-    // reader), which the AsyncFd owns until it is dropped, and it never
-    // changes.
-    unsafe { AsyncFd::register_with_interest(inner, tokio::io::Interest::READABLE) }
-        .map_err(std::io::Error::from)
+    crate::sys::async_readable(inner)
 }
 
 fn is_eperm(e: &aya::EbpfError) -> bool {

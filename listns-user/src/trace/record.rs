@@ -53,9 +53,9 @@ pub fn decode(bytes: &[u8], clock: &Clock) -> Result<TaskEvent, DecodeError> {
     if bytes.len() < EVENT_SIZE {
         return Err(DecodeError::Size(bytes.len()));
     }
-    // SAFETY: the length is checked; Event is plain old data with no invalid
-    // bit patterns, and read_unaligned copes with the ring buffer's alignment.
-    let raw: Event = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    // Event is plain data (bytemuck::Pod); the copy copes with the ring
+    // buffer's alignment.
+    let raw: Event = bytemuck::pod_read_unaligned(&bytes[..EVENT_SIZE]);
     let kind = match EventKind::from_u32(raw.kind) {
         Some(EventKind::Fork) => TaskEventKind::Fork,
         Some(EventKind::Unshare) => TaskEventKind::Unshare,
@@ -159,9 +159,7 @@ mod tests {
     }
 
     fn bytes(ev: &Event) -> Vec<u8> {
-        // SAFETY: Event is repr(C) plain data.
-        unsafe { std::slice::from_raw_parts((ev as *const Event).cast::<u8>(), EVENT_SIZE) }
-            .to_vec()
+        bytemuck::bytes_of(ev).to_vec()
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
     inventory::{Inventory, NsKey},
     ns::NsType,
     output::{
-        Filter, Rows, TreeMode, View, classic,
+        Rows, Selection, TreeMode, View, classic,
         columns::{self, Column},
         fit, json,
         table::{self, Style},
@@ -35,9 +35,9 @@ pub enum Mode {
 pub struct Config {
     pub mode: Mode,
     pub columns: Vec<Column>,
-    pub filter: Filter,
+    pub filter: Selection,
     /// `-Q`, parsed and checked against the columns.
-    pub query: Option<filter::Filter>,
+    pub query: Option<filter::Query>,
     /// The tree to draw: lsns's process tree unless `-l` or `-T`.
     pub tree: Option<TreeMode>,
     /// Whether `-T` was given (JSON nests only then).
@@ -79,14 +79,12 @@ impl Config {
                 .map_err(anyhow::Error::msg)?
         };
         let query = match &args.filter {
-            Some(expr) => Some(
-                filter::Filter::new(expr, &Column::filter_columns()).map_err(|e| {
-                    match e.caret() {
-                        Some(caret) => anyhow::anyhow!("{e}\n{caret}"),
-                        None => anyhow::anyhow!("{e}"),
-                    }
-                })?,
-            ),
+            Some(expr) => Some(filter::Query::new(expr, &Column::filter_columns()).map_err(
+                |e| match e.caret() {
+                    Some(caret) => anyhow::anyhow!("{e}\n{caret}"),
+                    None => anyhow::anyhow!("{e}"),
+                },
+            )?),
             None => None,
         };
         let tree = match (args.tree, args.list) {
@@ -102,7 +100,7 @@ impl Config {
         Ok(Config {
             mode,
             columns,
-            filter: Filter {
+            filter: Selection {
                 types: args.types.clone(),
                 pid: args.pid,
                 persistent: args.persistent,

@@ -14,9 +14,10 @@ use crate::{
     output::columns::Cells,
 };
 
-/// The print filters.
+/// The watch filter: which events and verdicts are printed (`-t`,
+/// `--container`, the followed tree), never which are tracked.
 #[derive(Clone, Debug, Default)]
-pub struct Print {
+pub struct WatchFilter {
     /// Only these types (empty: all).
     pub types: Vec<NsType>,
     /// Only what a process in this container did (name, pod or id prefix).
@@ -25,7 +26,7 @@ pub struct Print {
     pub follow: bool,
 }
 
-impl Print {
+impl WatchFilter {
     pub fn type_ok(&self, ty: NsType) -> bool {
         self.types.is_empty() || self.types.contains(&ty)
     }
@@ -98,22 +99,22 @@ mod tests {
 
     #[test]
     fn events_by_type_tree_and_container() {
-        let all = Print::default();
+        let all = WatchFilter::default();
         assert!(all.change(&ev(false), None, &change(NsType::Net)));
-        let types = Print {
+        let types = WatchFilter {
             types: vec![NsType::Net, NsType::Uts],
             ..Default::default()
         };
         assert!(types.change(&ev(false), None, &change(NsType::Uts)));
         assert!(!types.change(&ev(false), None, &change(NsType::Ipc)));
-        let follow = Print {
+        let follow = WatchFilter {
             follow: true,
             ..Default::default()
         };
         assert!(follow.change(&ev(true), None, &change(NsType::Ipc)));
         assert!(!follow.change(&ev(false), None, &change(NsType::Ipc)));
         for (want, ok) in [("web", true), ("0123", true), ("012", false), ("db", false)] {
-            let p = Print {
+            let p = WatchFilter {
                 container: Some(want.into()),
                 ..Default::default()
             };
@@ -159,18 +160,18 @@ mod tests {
                 ..Default::default()
             },
         );
-        let p = Print {
+        let p = WatchFilter {
             container: Some("web".into()),
             ..Default::default()
         };
         assert!(p.verdict(&a, &inv, None));
         assert!(p.verdict(&b, &inv, None));
-        let other = Print {
+        let other = WatchFilter {
             container: Some("db".into()),
             ..Default::default()
         };
         assert!(!other.verdict(&a, &inv, None) && !other.verdict(&b, &inv, None));
-        let follow = Print {
+        let follow = WatchFilter {
             follow: true,
             ..Default::default()
         };

@@ -3,10 +3,10 @@
 //! name: table rows, `-J` objects, watch events.
 //!
 //! ```
-//! use listns::filter::{Cell, Column, Filter, Kind};
+//! use listns::filter::{Cell, Column, Kind, Query};
 //!
 //! let columns = [Column::new("NPROCS", Kind::Number), Column::new("TYPE", Kind::String)];
-//! let f = Filter::new(r#"nprocs == 0 && TYPE == "net""#, &columns).unwrap();
+//! let f = Query::new(r#"nprocs == 0 && TYPE == "net""#, &columns).unwrap();
 //! let row = |col: &str| match col {
 //!     "NPROCS" => Some(Cell::Number(0)),
 //!     "TYPE" => Some(Cell::Str("net".into())),
@@ -150,17 +150,17 @@ impl Row for serde_json::Map<String, serde_json::Value> {
     }
 }
 
-/// A parsed filter, its column names resolved.
+/// A query (`-Q`): a parsed filter expression, its column names resolved.
 #[derive(Debug)]
-pub struct Filter {
+pub struct Query {
     source: String,
     root: Option<eval::Node>,
     columns: Vec<Column>,
 }
 
-impl Filter {
+impl Query {
     /// Parses `expr` and resolves its column names against `columns`.
-    pub fn new(expr: &str, columns: &[Column]) -> Result<Filter, FilterError> {
+    pub fn new(expr: &str, columns: &[Column]) -> Result<Query, FilterError> {
         let ast = parser::parse(expr)?;
         let (root, used) = match ast {
             None => (None, Vec::new()),
@@ -169,7 +169,7 @@ impl Filter {
                 (Some(node), used)
             }
         };
-        Ok(Filter {
+        Ok(Query {
             source: expr.to_string(),
             root,
             columns: used,

@@ -196,19 +196,10 @@ mod tests {
 
     fn event(comm: &str) -> TaskEvent {
         TaskEvent {
-            kind: TaskEventKind::Unshare,
             time_ns: T,
-            pid: 5,
-            tid: 5,
-            ppid: 1,
-            uid: 0,
             comm: comm.into(),
-            cgroup_id: 9,
-            flags: 0x4000_0000,
-            fd: -1,
-            slots: vec![],
-            followed: false,
-            group_dead: None,
+            flags: libc::CLONE_NEWNET as u64,
+            ..TaskEvent::test(TaskEventKind::Unshare, 5)
         }
     }
 

@@ -53,7 +53,7 @@ pub enum Rows {
 
 impl<'a> View<'a> {
     /// A flat list of the namespaces `filter` chooses, in inode order.
-    pub fn new(inv: &'a Inventory, filter: &Filter, cols: &'a [Column]) -> Self {
+    pub fn new(inv: &'a Inventory, filter: &Selection, cols: &'a [Column]) -> Self {
         Self::build(inv, filter, cols, Rows::Namespaces(None), None)
             .expect("no query, no evaluation error")
     }
@@ -61,10 +61,10 @@ impl<'a> View<'a> {
     /// The rows of a listing; `query` is `-Q`.
     pub fn build(
         inv: &'a Inventory,
-        filter: &Filter,
+        filter: &Selection,
         cols: &'a [Column],
         rows: Rows,
-        query: Option<&filter::Filter>,
+        query: Option<&filter::Query>,
     ) -> Result<Self, EvalError> {
         let mut view = View {
             cells: Cells::new(inv),
@@ -142,7 +142,7 @@ impl<'a> View<'a> {
 
 /// Which namespaces to show (before `-Q`).
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub struct Selection {
     /// Only these types (empty: all).
     pub types: Vec<NsType>,
     /// Only namespaces this process is in (lsns `-p`: its own links).
@@ -151,7 +151,7 @@ pub struct Filter {
     pub persistent: bool,
 }
 
-impl Filter {
+impl Selection {
     pub fn matches(&self, key: &NsKey, ns: &Namespace) -> bool {
         (self.types.is_empty() || self.types.contains(&key.ty))
             && self

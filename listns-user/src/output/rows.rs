@@ -42,7 +42,7 @@ enum Seen {
 /// Collects rows: a row is added only when the query passes.
 pub(super) struct Builder<'v, 'a> {
     pub view: &'v mut View<'a>,
-    pub query: Option<&'v filter::Filter>,
+    pub query: Option<&'v filter::Query>,
 }
 
 impl<'a> Builder<'_, 'a> {

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 use super::{
-    Filter, View,
+    Selection, View,
     columns::{Cells, Column},
     contract::{self, Lost, NamespaceRow, Rescan, Time, VerdictKind, WatchLine},
     events,
@@ -22,15 +22,15 @@ use crate::inventory::{
 
 /// Parses a watch `-Q` expression against the keys of the JSON lines
 /// (`contract::watch_keys`).
-pub fn event_filter(expr: &str) -> Result<filter::Filter, filter::FilterError> {
-    filter::Filter::new(expr, &contract::watch_keys())
+pub fn event_filter(expr: &str) -> Result<filter::Query, filter::FilterError> {
+    filter::Query::new(expr, &contract::watch_keys())
 }
 
 /// Writes events as text or NDJSON.
 pub struct EventWriter<W: Write> {
     json: bool,
     w: W,
-    filter: Option<filter::Filter>,
+    filter: Option<filter::Query>,
     /// Whether an evaluation error was reported already (then: no match).
     warned: bool,
 }
@@ -46,7 +46,7 @@ impl<W: Write> EventWriter<W> {
     }
 
     /// Writes only the lines that match `filter` (see [`event_filter`]).
-    pub fn with_filter(mut self, filter: Option<filter::Filter>) -> Self {
+    pub fn with_filter(mut self, filter: Option<filter::Query>) -> Self {
         self.filter = filter;
         self
     }
@@ -96,7 +96,7 @@ impl<W: Write> EventWriter<W> {
     pub fn existing(
         &mut self,
         inv: &Inventory,
-        filter: &Filter,
+        filter: &Selection,
         keep: impl Fn(&Cells<'_>, &NsKey, &Namespace) -> bool,
     ) -> io::Result<()> {
         let mut view = View::new(inv, filter, &Column::DEFAULT);

@@ -270,16 +270,9 @@ mod tests {
 
     fn unshare(pid: u32, slot: usize, inum: u64, t: u64) -> TaskEvent {
         TaskEvent {
-            kind: TaskEventKind::Unshare,
             time_ns: T0 + t,
-            pid,
-            tid: pid,
-            ppid: 1,
-            uid: 0,
             comm: "unshare".into(),
-            cgroup_id: 0,
             flags: NsType::of_slot(slot).clone_flag() as u64,
-            fd: -1,
             slots: vec![Slot {
                 slot,
                 ty: NsType::of_slot(slot),
@@ -291,6 +284,7 @@ mod tests {
             }],
             followed: true,
             group_dead: Some(true),
+            ..TaskEvent::test(TaskEventKind::Unshare, pid)
         }
     }
 

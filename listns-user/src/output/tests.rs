@@ -2,7 +2,7 @@
 //! consumer receives for a given set of facts.
 
 use super::{
-    Filter, View, classic,
+    Selection, View, classic,
     columns::{Cells, Column, Value},
     contract::NamespaceRow,
     json,
@@ -94,7 +94,7 @@ fn classic_view_matches_listns_py_layout() {
 fn json_lists_every_namespace_with_holders() {
     let mut inv = basic();
     inv.add_holder(NsType::User, 4001, None, Holder::Fd { pid: 100, fd: 3 });
-    let view = View::new(&inv, &Filter::default(), &Column::DEFAULT);
+    let view = View::new(&inv, &Selection::default(), &Column::DEFAULT);
     let mut out = Vec::new();
     json::render(&mut out, &view, &ScanStats::default()).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -137,32 +137,32 @@ fn filters_by_type_pid_and_persistence() {
     // 100 holds net 2001 by an fd, and net 3001 is held by nothing but an fd.
     inv.add_holder(NsType::Net, 2001, None, Holder::Fd { pid: 100, fd: 3 });
     inv.add_holder(NsType::Net, 3001, None, Holder::Fd { pid: 100, fd: 4 });
-    let inodes = |f: Filter| {
+    let inodes = |f: Selection| {
         f.select(&inv)
             .iter()
             .map(|(k, _)| k.inum)
             .collect::<Vec<_>>()
     };
-    let by_type = Filter {
+    let by_type = Selection {
         types: vec![NsType::Uts],
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(by_type), vec![1004, 2002]);
-    let by_pid = Filter {
+    let by_pid = Selection {
         pid: Some(201),
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(by_pid).len(), 8, "all of 201's namespaces");
     // lsns -p: the namespaces the process is in, not those it holds by fds.
-    let by_fd = Filter {
+    let by_fd = Selection {
         types: vec![NsType::Net],
         pid: Some(100),
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(by_fd), vec![1001], "its own only");
-    let persistent = Filter {
+    let persistent = Selection {
         persistent: true,
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(persistent), vec![3001]);
 }
@@ -241,7 +241,7 @@ fn json_rows_carry_every_holder_kind() {
     ] {
         inv.add_holder(NsType::Net, 2001, None, h);
     }
-    let view = View::new(&inv, &Filter::default(), &Column::DEFAULT);
+    let view = View::new(&inv, &Selection::default(), &Column::DEFAULT);
     let mut out = Vec::new();
     json::render(&mut out, &view, &ScanStats::default()).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

@@ -2,7 +2,7 @@
 //! what lsns prints for the same facts.
 
 use super::{
-    Filter, Rows, TreeMode, View,
+    Rows, Selection, TreeMode, View,
     columns::{Column, Value},
     json,
     table::{self, Style},
@@ -88,8 +88,8 @@ fn inv() -> Inventory {
 const COLS: [Column; 3] = [Column::Ns, Column::Type, Column::Command];
 
 fn view<'a>(inv: &'a Inventory, rows: Rows, q: Option<&str>) -> View<'a> {
-    let q = q.map(|e| filter::Filter::new(e, &Column::filter_columns()).unwrap());
-    View::build(inv, &Filter::default(), &COLS, rows, q.as_ref()).unwrap()
+    let q = q.map(|e| filter::Query::new(e, &Column::filter_columns()).unwrap());
+    View::build(inv, &Selection::default(), &COLS, rows, q.as_ref()).unwrap()
 }
 
 fn text(v: &View<'_>, style: Style) -> String {
@@ -169,10 +169,10 @@ fn rows_whose_tree_parent_the_filter_rejects_become_roots() {
 #[test]
 fn evaluation_errors_stop_the_listing() {
     let inv = inv();
-    let q = filter::Filter::new("COMMAND > 3", &Column::filter_columns()).unwrap();
+    let q = filter::Query::new("COMMAND > 3", &Column::filter_columns()).unwrap();
     let err = View::build(
         &inv,
-        &Filter::default(),
+        &Selection::default(),
         &COLS,
         Rows::Namespaces(None),
         Some(&q),
@@ -187,7 +187,7 @@ fn a_namespace_no_process_is_in_shows_its_owners_creator() {
     let inv = inv();
     let k = inv.by_inode(NsType::Net, 30).unwrap();
     let ns = inv.get(&k).unwrap();
-    let v = View::new(&inv, &Filter::default(), &COLS);
+    let v = View::new(&inv, &Selection::default(), &COLS);
     assert_eq!(v.cells.value(&k, ns, Column::Uid), Value::Num(1000));
     assert_eq!(v.cells.value(&k, ns, Column::Pid), Value::Null);
     assert_eq!(v.cells.value(&k, ns, Column::Path), Value::Null);
@@ -204,21 +204,22 @@ fn a_namespace_no_process_is_in_shows_its_owners_creator() {
 #[test]
 fn persistent_and_task_choose_as_lsns() {
     let inv = inv();
-    let inodes = |f: Filter| -> Vec<u64> { f.select(&inv).iter().map(|(k, _)| k.inum).collect() };
-    let p = Filter {
+    let inodes =
+        |f: Selection| -> Vec<u64> { f.select(&inv).iter().map(|(k, _)| k.inum).collect() };
+    let p = Selection {
         persistent: true,
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(p), [30]);
-    let t = Filter {
+    let t = Selection {
         pid: Some(201),
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(t), [12, 20, 21]);
     // 200 has pid 21 only as pid_for_children: not in it.
-    let t = Filter {
+    let t = Selection {
         pid: Some(200),
-        ..Filter::default()
+        ..Selection::default()
     };
     assert_eq!(inodes(t), [11, 12, 20]);
 }
@@ -230,7 +231,7 @@ fn a_positional_namespace_lists_its_processes() {
     let cols = [Column::Pid, Column::Ppid, Column::Command];
     let v = View::build(
         &inv,
-        &Filter::default(),
+        &Selection::default(),
         &cols,
         Rows::Processes { key, tree: true },
         None,
@@ -241,10 +242,10 @@ fn a_positional_namespace_lists_its_processes() {
         "200 100 unshare --user --pid --fork sleep 600\n\
          201 200 └─sleep 600\n"
     );
-    let q = filter::Filter::new("PID > 200", &Column::filter_columns()).unwrap();
+    let q = filter::Query::new("PID > 200", &Column::filter_columns()).unwrap();
     let v = View::build(
         &inv,
-        &Filter::default(),
+        &Selection::default(),
         &cols,
         Rows::Processes { key, tree: false },
         Some(&q),
@@ -346,10 +347,10 @@ fn nsfs_paths_are_one_per_line_unless_nowrap() {
         });
     }
     let cols = [Column::Ns, Column::Nsfs, Column::Nprocs];
-    let q = filter::Filter::new("NS == 30", &Column::filter_columns()).unwrap();
+    let q = filter::Query::new("NS == 30", &Column::filter_columns()).unwrap();
     let v = View::build(
         &inv,
-        &Filter::default(),
+        &Selection::default(),
         &cols,
         Rows::Namespaces(None),
         Some(&q),
@@ -374,10 +375,10 @@ fn listns_own_columns_can_be_filtered_on() {
     inv.processes.get_mut(&200).unwrap().container =
         Some(crate::inventory::Container::new("podman", "abc"));
     let rows = |q: &str| -> Vec<u64> {
-        let q = filter::Filter::new(q, &Column::filter_columns()).unwrap();
+        let q = filter::Query::new(q, &Column::filter_columns()).unwrap();
         View::build(
             &inv,
-            &Filter::default(),
+            &Selection::default(),
             &COLS,
             Rows::Namespaces(None),
             Some(&q),

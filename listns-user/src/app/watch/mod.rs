@@ -17,7 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::{
     follow::{Ended, Followee},
-    print::Print,
+    print::WatchFilter,
 };
 
 mod following;
@@ -26,7 +26,7 @@ use crate::{
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
     output::{
-        Filter,
+        Selection,
         contract::VerdictKind,
         events,
         sink::Sink,
@@ -141,7 +141,7 @@ struct Watch {
     out: EventWriter<Sink>,
     /// Metrics and health, with `--metrics`.
     telemetry: Option<Telemetry>,
-    print: Print,
+    print: WatchFilter,
     /// What the followed tree did (following only).
     followed: Option<Followed>,
     containers: Containers,
@@ -249,7 +249,7 @@ impl Watch {
             max_gone: args.max_gone,
             ..Tuning::default()
         };
-        let print = Print {
+        let print = WatchFilter {
             types: args.types.clone(),
             container: args.container.clone(),
             follow: following,
@@ -279,10 +279,10 @@ impl Watch {
         w.seed();
         // A command run here has no namespaces yet: its events say it all.
         if !args.events_only && args.command.is_empty() {
-            let filter = Filter {
+            let filter = Selection {
                 types: args.types.clone(),
                 pid: args.pid,
-                ..Filter::default()
+                ..Selection::default()
             };
             let print = &w.print;
             w.out

@@ -79,7 +79,7 @@ fn row(i: usize) -> impl Fn(&str) -> Option<Cell> {
 
 /// The 1-based numbers of the rows that pass.
 fn matching(expr: &str) -> Vec<usize> {
-    let f = Filter::new(expr, &columns()).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    let f = Query::new(expr, &columns()).unwrap_or_else(|e| panic!("{expr}: {e}"));
     (0..ROWS.len())
         .filter(|&i| f.matches(&row(i)).unwrap_or_else(|e| panic!("{expr}: {e}")))
         .map(|i| i + 1)
@@ -87,14 +87,14 @@ fn matching(expr: &str) -> Vec<usize> {
 }
 
 fn parse_error(expr: &str) -> FilterError {
-    match Filter::new(expr, &columns()) {
+    match Query::new(expr, &columns()) {
         Ok(f) => panic!("{expr:?} parsed: {f:?}"),
         Err(e) => e,
     }
 }
 
 fn eval_error(expr: &str) -> EvalError {
-    let f = Filter::new(expr, &columns()).unwrap();
+    let f = Query::new(expr, &columns()).unwrap();
     (0..ROWS.len())
         .find_map(|i| f.matches(&row(i)).err())
         .unwrap_or_else(|| panic!("{expr} evaluated without error"))
@@ -146,7 +146,7 @@ fn column_names_ignore_case() {
         ("nprocs == 0", &[3]),
         ("Nprocs == 0 && type == \"net\"", &[3]),
     ]);
-    let f = Filter::new("nprocs == 0 || Type", &columns()).unwrap();
+    let f = Query::new("nprocs == 0 || Type", &columns()).unwrap();
     assert_eq!(f.columns().collect::<Vec<_>>(), ["NPROCS", "TYPE"]);
     assert!(f.uses("type") && !f.uses("PID"));
 }
@@ -316,7 +316,7 @@ fn regexes() {
         ),
     ]);
     // POSIX: . matches a newline.
-    let f = Filter::new(r#"COMMAND =~ "a.b""#, &columns()).unwrap();
+    let f = Query::new(r#"COMMAND =~ "a.b""#, &columns()).unwrap();
     assert!(
         f.matches(&|_: &str| Some(Cell::Str("a\nb".into())))
             .unwrap()
@@ -329,7 +329,7 @@ fn evaluation_errors_name_the_column_and_value() {
         "NETNSID" => Some(Cell::Str("unassigned".into())),
         _ => None,
     };
-    let f = Filter::new("NETNSID == 7", &columns()).unwrap();
+    let f = Query::new("NETNSID == 7", &columns()).unwrap();
     let e = f.matches(&row).unwrap_err();
     assert_eq!(e.column, "NETNSID");
     assert_eq!(e.value, "unassigned");
@@ -338,18 +338,18 @@ fn evaluation_errors_name_the_column_and_value() {
         r#"failed to apply filter: column NETNSID holds "unassigned", which is not a number"#
     );
     // Compared as strings it is fine.
-    let f = Filter::new(r#"NETNSID == "7""#, &columns()).unwrap();
+    let f = Query::new(r#"NETNSID == "7""#, &columns()).unwrap();
     assert!(!f.matches(&row).unwrap());
     // A string in a number column is parsed, and refused when it is no number.
-    let f = Filter::new("NPROCS == 3", &columns()).unwrap();
+    let f = Query::new("NPROCS == 3", &columns()).unwrap();
     assert!(f.matches(&|_: &str| Some(Cell::Str(" 3 ".into()))).unwrap());
     assert!(f.matches(&|_: &str| Some(Cell::Str("-3".into()))).is_err());
     assert!(f.matches(&|_: &str| Some(Cell::Str("".into()))).is_err());
     // Short-circuit: the right side is not evaluated when the left decides.
-    let f = Filter::new("false && NETNSID == 7", &columns()).unwrap();
+    let f = Query::new("false && NETNSID == 7", &columns()).unwrap();
     assert!(!f.matches(&row).unwrap());
     // A hostile value is escaped in the message.
-    let f = Filter::new("COMMAND == 5", &columns()).unwrap();
+    let f = Query::new("COMMAND == 5", &columns()).unwrap();
     let e = f
         .matches(&|_: &str| Some(Cell::Str("\x1b]52;c;bad\x07".into())))
         .unwrap_err()
@@ -366,12 +366,12 @@ fn json_objects_are_rows() {
         "netnsid": "7", "command": null
     });
     let obj = obj.as_object().unwrap();
-    let f = Filter::new(
+    let f = Query::new(
         r#"NPROCS == 0 && !PID && TYPE == "net" && NETNSID == 7"#,
         &columns(),
     )
     .unwrap();
     assert!(f.matches(obj).unwrap());
-    let f = Filter::new("COMMAND || PID", &columns()).unwrap();
+    let f = Query::new("COMMAND || PID", &columns()).unwrap();
     assert!(!f.matches(obj).unwrap());
 }

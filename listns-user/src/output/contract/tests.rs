@@ -91,19 +91,13 @@ fn text_is_exact_and_bytes_that_are_not_utf8_get_hex() {
 
 fn setns(comm: &[u8]) -> TaskEvent {
     TaskEvent {
-        kind: TaskEventKind::Setns,
         time_ns: T,
-        pid: 7,
         tid: 8,
-        ppid: 1,
-        uid: 0,
         comm: comm.to_vec().into(),
         cgroup_id: 9,
-        flags: 0x4000_0000,
+        flags: libc::CLONE_NEWNET as u64,
         fd: 3,
-        slots: Vec::new(),
-        followed: false,
-        group_dead: None,
+        ..TaskEvent::test(TaskEventKind::Setns, 7)
     }
 }
 

@@ -28,7 +28,7 @@ pub use fs::{
 pub use nsfs::{socket_netns, tun_netns};
 pub use pidfd::{pidfd_getfd, pidfd_open, pidfd_send_signal};
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -37,15 +37,20 @@ pub fn page_size() -> usize {
     rustix::param::page_size()
 }
 
-/// Registers `inner` with tokio's reactor for readability.
-///
-/// Contract: `inner` owns its fd, keeps it open and returns the same one
-/// from `as_raw_fd` for as long as it lives (an `OwnedFd`, aya's ring
-/// buffer and log reader do), so that the registration always names that
-/// fd. Must be called inside a tokio runtime.
-pub fn async_readable<T: AsRawFd>(inner: T) -> std::io::Result<AsyncFd<T>> {
-    // SAFETY: by the contract above, the fd stays open and the same until
-    // `inner` is dropped, which the AsyncFd does last, after deregistering.
-    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }
-        .map_err(std::io::Error::from)
+/// Registers an fd with tokio's reactor for readability. The AsyncFd owns
+/// it, so it stays open and the same for as long as the registration
+/// lives. Must be called inside a tokio runtime.
+pub fn async_readable(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: `fd` is owned by the AsyncFd from here on: nothing else can
+    // close it or make `as_raw_fd` return another fd while it is registered.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(std::io::Error::from)
+}
+
+/// Readiness of an fd that something else owns (an aya ring buffer, the log
+/// reader): a duplicate of it, registered with tokio. The duplicate names
+/// the same open file, so it is readable exactly when the original is, and
+/// it stays valid whatever happens to the original.
+pub fn readiness(fd: BorrowedFd<'_>) -> std::io::Result<AsyncFd<OwnedFd>> {
+    let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
+    async_readable(dup)
 }

@@ -13,7 +13,7 @@ pub mod offsets;
 pub mod record;
 mod tracefs;
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, os::fd::AsFd, path::PathBuf, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -130,7 +130,9 @@ pub struct Batch {
 pub struct Tracer {
     // Field order matters on drop: the ring buffer and maps close before the
     // object that detaches the programs.
-    ring: AsyncFd<RingBuf<MapData>>,
+    ring: RingBuf<MapData>,
+    /// Readable when the kernel forces a wakeup (see `next_batch`).
+    ring_ready: AsyncFd<std::os::fd::OwnedFd>,
     lost: PerCpuArray<MapData, u64>,
     known: BpfHashMap<MapData, u64, u8>,
     /// `known`'s map, for `BPF_MAP_DELETE_BATCH`; `None` once the kernel
@@ -251,7 +253,8 @@ impl Tracer {
         let mut poll = tokio::time::interval(opts.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Tracer {
-            ring: register(ring)?,
+            ring_ready: crate::sys::readiness(ring.as_fd())?,
+            ring,
             lost,
             known,
             known_fd,
@@ -290,8 +293,7 @@ impl Tracer {
     }
 
     fn drain_into(&mut self, batch: &mut Batch) {
-        let ring = self.ring.get_mut();
-        while let Some(item) = ring.next() {
+        while let Some(item) = self.ring.next() {
             match record::decode(&item, &self.clock) {
                 Ok(ev) => batch.events.push(ev),
                 Err(e) => {
@@ -316,7 +318,7 @@ impl Tracer {
                 return Ok(batch);
             }
             tokio::select! {
-                guard = self.ring.readable_mut() => guard?.clear_ready(),
+                guard = self.ring_ready.readable() => guard?.clear_ready(),
                 _ = self.poll.tick() => {}
             }
         }
@@ -376,8 +378,11 @@ impl Drop for Tracer {
 fn start_logger(ebpf: &mut Ebpf, status: &mut Status) -> Option<tokio::task::JoinHandle<()>> {
     let logger = aya_log::EbpfLogger::init(ebpf)
         .map_err(|e| e.to_string())
-        .and_then(|l| register(l).map_err(|e| e.to_string()));
-    let mut logger = match logger {
+        .and_then(|l| {
+            let ready = crate::sys::readiness(l.as_fd()).map_err(|e| e.to_string())?;
+            Ok((l, ready))
+        });
+    let (mut logger, ready) = match logger {
         Ok(l) => l,
         Err(e) => {
             status
@@ -387,18 +392,11 @@ fn start_logger(ebpf: &mut Ebpf, status: &mut Status) -> Option<tokio::task::Joi
         }
     };
     Some(tokio::spawn(async move {
-        while let Ok(mut guard) = logger.readable_mut().await {
-            guard.get_inner_mut().flush();
+        while let Ok(mut guard) = ready.readable().await {
+            logger.flush();
             guard.clear_ready();
         }
     }))
-}
-
-/// Registers a map fd with tokio for readability: the fd belongs to
-/// `inner` (an aya ring buffer or the log reader), which the AsyncFd owns
-/// until it is dropped, and it never changes.
-fn register<T: std::os::fd::AsRawFd>(inner: T) -> std::io::Result<AsyncFd<T>> {
-    crate::sys::async_readable(inner)
 }
 
 fn is_eperm(e: &aya::EbpfError) -> bool {

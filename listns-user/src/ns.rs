@@ -286,63 +286,16 @@ mod tests {
     /// `/proc/self/ns` links.
     #[test]
     fn flags_and_names_are_the_kernels() {
+        #[rustfmt::skip]
         let kernel: [(NsType, libc::c_int, u32, &str, &str); 8] = [
-            (
-                NsType::Mnt,
-                libc::CLONE_NEWNS,
-                0x0002_0000,
-                "CLONE_NEWNS",
-                "mnt",
-            ),
-            (
-                NsType::Net,
-                libc::CLONE_NEWNET,
-                0x4000_0000,
-                "CLONE_NEWNET",
-                "net",
-            ),
-            (
-                NsType::Pid,
-                libc::CLONE_NEWPID,
-                0x2000_0000,
-                "CLONE_NEWPID",
-                "pid",
-            ),
-            (
-                NsType::User,
-                libc::CLONE_NEWUSER,
-                0x1000_0000,
-                "CLONE_NEWUSER",
-                "user",
-            ),
-            (
-                NsType::Uts,
-                libc::CLONE_NEWUTS,
-                0x0400_0000,
-                "CLONE_NEWUTS",
-                "uts",
-            ),
-            (
-                NsType::Ipc,
-                libc::CLONE_NEWIPC,
-                0x0800_0000,
-                "CLONE_NEWIPC",
-                "ipc",
-            ),
-            (
-                NsType::Cgroup,
-                libc::CLONE_NEWCGROUP,
-                0x0200_0000,
-                "CLONE_NEWCGROUP",
-                "cgroup",
-            ),
-            (
-                NsType::Time,
-                libc::CLONE_NEWTIME,
-                0x0000_0080,
-                "CLONE_NEWTIME",
-                "time",
-            ),
+            (NsType::Mnt, libc::CLONE_NEWNS, 0x0002_0000, "CLONE_NEWNS", "mnt"),
+            (NsType::Net, libc::CLONE_NEWNET, 0x4000_0000, "CLONE_NEWNET", "net"),
+            (NsType::Pid, libc::CLONE_NEWPID, 0x2000_0000, "CLONE_NEWPID", "pid"),
+            (NsType::User, libc::CLONE_NEWUSER, 0x1000_0000, "CLONE_NEWUSER", "user"),
+            (NsType::Uts, libc::CLONE_NEWUTS, 0x0400_0000, "CLONE_NEWUTS", "uts"),
+            (NsType::Ipc, libc::CLONE_NEWIPC, 0x0800_0000, "CLONE_NEWIPC", "ipc"),
+            (NsType::Cgroup, libc::CLONE_NEWCGROUP, 0x0200_0000, "CLONE_NEWCGROUP", "cgroup"),
+            (NsType::Time, libc::CLONE_NEWTIME, 0x0000_0080, "CLONE_NEWTIME", "time"),
         ];
         for (t, libc_flag, sched_h, flag_name, link) in kernel {
             assert_eq!(

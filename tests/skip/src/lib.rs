@@ -137,3 +137,45 @@ pub fn is_root() -> bool {
 
 mod probe;
 pub use probe::{kernel_has_nsfs_handles, kernel_version};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_is_the_running_tests_path() {
+        assert_eq!(test_name(), "tests::the_name_is_the_running_tests_path");
+    }
+
+    #[test]
+    fn off_the_tests_thread_no_name_is_made_up() {
+        let err = std::thread::spawn(test_name).join().unwrap_err();
+        let text = err.downcast_ref::<String>().unwrap();
+        assert!(text.contains("on the test's own thread"), "{text}");
+        // A thread named after the test is taken at its word.
+        let named = std::thread::Builder::new()
+            .name("a::b".into())
+            .spawn(test_name)
+            .unwrap();
+        assert_eq!(named.join().unwrap(), "a::b");
+    }
+
+    #[test]
+    fn what_holds_needs_no_skip() {
+        assert!(require(true, "unused"));
+        assert!(require_allowing_ci(true, "unused"));
+        assert!(require_kernel(true, "anything", (99, 0)));
+    }
+
+    #[test]
+    fn the_kernel_version_is_unames() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let (major, minor) = kernel_version();
+        assert!(
+            release.starts_with(&format!("{major}.{minor}."))
+                || release.trim() == format!("{major}.{minor}"),
+            "{release} against {major}.{minor}"
+        );
+        assert!(major >= 3);
+    }
+}

@@ -240,4 +240,43 @@ mod tests {
             assert_eq!(NsType::from_clone_flag(t.clone_flag()), Some(t));
         }
     }
+
+    /// Each type's flag (also its `NS_GET_NSTYPE` number), flag name and
+    /// link name against sources other than this module: libc's constants,
+    /// the numbers of <linux/sched.h> written out, and the kernel's own
+    /// `/proc/self/ns` links.
+    #[test]
+    fn flags_and_names_are_the_kernels() {
+        #[rustfmt::skip]
+        let kernel: [(NsType, libc::c_int, u32, &str, &str); 8] = [
+            (NsType::Mnt, libc::CLONE_NEWNS, 0x0002_0000, "CLONE_NEWNS", "mnt"),
+            (NsType::Net, libc::CLONE_NEWNET, 0x4000_0000, "CLONE_NEWNET", "net"),
+            (NsType::Pid, libc::CLONE_NEWPID, 0x2000_0000, "CLONE_NEWPID", "pid"),
+            (NsType::User, libc::CLONE_NEWUSER, 0x1000_0000, "CLONE_NEWUSER", "user"),
+            (NsType::Uts, libc::CLONE_NEWUTS, 0x0400_0000, "CLONE_NEWUTS", "uts"),
+            (NsType::Ipc, libc::CLONE_NEWIPC, 0x0800_0000, "CLONE_NEWIPC", "ipc"),
+            (NsType::Cgroup, libc::CLONE_NEWCGROUP, 0x0200_0000, "CLONE_NEWCGROUP", "cgroup"),
+            (NsType::Time, libc::CLONE_NEWTIME, 0x0000_0080, "CLONE_NEWTIME", "time"),
+        ];
+        for (t, libc_flag, sched_h, flag_name, link) in kernel {
+            assert_eq!(
+                libc_flag as u32, sched_h,
+                "libc and <linux/sched.h> differ on {flag_name}"
+            );
+            assert_eq!(t.clone_flag(), sched_h, "{t:?}");
+            assert_eq!(NsType::from_clone_flag(sched_h), Some(t), "{flag_name}");
+            assert_eq!(flag_names(sched_h as u64), vec![flag_name]);
+            assert_eq!(t.name(), link);
+            assert_eq!(NsType::from_name(link), Some(t));
+            let text = std::fs::read_link(format!("/proc/self/ns/{link}"))
+                .unwrap_or_else(|e| panic!("/proc/self/ns/{link}: {e}"));
+            let text = text.to_str().unwrap();
+            assert!(text.starts_with(&format!("{link}:[")), "{text}");
+        }
+        // All eight at once, in this module's order (lsns's).
+        let all = kernel.iter().fold(0u64, |acc, k| acc | k.2 as u64);
+        let names: Vec<&str> = kernel.iter().map(|k| k.3).collect();
+        assert_eq!(flag_names(all), names);
+        assert_eq!(NsType::from_flags(all), NsType::ALL.to_vec());
+    }
 }

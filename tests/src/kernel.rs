@@ -26,6 +26,24 @@ pub fn ns_id_of_path(path: &str) -> Option<u64> {
     File::open(path).ok().and_then(|f| ns_id_of_fd(&f))
 }
 
+/// `NS_GET_PARENT` = `_IO(0xb7, 0x2)` (include/uapi/linux/nsfs.h).
+pub const NS_GET_PARENT: libc::c_ulong = (0xb7 << 8) | 0x2;
+
+/// The inode of the parent of the pid or user namespace at an nsfs path,
+/// by raw ioctl and fstat; None when it has none or it is out of reach.
+pub fn ns_parent_inode(path: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = File::open(path).ok()?;
+    // SAFETY: NS_GET_PARENT takes no argument and returns a new fd or -1.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new fd that we own.
+    let parent = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    parent.metadata().ok().map(|m| m.ino())
+}
+
 /// Whether this kernel gives namespaces 64-bit ids: `ioctl(NS_GET_ID)` on
 /// our own netns.
 pub fn kernel_has_ns_ids() -> bool {
@@ -52,59 +70,9 @@ pub fn kernel_forgets_on_free() -> bool {
     !kernel_has_ns_ids() && kernel_can_kprobe("proc_free_inum")
 }
 
-#[repr(C)]
-struct NsfsHandle {
-    handle_bytes: u32,
-    handle_type: i32,
-    f_handle: [u8; 16],
-}
-
-/// Whether nsfs file handles work here: `name_to_handle_at` on our own
-/// netns, then `open_by_handle_at` of that handle must give back an fd on
-/// the same inode.
-pub fn kernel_has_nsfs_handles() -> bool {
-    let Ok(ns) = File::open("/proc/self/ns/net") else {
-        return false;
-    };
-    let mut fh = NsfsHandle {
-        handle_bytes: 16,
-        handle_type: 0,
-        f_handle: [0; 16],
-    };
-    let mut mnt_id = 0;
-    // SAFETY: fh has room for the 16 bytes handle_bytes announces; the
-    // empty path is used with AT_EMPTY_PATH.
-    let r = unsafe {
-        libc::name_to_handle_at(
-            ns.as_raw_fd(),
-            c"".as_ptr(),
-            (&raw mut fh).cast(),
-            &mut mnt_id,
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    if r != 0 {
-        return false;
-    }
-    // SAFETY: fh is the complete handle the kernel just wrote.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            ns.as_raw_fd(),
-            (&raw mut fh).cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return false;
-    }
-    // SAFETY: a new fd that we own.
-    let reopened = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    use std::os::unix::fs::MetadataExt;
-    match (ns.metadata(), reopened.metadata()) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
-    }
-}
+/// Whether nsfs file handles work here (the probe lives in listns-skip,
+/// where listns-user's unit tests can use it too).
+pub use listns_skip::kernel_has_nsfs_handles;
 
 /// The ids of the BPF programs that process `pid` holds through its fds
 /// (program fds and link fds both show `prog_id:` in their fdinfo);
@@ -238,18 +206,8 @@ pub fn listns_all_raw(ns_type: u32) -> Result<Vec<u64>, i32> {
     }
 }
 
-/// The running kernel's (major, minor), from uname.
-pub fn kernel_version() -> (u32, u32) {
-    // SAFETY: uname fills the struct.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    unsafe { libc::uname(&mut u) };
-    // SAFETY: release is NUL-terminated.
-    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy();
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major, minor)
-}
+/// The running kernel's (major, minor) (the probe lives in listns-skip).
+pub use listns_skip::kernel_version;
 
 /// Sends `fd` over the unix socket `sock` with SCM_RIGHTS (one data byte),
 /// with raw syscalls only: callable in a forked child.

@@ -1,9 +1,10 @@
 //! Helpers shared by the privileged integration tests.
 //!
 //! These tests create real namespaces and load real eBPF programs, so they
-//! need root. Where they cannot run they say why, and write that to the
-//! skip log that `cargo xtask test` summarises; under CI (`CI` set) that is
-//! a failure, never a silent skip.
+//! need root. Where they cannot run they skip through the listns-skip
+//! crate: it says why, under the test's own name, in the skip log that
+//! `cargo xtask test` summarises; under CI (`CI` set) that is a failure,
+//! never a silent skip.
 
 pub mod kernel;
 pub mod lsns;
@@ -14,50 +15,9 @@ pub use kernel::{kernel_has_ns_ids, kernel_has_nsfs_handles};
 pub mod packaging;
 
 use std::{
-    io::Write,
     path::Path,
     time::{Duration, Instant},
 };
-
-/// The environment variable naming the skip log: `cargo xtask test` sets
-/// it, empties the file before the tests and summarises it after them.
-pub const SKIP_LOG_ENV: &str = "LISTNS_SKIP_LOG";
-
-/// Returns false (after printing why, and logging it) when the test cannot
-/// run here; panics instead when running in CI, where every privileged
-/// test must run.
-pub fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let reason = "needs root (creates namespaces, loads eBPF)";
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {reason}; CI must run privileged tests as root");
-    }
-    eprintln!("SKIP {test}: {reason}");
-    log_skip(test, reason);
-    false
-}
-
-/// Appends `TEST<TAB>REASON` to the skip log, if one is set. A log that
-/// cannot be written is said so on stderr (the SKIP line is out already).
-pub fn log_skip(test: &str, reason: &str) {
-    let Some(path) = std::env::var_os(SKIP_LOG_ENV) else {
-        return;
-    };
-    let line = format!("{test}\t{reason}\n");
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(e) = written {
-        eprintln!(
-            "listns-tests: cannot log the skip to {}: {e}",
-            Path::new(&path).display()
-        );
-    }
-}
 
 /// `d` stretched by `LISTNS_TEST_TIME_SCALE` (a number, 1 when unset): the
 /// kernel matrix's emulated guests run several times slower than a host,

@@ -26,31 +26,18 @@ pub fn repo_file(rel: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// A test that cannot run here: fails under CI, else prints why and
-/// returns false.
-pub fn cannot_run(test: &str, why: &str) -> bool {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why}; CI must run every packaging test");
-    }
-    eprintln!("SKIP {test}: {why}");
-    false
-}
-
 /// Installs the named components with packaging/install-test-deps.sh when
-/// missing (the script checks first); false (after saying why) when that
-/// fails outside CI.
-pub fn require_tools(test: &str, components: &[&str]) -> bool {
+/// missing (the script checks first); when that fails the running test
+/// skips (`listns_skip::require`: a failure under CI).
+pub fn require_tools(components: &[&str]) -> bool {
     let out = Command::new(root().join("packaging/install-test-deps.sh"))
         .args(components)
         .stdout(Stdio::inherit())
         .output()
         .expect("running packaging/install-test-deps.sh");
-    if out.status.success() {
-        return true;
-    }
-    cannot_run(
-        test,
-        &format!(
+    listns_skip::require(
+        out.status.success(),
+        format_args!(
             "installing {} failed: {}",
             components.join(", "),
             String::from_utf8_lossy(&out.stderr).trim()

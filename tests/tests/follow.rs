@@ -11,7 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use listns_tests::{assert_valid_json, listns_bin, require_root, wait_for};
+use listns_skip::require_root;
+use listns_tests::{assert_valid_json, listns_bin, wait_for};
 use serde_json::Value;
 
 /// A loop that keeps making IPC namespaces in processes listns does not
@@ -102,7 +103,7 @@ const SCRIPT: &str = "unshare -n true; unshare -u true; exit 3";
 
 #[test]
 fn follow_command_json_shows_only_its_namespaces_then_the_summary() {
-    if !require_root("follow_command_json_shows_only_its_namespaces_then_the_summary") {
+    if !require_root() {
         return;
     }
     let noise = Noise::start();
@@ -182,7 +183,7 @@ fn follow_command_json_shows_only_its_namespaces_then_the_summary() {
 
 #[test]
 fn follow_command_text_is_one_line_per_event_and_ends_with_the_summary() {
-    if !require_root("follow_command_text_is_one_line_per_event_and_ends_with_the_summary") {
+    if !require_root() {
         return;
     }
     let noise = Noise::start();
@@ -239,7 +240,7 @@ fn follow_command_text_is_one_line_per_event_and_ends_with_the_summary() {
 
 #[test]
 fn unshare_of_three_types_is_one_text_line() {
-    if !require_root("unshare_of_three_types_is_one_text_line") {
+    if !require_root() {
         return;
     }
     let out = listns_watch(&["--", "unshare", "-uin", "true"]);
@@ -289,7 +290,7 @@ fn helper_five_threads() {
 
 #[test]
 fn a_process_of_five_threads_leaving_its_netns_is_one_left_line() {
-    if !require_root("a_process_of_five_threads_leaving_its_netns_is_one_left_line") {
+    if !require_root() {
         return;
     }
     let me = std::env::current_exe().unwrap();
@@ -325,7 +326,7 @@ fn a_process_of_five_threads_leaving_its_netns_is_one_left_line() {
 
 #[test]
 fn follow_pid_follows_a_running_process_and_its_new_children() {
-    if !require_root("follow_pid_follows_a_running_process_and_its_new_children") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -393,7 +394,7 @@ fn follow_pid_follows_a_running_process_and_its_new_children() {
 
 #[test]
 fn type_filter_prints_only_that_type_while_tracking_all() {
-    if !require_root("type_filter_prints_only_that_type_while_tracking_all") {
+    if !require_root() {
         return;
     }
     let out = listns_watch(&["--json", "-t", "uts", "--", "sh", "-c", SCRIPT]);
@@ -421,7 +422,7 @@ fn type_filter_prints_only_that_type_while_tracking_all() {
 /// up through parents. The summary says what holds the namespace now.
 #[test]
 fn a_reparented_grandchild_stays_followed() {
-    if !require_root("a_reparented_grandchild_stays_followed") {
+    if !require_root() {
         return;
     }
     // The subshell forks the job and exits at once: the job's parent is
@@ -468,7 +469,7 @@ fn a_reparented_grandchild_stays_followed() {
 /// runs still gets the ones it was given.
 #[test]
 fn the_command_runs_with_the_privileges_listns_was_given() {
-    if !require_root("the_command_runs_with_the_privileges_listns_was_given") {
+    if !require_root() {
         return;
     }
     let cap_eff = |status: &str| {

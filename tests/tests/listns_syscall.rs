@@ -8,31 +8,24 @@
 use std::{os::fd::OwnedFd, time::Duration};
 
 use listns::{lifecycle::listns_syscall, ns::NsType};
+use listns_skip::require_root;
 use listns_tests::{
     kernel::{self, listns_all_raw},
-    log_skip, require_root,
     watch::{Watch, is},
 };
 
-/// Whether this kernel has listns(2); prints and logs the skip when not.
-fn require_listns(test: &str) -> bool {
+/// Whether this kernel has listns(2), by a raw call: any answer but ENOSYS
+/// means it does, and the test must run. Without it the test skips (on a
+/// kernel older than 6.19; on a newer one ENOSYS is a failure).
+fn require_listns() -> bool {
     let mut one = [0u64; 1];
-    match kernel::listns_raw(libc::CLONE_NEWNET as u32, 0, &mut one) {
-        Err(libc::ENOSYS) => {
-            let (major, minor) = kernel::kernel_version();
-            assert!(
-                (major, minor) < (6, 19),
-                "{test}: kernel {major}.{minor} answers ENOSYS to listns(2), which it should have"
-            );
-            let reason =
-                format!("no listns(2) on this kernel ({major}.{minor}; it arrived in 6.19)");
-            eprintln!("SKIP {test}: {reason}");
-            log_skip(test, &reason);
-            false
-        }
-        // Any other answer: the syscall exists, and the test must run.
-        _ => true,
-    }
+    let missing = kernel::listns_raw(libc::CLONE_NEWNET as u32, 0, &mut one) == Err(libc::ENOSYS);
+    let (major, minor) = kernel::kernel_version();
+    assert!(
+        !missing || (major, minor) < (6, 19),
+        "kernel {major}.{minor} answers ENOSYS to listns(2), which it should have"
+    );
+    listns_skip::require_kernel(!missing, "listns(2)", (6, 19))
 }
 
 /// Forks a child that unshares a UTS namespace, sends an fd on it over
@@ -107,8 +100,7 @@ fn socketpair() -> (OwnedFd, OwnedFd) {
 /// paging that ends exactly on a full page (the kernel then answers ENOENT).
 #[test]
 fn listns_replies_parse_as_the_kernel_gives_them() {
-    let test = "listns_replies_parse_as_the_kernel_gives_them";
-    if !require_root(test) || !require_listns(test) {
+    if !require_root() || !require_listns() {
         return;
     }
     let listed = listns_syscall::list_all().expect("listns's list_all");
@@ -165,8 +157,7 @@ fn listns_replies_parse_as_the_kernel_gives_them() {
 /// reported gone while it lives; gone once the fd is received and closed.
 #[test]
 fn namespace_held_in_flight_before_start_is_listed_hidden() {
-    let test = "namespace_held_in_flight_before_start_is_listed_hidden";
-    if !require_root(test) || !require_listns(test) {
+    if !require_root() || !require_listns() {
         return;
     }
     let (a, b) = socketpair();

@@ -14,7 +14,8 @@ use std::{
     time::Duration,
 };
 
-use listns_tests::{NetnsGuard, listns_bin, ns_inode, require_root, run, wait_for};
+use listns_skip::require_root;
+use listns_tests::{NetnsGuard, listns_bin, ns_inode, run, wait_for};
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
 
@@ -23,7 +24,7 @@ use parity_support::*;
 
 #[test]
 fn namespaces_no_process_is_in_have_no_pid_command_or_path() {
-    if !require_root("no_process_rows") {
+    if !require_root() {
         return;
     }
     let (holder, fd_ns) = fd_held_netns("lsns-parity-fd");
@@ -82,7 +83,7 @@ fn namespaces_no_process_is_in_have_no_pid_command_or_path() {
 
 #[test]
 fn persistent_and_task_select_as_lsns() {
-    if !require_root("persistent_and_task") {
+    if !require_root() {
         return;
     }
     let (holder, fd_ns) = fd_held_netns("lsns-parity-p");
@@ -119,7 +120,7 @@ fn persistent_and_task_select_as_lsns() {
 
 #[test]
 fn filter_expressions_choose_rows_over_any_column() {
-    if !require_root("filter") {
+    if !require_root() {
         return;
     }
     let (holder, fd_ns) = fd_held_netns("lsns-parity-q");
@@ -154,7 +155,7 @@ fn filter_expressions_choose_rows_over_any_column() {
 
 #[test]
 fn user_and_pid_namespaces_as_lsns_relates_and_draws_them() {
-    if !require_root("user_pid") {
+    if !require_root() {
         return;
     }
     let up = user_pid_pair();
@@ -284,7 +285,7 @@ fn user_and_pid_namespaces_as_lsns_relates_and_draws_them() {
 
 #[test]
 fn positional_namespace_without_processes_prints_nothing() {
-    if !require_root("positional_empty") {
+    if !require_root() {
         return;
     }
     let (_holder, fd_ns) = fd_held_netns("lsns-parity-pos");
@@ -299,7 +300,7 @@ fn positional_namespace_without_processes_prints_nothing() {
 
 #[test]
 fn two_bind_mounts_of_one_netns() {
-    if !require_root("nsfs") {
+    if !require_root() {
         return;
     }
     let _guard = NetnsGuard::new("lsns-parity-bind");
@@ -354,7 +355,7 @@ fn two_bind_mounts_of_one_netns() {
 
 #[test]
 fn default_columns_and_the_column_list() {
-    if !require_root("columns") {
+    if !require_root() {
         return;
     }
     let header = |args: &[&str]| -> Vec<String> {
@@ -400,7 +401,7 @@ fn default_columns_and_the_column_list() {
 
 #[test]
 fn the_table_fits_a_100_column_terminal() {
-    if !require_root("fit") {
+    if !require_root() {
         return;
     }
     // A 400-character command line, first in a uts namespace of its own;
@@ -440,7 +441,7 @@ fn the_table_fits_a_100_column_terminal() {
 
 #[test]
 fn watch_filter_prints_only_matching_events() {
-    if !require_root("watch_filter") {
+    if !require_root() {
         return;
     }
     // A misspelt key fails before any program is loaded.

@@ -48,7 +48,7 @@ fn man_pages_and_completions_come_from_the_cli() {
         }
     }
     // man renders it (the formatting is valid roff).
-    if require_tools("man_pages_and_completions_come_from_the_cli", &["man"]) {
+    if require_tools(&["man"]) {
         let out = output(
             Command::new("man")
                 .arg("-l")
@@ -141,8 +141,7 @@ fn unit_copy(dir: &std::path::Path, exec: &std::path::Path) -> std::path::PathBu
 
 #[test]
 fn systemd_unit_verifies_and_the_readme_has_its_exposure() {
-    let test = "systemd_unit_verifies_and_the_readme_has_its_exposure";
-    if !require_tools(test, &["systemd-analyze"]) {
+    if !require_tools(&["systemd-analyze"]) {
         return;
     }
     let dist = generate_dist();
@@ -205,8 +204,7 @@ fn systemd_unit_verifies_and_the_readme_has_its_exposure() {
 
 #[test]
 fn daemonset_passes_kubernetes_validate_strict() {
-    let test = "daemonset_passes_kubernetes_validate_strict";
-    if !require_tools(test, &["kubernetes-validate"]) {
+    if !require_tools(&["kubernetes-validate"]) {
         return;
     }
     let manifest = root().join("packaging/kubernetes/daemonset.yaml");
@@ -261,7 +259,7 @@ fn daemonset() -> Value {
 
 #[test]
 fn unit_daemonset_and_image_agree() {
-    if !require_tools("unit_daemonset_and_image_agree", &["kubernetes-validate"]) {
+    if !require_tools(&["kubernetes-validate"]) {
         return;
     }
     let unit = repo_file("packaging/systemd/listns.service");

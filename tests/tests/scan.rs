@@ -12,8 +12,9 @@ use std::{
     time::Duration,
 };
 
+use listns_skip::require_root;
 use listns_tests::{
-    kernel_has_ns_ids, listns_bin, live_inodes, lsns::lsns, require_root, run, wait_for,
+    kernel_has_ns_ids, listns_bin, live_inodes, lsns::lsns, ns_inode, run, wait_for,
 };
 
 use listns::{
@@ -28,12 +29,12 @@ fn scan() -> Inventory {
     inv
 }
 
+/// The inode of the namespace at an nsfs path (a /proc/PID/ns link, a
+/// bind mount) by stat: the kernel's answer, not listns's parsing.
 fn link_inode(path: impl AsRef<Path>) -> u64 {
-    let text = fs::read_link(path.as_ref())
-        .unwrap_or_else(|e| panic!("readlink {}: {e}", path.as_ref().display()));
-    listns::ns::parse_link(text.as_os_str().as_encoded_bytes())
-        .expect("ns link")
-        .1
+    let ino = ns_inode(path.as_ref());
+    assert_ne!(ino, 0, "stat {}", path.as_ref().display());
+    ino
 }
 
 fn holders(inv: &Inventory, ty: NsType, inum: u64) -> Vec<Holder> {
@@ -120,7 +121,7 @@ impl Drop for TempDirGuard {
 
 #[test]
 fn ip_netns_add_is_named_and_bind_held() {
-    if !require_root("ip_netns_add") {
+    if !require_root() {
         return;
     }
     let _g = listns_tests::NetnsGuard::new("listns-t1");
@@ -143,15 +144,16 @@ fn ip_netns_add_is_named_and_bind_held() {
         kernel_has_ns_ids(),
         "ids exactly where the kernel has them"
     );
+    // Owned by the user namespace of `ip`'s, which is this process's.
     assert_eq!(
         ns.owner.map(|o| o.inum),
-        inv.initial.get(&NsType::User).copied()
+        Some(link_inode("/proc/self/ns/user"))
     );
 }
 
 #[test]
 fn netns_bind_mounted_at_an_arbitrary_path() {
-    if !require_root("netns_bind_mount") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +161,7 @@ fn netns_bind_mounted_at_an_arbitrary_path() {
     fs::write(&file, b"").unwrap();
     let _g = TempDirGuard(dir, vec![file.clone()]);
     run("unshare", &[&format!("--net={}", file.display()), "true"]);
-    let inum = link_inode_of_file(&file);
+    let inum = link_inode(&file);
     let inv = scan();
     let h = holders(&inv, NsType::Net, inum);
     assert_eq!(
@@ -171,13 +173,9 @@ fn netns_bind_mounted_at_an_arbitrary_path() {
     );
 }
 
-fn link_inode_of_file(p: &Path) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
-}
-
 #[test]
 fn bind_mount_only_inside_a_private_mount_namespace() {
-    if !require_root("private_bind_mount") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +183,7 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
     fs::write(&file, b"").unwrap();
     let ready = dir.path().join("ready");
     let script = format!(
-        "unshare --net={f} true && readlink /proc/self/ns/mnt > {r}.tmp && mv {r}.tmp {r} && exec sleep 60",
+        "unshare --net={f} true && touch {r} && exec sleep 60",
         f = file.display(),
         r = ready.display()
     );
@@ -195,9 +193,8 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
     );
     wait_for(Duration::from_secs(10), || ready.exists().then_some(()))
         .expect("the private bind mount");
-    let inner_mnt = listns::ns::parse_link(fs::read_to_string(&ready).unwrap().trim().as_bytes())
-        .unwrap()
-        .1;
+    // unshare execs the shell: that process is in the private namespace.
+    let inner_mnt = link_inode(format!("/proc/{}/ns/mnt", p.pid()));
     assert_ne!(inner_mnt, link_inode("/proc/self/ns/mnt"));
     // Not visible from here.
     assert!(
@@ -228,7 +225,7 @@ fn bind_mount_only_inside_a_private_mount_namespace() {
 
 #[test]
 fn user_namespace_held_only_by_an_fd_after_its_creator_exits() {
-    if !require_root("userns_fd") {
+    if !require_root() {
         return;
     }
     let creator = Proc::spawn("unshare", &["-U", "sleep", "60"]);
@@ -255,7 +252,7 @@ fn user_namespace_held_only_by_an_fd_after_its_creator_exits() {
 
 #[test]
 fn netns_held_only_by_a_socket() {
-    if !require_root("netns_socket") {
+    if !require_root() {
         return;
     }
     // A thread enters a new netns, opens a socket there, and exits: only
@@ -297,7 +294,7 @@ fn netns_held_only_by_a_socket() {
 
 #[test]
 fn thread_that_unshared_its_own_netns() {
-    if !require_root("thread_netns") {
+    if !require_root() {
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -328,7 +325,7 @@ fn thread_that_unshared_its_own_netns() {
 
 #[test]
 fn time_namespace_held_through_time_for_children() {
-    if !require_root("time_for_children") {
+    if !require_root() {
         return;
     }
     // unshare(CLONE_NEWTIME) without exec: the process's own time link is
@@ -351,7 +348,7 @@ fn time_namespace_held_through_time_for_children() {
 
 #[test]
 fn intermediate_user_namespace_without_a_process() {
-    if !require_root("intermediate_userns") {
+    if !require_root() {
         return;
     }
     // The first unshare creates U1 and execs the second, which creates U2
@@ -370,7 +367,10 @@ fn intermediate_user_namespace_without_a_process() {
     let inv = scan();
     let k2 = inv.by_inode(NsType::User, u2).unwrap();
     let u1: NsKey = inv.get(&k2).unwrap().parent.expect("U2's parent is known");
-    assert_ne!(u1.inum, init_user);
+    // U1 by the kernel's NS_GET_PARENT on U2.
+    let u1_inum = listns_tests::kernel::ns_parent_inode(&path).expect("NS_GET_PARENT of U2");
+    assert_ne!(u1_inum, init_user);
+    assert_eq!(u1.inum, u1_inum);
     assert_eq!(
         holders(&inv, NsType::User, u1.inum),
         vec![Holder::Child {
@@ -390,7 +390,7 @@ fn intermediate_user_namespace_without_a_process() {
 /// path no longer leads to it and a second lsns run no longer lists it.
 #[test]
 fn every_namespace_lsns_lists_listns_lists_too() {
-    if !require_root("lsns_superset") {
+    if !require_root() {
         return;
     }
     let before = lsns();
@@ -457,7 +457,7 @@ fn listns_json() -> serde_json::Value {
 
 #[test]
 fn binary_reports_a_fresh_netns_process_with_the_right_holder() {
-    if !require_root("binary_json") {
+    if !require_root() {
         return;
     }
     let p = Proc::spawn("unshare", &["-n", "sleep", "60"]);

@@ -11,12 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use listns_tests::{NetnsGuard, assert_valid_json, listns_bin, require_root, run};
+use listns_skip::require_root;
+use listns_tests::{NetnsGuard, assert_valid_json, listns_bin, run};
 use serde_json::Value;
 
 #[test]
 fn list_output_matches_the_schema() {
-    if !require_root("list_output_matches_the_schema") {
+    if !require_root() {
         return;
     }
     let _ns = NetnsGuard::new("listns-test-schema");
@@ -93,7 +94,7 @@ fn kinds(lines: &[Value]) -> BTreeSet<String> {
 
 #[test]
 fn watch_events_match_the_schema() {
-    if !require_root("watch_events_match_the_schema") {
+    if !require_root() {
         return;
     }
     let name = "listns-test-schema-w";
@@ -116,7 +117,7 @@ fn watch_events_match_the_schema() {
 
 #[test]
 fn rescan_events_match_the_schema() {
-    if !require_root("rescan_events_match_the_schema") {
+    if !require_root() {
         return;
     }
     let name = "listns-test-schema-d";

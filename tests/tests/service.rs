@@ -8,7 +8,8 @@ use std::{
     time::Duration,
 };
 
-use listns_tests::{free_port, http_get, listns_bin, require_root, run, wait_for};
+use listns_skip::require_root;
+use listns_tests::{free_port, http_get, listns_bin, run, wait_for};
 use serde_json::Value;
 
 /// A child process killed when the test ends, however it ends.
@@ -74,7 +75,7 @@ fn prom_query(port: u16, query: &str) -> Option<f64> {
 
 #[test]
 fn prometheus_scrapes_the_creation_counter() {
-    if !require_root("prometheus_scrapes_the_creation_counter") {
+    if !require_root() {
         return;
     }
     let installable = |cmd: &str| {
@@ -84,12 +85,12 @@ fn prometheus_scrapes_the_creation_counter() {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !installable("prometheus") && !installable("apt-get") {
-        // The kernel matrix's guests have neither (no disk, no package
-        // manager); the host run of this test covers it.
-        eprintln!(
-            "SKIP prometheus_scrapes_the_creation_counter: no prometheus and no apt-get to install it (a kernel-matrix guest)"
-        );
+    // The kernel matrix's guests have neither (no disk, no package
+    // manager); the host run of this test covers it.
+    if !listns_skip::require_allowing_ci(
+        installable("prometheus") || installable("apt-get"),
+        "no prometheus and no apt-get to install it (a kernel-matrix guest; the host run covers it)",
+    ) {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/install-prometheus.sh");
@@ -186,7 +187,7 @@ fn prometheus_scrapes_the_creation_counter() {
 
 #[test]
 fn healthz_says_why_without_the_tracer() {
-    if !require_root("healthz_says_why_without_the_tracer") {
+    if !require_root() {
         return;
     }
     let port = free_port();
@@ -212,7 +213,7 @@ fn healthz_says_why_without_the_tracer() {
 
 #[test]
 fn output_file_is_reopened_on_sighup() {
-    if !require_root("output_file_is_reopened_on_sighup") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +277,7 @@ fn output_file_is_reopened_on_sighup() {
 
 #[test]
 fn says_so_when_it_cannot_see_the_host() {
-    if !require_root("says_so_when_it_cannot_see_the_host") {
+    if !require_root() {
         return;
     }
     // A new pid namespace with its own /proc: what a container without
@@ -312,7 +313,7 @@ fn cap_bits(pid: u32, field: &str) -> Vec<u32> {
 
 #[test]
 fn the_watcher_keeps_only_the_capabilities_it_uses() {
-    if !require_root("the_watcher_keeps_only_the_capabilities_it_uses") {
+    if !require_root() {
         return;
     }
     let (listns, lines) = watch(&["--json"]);

@@ -13,8 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use listns_skip::require_root;
 use listns_tests::{
-    kernel, listns_bin, require_root, wait_for,
+    kernel, listns_bin, wait_for,
     watch::{Watch, is, programs},
 };
 use serde_json::Value;
@@ -192,7 +193,7 @@ fn lsns_raw(bytes: &[u8]) -> String {
 
 #[test]
 fn table_tree_and_classic_escape_hostile_text() {
-    if !require_root("table_tree_and_classic_escape_hostile_text") {
+    if !require_root() {
         return;
     }
     let h = Hostile::spawn(COMM_UTF8, CMDLINE);
@@ -223,7 +224,7 @@ fn table_tree_and_classic_escape_hostile_text() {
 
 #[test]
 fn json_carries_the_exact_text() {
-    if !require_root("json_carries_the_exact_text") {
+    if !require_root() {
         return;
     }
     let h = Hostile::spawn(COMM_UTF8, CMDLINE);
@@ -250,7 +251,7 @@ fn json_carries_the_exact_text() {
 
 #[test]
 fn watch_text_escapes_and_watch_json_is_exact() {
-    if !require_root("watch_text_escapes_and_watch_json_is_exact") {
+    if !require_root() {
         return;
     }
     let before = Hostile::spawn(COMM_UTF8, CMDLINE);

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use listns::inventory::live::{TaskEvent, TaskEventKind};
 use listns::ns::NsType;
 use listns::trace::{Options, Tracer};
-use listns_tests::{NetnsGuard, live_inodes, require_root};
+use listns_skip::require_root;
+use listns_tests::{NetnsGuard, live_inodes};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -39,7 +40,7 @@ async fn collect(
 
 #[test]
 fn unshare_net_is_reported_as_created() {
-    if !require_root("unshare_net_is_reported_as_created") {
+    if !require_root() {
         return;
     }
     rt().block_on(async {
@@ -137,7 +138,7 @@ fn find(events: &[TaskEvent], pid: u32, kind: TaskEventKind) -> &TaskEvent {
 /// programs can share.
 #[test]
 fn dropping_the_tracer_unloads_its_programs() {
-    if !require_root("dropping_the_tracer_unloads_its_programs") {
+    if !require_root() {
         return;
     }
     let before = listns_tests::kernel::prog_ids_of("self");
@@ -168,7 +169,7 @@ fn dropping_the_tracer_unloads_its_programs() {
 
 #[test]
 fn burst_of_short_lived_namespaces_is_caught_whole() {
-    if !require_root("burst_of_short_lived_namespaces_is_caught_whole") {
+    if !require_root() {
         return;
     }
     const N: usize = 1000;
@@ -231,7 +232,7 @@ fn burst_of_short_lived_namespaces_is_caught_whole() {
 
 #[test]
 fn clone_newpid_newns_child_is_reported() {
-    if !require_root("clone_newpid_newns_child_is_reported") {
+    if !require_root() {
         return;
     }
     rt().block_on(async {
@@ -284,7 +285,7 @@ fn clone_newpid_newns_child_is_reported() {
 
 #[test]
 fn unshare_user_is_reported_from_credentials() {
-    if !require_root("unshare_user_is_reported_from_credentials") {
+    if !require_root() {
         return;
     }
     rt().block_on(async {
@@ -311,7 +312,7 @@ fn unshare_user_is_reported_from_credentials() {
 
 #[test]
 fn setns_into_existing_netns_is_a_join() {
-    if !require_root("setns_into_existing_netns_is_a_join") {
+    if !require_root() {
         return;
     }
     let _ns = NetnsGuard::new("listns-test-setns");
@@ -355,7 +356,7 @@ fn netns_id(path: &str) -> u64 {
 
 #[test]
 fn thread_that_unshares_its_own_netns_is_reported() {
-    if !require_root("thread_that_unshares_its_own_netns_is_reported") {
+    if !require_root() {
         return;
     }
     rt().block_on(async {

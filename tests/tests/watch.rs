@@ -2,15 +2,16 @@
 
 use std::{process::Command, time::Duration};
 
+use listns_skip::require_root;
 use listns_tests::{
-    NetnsGuard, kernel, listns_bin, require_root, run, wait_for,
+    NetnsGuard, kernel, listns_bin, run, wait_for,
     watch::{Watch, is, programs},
 };
 use serde_json::Value;
 
 #[test]
 fn ctrl_c_detaches_everything_and_exits_zero() {
-    if !require_root("ctrl_c_detaches_everything_and_exits_zero") {
+    if !require_root() {
         return;
     }
     let mut w = Watch::start(&[]);
@@ -27,7 +28,7 @@ fn ctrl_c_detaches_everything_and_exits_zero() {
 
 #[test]
 fn unshare_net_is_a_created_event_with_every_key() {
-    if !require_root("unshare_net_is_a_created_event_with_every_key") {
+    if !require_root() {
         return;
     }
     let mut w = Watch::start(&[]);
@@ -66,7 +67,7 @@ fn unshare_net_is_a_created_event_with_every_key() {
 /// A netns kept only by a bind mount: unmounting it kills it.
 #[test]
 fn netns_gone_after_its_bind_mount_is_unmounted() {
-    if !require_root("netns_gone_after_its_bind_mount_is_unmounted") {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -103,7 +104,7 @@ fn netns_gone_after_its_bind_mount_is_unmounted() {
 /// alive with that fd as holder; gone once the process exits.
 #[test]
 fn deleted_netns_lives_on_through_an_fd_then_goes() {
-    if !require_root("deleted_netns_lives_on_through_an_fd_then_goes") {
+    if !require_root() {
         return;
     }
     let name = "listns-test-fd";
@@ -164,7 +165,7 @@ fn deleted_netns_lives_on_through_an_fd_then_goes() {
 /// reports it hidden, with its creator; lsns does not list it at all.
 #[test]
 fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
-    if !require_root("namespace_held_by_an_fd_in_flight_is_hidden_not_lost") {
+    if !require_root() {
         return;
     }
     let mut w = Watch::start(&[]);
@@ -253,7 +254,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
 /// ids differ where there are ids), and the first namespace is reported gone.
 #[test]
 fn reused_inode_is_a_new_namespace_and_the_old_one_is_gone() {
-    if !require_root("reused_inode_is_a_new_namespace_and_the_old_one_is_gone") {
+    if !require_root() {
         return;
     }
     let mut w = Watch::start(&[]);
@@ -372,7 +373,7 @@ fn unshare_uts_and_report() -> (i32, (u64, u64)) {
 /// current by rescanning.
 #[test]
 fn without_btf_watch_falls_back_to_rescans() {
-    if !require_root("without_btf_watch_falls_back_to_rescans") {
+    if !require_root() {
         return;
     }
     let name = "listns-test-nobtf";

@@ -1,12 +1,12 @@
 //! The skip log: tests that cannot run (not root, a kernel without
 //! listns(2)) say so on stderr and append `TEST<TAB>REASON` to the file
-//! named by `LISTNS_SKIP_LOG` (see `listns_tests::require_root`). `cargo
+//! named by `LISTNS_SKIP_LOG` (the `listns-skip` crate, tests/skip). `cargo
 //! xtask test` empties it before the tests and ends with one line
 //! summarising it, so that a run as non-root does not pass for a full one.
 
 use std::{collections::BTreeMap, path::Path};
 
-/// The variable `listns_tests::require_root` reads.
+/// The variable `listns_skip` reads (its `SKIP_LOG_ENV`).
 pub const ENV: &str = "LISTNS_SKIP_LOG";
 
 /// Where the log goes: under the target directory.

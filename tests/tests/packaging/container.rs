@@ -6,13 +6,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use listns_skip::require_root;
 use listns_tests::{
     NetnsGuard,
     packaging::{
         WatchLines, free_port, http_get, json_inodes, output, repo_file, require_tools, root,
         unit_capabilities, unshare_uts,
     },
-    require_root,
 };
 use serde_json::Value;
 
@@ -95,8 +95,7 @@ fn podman_run(
 
 #[test]
 fn the_image_runs_like_the_daemonset_and_sees_the_host() {
-    let test = "the_image_runs_like_the_daemonset_and_sees_the_host";
-    if !require_root(test) || !require_tools(test, &["podman"]) {
+    if !require_root() || !require_tools(&["podman"]) {
         return;
     }
     let cleanup = PodmanCleanup {
@@ -262,13 +261,14 @@ impl Drop for SystemdContainer {
 
 #[test]
 fn the_systemd_unit_runs_under_systemd() {
-    let test = "the_systemd_unit_runs_under_systemd";
-    if !require_root(test) || !require_tools(test, &["podman", "systemd-analyze"]) {
+    if !require_root() || !require_tools(&["podman", "systemd-analyze"]) {
         return;
     }
     let systemd = std::path::Path::new("/lib/systemd/systemd");
-    if !systemd.exists() {
-        listns_tests::packaging::cannot_run(test, "no /lib/systemd/systemd to run the unit under");
+    if !listns_skip::require(
+        systemd.exists(),
+        "no /lib/systemd/systemd to run the unit under",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

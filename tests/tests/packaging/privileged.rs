@@ -10,13 +10,13 @@ use std::{
     time::Duration,
 };
 
+use listns_skip::require_root;
 use listns_tests::{
     NetnsGuard, listns_bin,
     packaging::{
         WatchLines, json_inodes, output, repo_file, require_tools, unit_capabilities, unit_values,
         unshare_uts,
     },
-    require_root,
 };
 
 /// Capability numbers (linux/capability.h) of the names the unit uses.
@@ -89,8 +89,7 @@ fn netns_held_by_a_socket() -> (std::os::fd::OwnedFd, u64) {
 
 #[test]
 fn the_units_capabilities_are_enough_for_scan_and_tracer() {
-    let test = "the_units_capabilities_are_enough_for_scan_and_tracer";
-    if !require_root(test) {
+    if !require_root() {
         return;
     }
     let caps = unit_capabilities(&repo_file("packaging/systemd/listns.service"));
@@ -276,8 +275,7 @@ fn strace_names(summary: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_system_call_listns_makes_passes_the_units_filter() {
-    let test = "every_system_call_listns_makes_passes_the_units_filter";
-    if !require_root(test) || !require_tools(test, &["strace", "systemd-analyze"]) {
+    if !require_root() || !require_tools(&["strace", "systemd-analyze"]) {
         return;
     }
     let unit = repo_file("packaging/systemd/listns.service");

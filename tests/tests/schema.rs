@@ -34,6 +34,27 @@ fn list_output_matches_the_schema() {
     }
 }
 
+/// `-H -J`, the column list, is in the schema too: every column of `-H`.
+#[test]
+fn column_list_matches_the_schema() {
+    let out = Command::new(listns_bin())
+        .args(["-H", "-J"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid_json(&v);
+    let names: Vec<&str> = v["lsns-columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["holder"].as_str().unwrap())
+        .collect();
+    // lsns 2.38's thirteen, in its order, then listns's four.
+    let want = "NS TYPE PATH NPROCS PID PPID COMMAND UID USER NETNSID NSFS PNS ONS ID HOLDERS CONTAINER NAME";
+    assert_eq!(names.join(" "), want);
+}
+
 #[test]
 fn a_wrong_object_fails_validation() {
     // The check can fail: an unknown key and a missing one are caught.

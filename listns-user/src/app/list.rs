@@ -15,6 +15,7 @@ use crate::{
     output::{
         Rows, Selection, TreeMode, View, classic,
         columns::{self, Column},
+        contract::{ColumnInfo, ColumnList},
         fit, json,
         table::{self, Style},
     },
@@ -128,7 +129,8 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json_schema {
         let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &crate::output::contract::schema())?;
+        serde_json::to_writer_pretty(&mut out, &crate::output::contract::schema())
+            .map_err(io::Error::from)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -232,12 +234,17 @@ pub fn list_columns(out: &mut impl Write, json: bool, raw: bool) -> io::Result<(
         _ => "<string>",
     };
     if json {
-        let list: Vec<serde_json::Value> = Column::ALL
-            .iter()
-            .map(|&c| serde_json::json!({"holder": c.name(), "type": ty(c), "description": c.help()}))
-            .collect();
-        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "lsns-columns": list }))
-            .map_err(io::Error::other)?;
+        let list = ColumnList {
+            columns: Column::ALL
+                .iter()
+                .map(|&c| ColumnInfo {
+                    holder: c.name(),
+                    ty: ty(c),
+                    description: c.help(),
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &list).map_err(io::Error::from)?;
         return writeln!(out);
     }
     let name_w = Column::ALL

@@ -327,3 +327,24 @@ impl<'a> From<&'a inventory::Origin> for Origin<'a> {
         }
     }
 }
+
+/// `listns -H -J`: every column, as lsns lists them.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ColumnList<'a> {
+    #[serde(rename = "lsns-columns")]
+    pub columns: Vec<ColumnInfo<'a>>,
+}
+
+/// One column of `listns -H -J`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ColumnInfo<'a> {
+    /// The column's name (libsmartcols calls it the holder).
+    pub holder: &'a str,
+    /// `<integer>` or `<string>`: how `-J` writes its cells and `-Q`
+    /// compares them.
+    #[serde(rename = "type")]
+    pub ty: &'a str,
+    pub description: &'a str,
+}

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
-pub use list::{Holders, ListDocument, NamespaceRow, Origin, Rows};
+pub use list::{ColumnInfo, ColumnList, Holders, ListDocument, NamespaceRow, Origin, Rows};
 pub use schema::{schema, watch_keys};
 pub use watch::{
     Change, Creator, FollowedNamespace, Lost, Rescan, Summary, Verdict, VerdictKind, WatchLine,

@@ -3,7 +3,7 @@
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::Value;
 
-use super::{ListDocument, WatchLine};
+use super::{ColumnList, ListDocument, WatchLine};
 use crate::filter::{Column, Kind};
 
 /// The schema of everything listns prints as JSON: `-J` output, or one
@@ -16,6 +16,7 @@ pub fn schema() -> Value {
     enum Any<'a> {
         List(ListDocument<'a>),
         Watch(WatchLine<'a>),
+        Columns(ColumnList<'a>),
     }
     let generator = SchemaSettings::draft2020_12()
         .for_serialize()
@@ -24,7 +25,8 @@ pub fn schema() -> Value {
         serde_json::to_value(generator.into_root_schema_for::<Any>()).expect("schema serialises");
     schema["title"] = "listns JSON output".into();
     schema["description"] =
-        "`listns -J` prints one ListOutput; `listns watch --json` prints one WatchLine per line."
+        "`listns -J` prints one ListOutput; `listns watch --json` prints one WatchLine per line; \
+         `listns -H -J` prints one ColumnList."
             .into();
     schema
 }

@@ -96,10 +96,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Test { args } => {
             setup::setup()?;
             // The integration tests run the binary as users do.
-            cargo(
-                &root,
-                &["build", "--package", "listns-user", "--bin", "listns"],
-            )?;
+            build_debug(&root)?;
             let mut cmd = vec!["test", "--workspace", "--exclude", "listns-ebpf"];
             let (cargo_args, test_args) = split_dashdash(&args);
             cmd.extend(cargo_args.iter().map(String::as_str));
@@ -179,13 +176,18 @@ fn run_task(task: Task) -> Result<()> {
         }
         Task::Schema { check } => {
             setup::setup()?;
-            cargo(
-                &root,
-                &["build", "--package", "listns-user", "--bin", "listns"],
-            )?;
+            build_debug(&root)?;
             schema::run(&root, check)
         }
     }
+}
+
+/// The debug `listns` binary that the tests and `schema` run.
+fn build_debug(root: &Path) -> Result<()> {
+    cargo(
+        root,
+        &["build", "--package", "listns-user", "--bin", "listns"],
+    )
 }
 
 /// The release `listns` binary that `run` and `bench` use.

@@ -59,20 +59,7 @@ pub(super) fn fetch(cache: &Path, series: &str) -> Result<Kernel> {
     if !status.success() {
         bail!("apt-get download {package} failed ({status}): cannot test on {series}");
     }
-    let deb = fs::read_dir(&tmp)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .with_context(|| format!("apt-get download {package} left no .deb"))?;
-    let tree = tmp.join("x");
-    let status = Command::new("dpkg")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&tree)
-        .status()
-        .context("running dpkg -x")?;
-    if !status.success() {
-        bail!("dpkg -x {} failed ({status})", deb.display());
-    }
+    let tree = unpack_deb(&tmp, &package)?;
     let image = tree.join("boot").join(format!("vmlinuz-{release}"));
     if !image.is_file() {
         bail!("{package} has no boot/vmlinuz-{release}");
@@ -166,4 +153,24 @@ linux-image-cloud-amd64 - Linux for x86-64 cloud (meta-package)
         let best = parse_cloud_images("6.1", apt).into_iter().max().unwrap();
         assert_eq!(best.1, "linux-image-6.1.0-57-cloud-amd64");
     }
+}
+
+/// Unpacks the one `.deb` that `apt-get download` left in `dir` into
+/// `dir/x`, and returns that tree.
+pub(super) fn unpack_deb(dir: &Path, package: &str) -> Result<PathBuf> {
+    let deb = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("apt-get download {package} left no .deb"))?;
+    let tree = dir.join("x");
+    let status = Command::new("dpkg")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&tree)
+        .status()
+        .context("running dpkg -x")?;
+    if !status.success() {
+        bail!("dpkg -x {} failed ({status})", deb.display());
+    }
+    Ok(tree)
 }

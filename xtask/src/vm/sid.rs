@@ -150,7 +150,7 @@ pub fn fetch(cache: &Path) -> Result<Kernel> {
             bail!("apt-get download {package} failed: cannot test on {SERIES}");
         }
     }
-    let image = unpack(&tmp, &release)?;
+    let image = unpack(&tmp, &package, &release)?;
     let dest: PathBuf = vmlinuz.with_extension("part");
     fs::create_dir_all(dest.parent().unwrap())?;
     fs::copy(&image, &dest)?;
@@ -174,24 +174,11 @@ fn download(dir: &Path, into: &Path, package: &str) -> Result<bool> {
 }
 
 /// `dpkg -x` of the downloaded package; the path of its vmlinuz.
-fn unpack(tmp: &Path, release: &str) -> Result<PathBuf> {
-    let deb = fs::read_dir(tmp)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .context("apt-get download left no .deb")?;
-    let tree = tmp.join("x");
-    let status = Command::new("dpkg")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&tree)
-        .status()
-        .context("running dpkg -x")?;
-    if !status.success() {
-        bail!("dpkg -x {} failed ({status})", deb.display());
-    }
+fn unpack(tmp: &Path, package: &str, release: &str) -> Result<PathBuf> {
+    let tree = super::kernel::unpack_deb(tmp, package)?;
     let image = tree.join("usr/lib/modules").join(release).join("vmlinuz");
     if !image.is_file() {
-        bail!("{} has no usr/lib/modules/{release}/vmlinuz", deb.display());
+        bail!("{package} has no usr/lib/modules/{release}/vmlinuz");
     }
     Ok(image)
 }

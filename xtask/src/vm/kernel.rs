@@ -124,6 +124,26 @@ fn parse_cloud_images(series: &str, apt_search: &str) -> Vec<(Vec<u64>, String, 
     out
 }
 
+/// Unpacks the one `.deb` that `apt-get download` left in `dir` into
+/// `dir/x`, and returns that tree.
+pub(super) fn unpack_deb(dir: &Path, package: &str) -> Result<PathBuf> {
+    let deb = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("apt-get download {package} left no .deb"))?;
+    let tree = dir.join("x");
+    let status = Command::new("dpkg")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&tree)
+        .status()
+        .context("running dpkg -x")?;
+    if !status.success() {
+        bail!("dpkg -x {} failed ({status})", deb.display());
+    }
+    Ok(tree)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,24 +173,4 @@ linux-image-cloud-amd64 - Linux for x86-64 cloud (meta-package)
         let best = parse_cloud_images("6.1", apt).into_iter().max().unwrap();
         assert_eq!(best.1, "linux-image-6.1.0-57-cloud-amd64");
     }
-}
-
-/// Unpacks the one `.deb` that `apt-get download` left in `dir` into
-/// `dir/x`, and returns that tree.
-pub(super) fn unpack_deb(dir: &Path, package: &str) -> Result<PathBuf> {
-    let deb = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .with_context(|| format!("apt-get download {package} left no .deb"))?;
-    let tree = dir.join("x");
-    let status = Command::new("dpkg")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&tree)
-        .status()
-        .context("running dpkg -x")?;
-    if !status.success() {
-        bail!("dpkg -x {} failed ({status})", deb.display());
-    }
-    Ok(tree)
 }

@@ -4,7 +4,7 @@
 
 use super::{
     columns::holders_summary,
-    contract::{self, Container, Creator, FollowedNamespace, Holders, Task, Time, Which, exact},
+    contract::{self, FollowedNamespace, Holders, Origin, Task, Time, Which, exact},
     events::clock,
     sanitize::escape_bytes,
 };
@@ -220,16 +220,7 @@ pub fn json<'a>(
 fn followed_namespace(fate: Fate<'_>) -> FollowedNamespace<'_> {
     let (key, first) = (fate.key, &fate.f.first);
     // Who created it, when known (the tree itself for `created`).
-    let creator = fate.ns.and_then(|ns| ns.origin.as_ref()).map(|o| {
-        let (comm, comm_hex) = exact(o.comm.as_bytes());
-        Creator {
-            pid: o.pid,
-            comm,
-            comm_hex,
-            syscall: o.syscall,
-            container: o.container.as_ref().map(Container::from),
-        }
-    });
+    let creator = fate.ns.and_then(|ns| ns.origin.as_ref()).map(Origin::from);
     FollowedNamespace {
         which: Which::from(key),
         how: if first.kind == ChangeKind::Created {

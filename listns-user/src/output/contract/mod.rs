@@ -23,7 +23,7 @@ use serde::{Serialize, Serializer};
 pub use list::{ColumnInfo, ColumnList, Holders, ListDocument, NamespaceRow, Origin, Rows};
 pub use schema::{schema, watch_keys};
 pub use watch::{
-    Change, Creator, FollowedNamespace, Lost, Rescan, Summary, Verdict, VerdictKind, WatchLine,
+    Change, FollowedNamespace, Lost, Rescan, Summary, Verdict, VerdictKind, WatchLine,
 };
 
 use crate::inventory;

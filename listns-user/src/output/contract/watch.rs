@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Container, Hex, Holders, NamespaceRow, Task, Text, Time, Which, exact};
+use super::{Container, Hex, Holders, NamespaceRow, Origin, Task, Text, Time, Which, exact};
 use crate::inventory::{
     Namespace, NsKey,
     live::{self, ChangeKind, TaskEvent, TaskEventKind},
@@ -186,7 +186,7 @@ pub struct FollowedNamespace<'a> {
     pub time: Time,
     /// Who created the namespace, where the tracer saw it (null when it
     /// existed before listns started).
-    pub creator: Option<Creator<'a>>,
+    pub creator: Option<Origin<'a>>,
     /// When it was created, where known.
     pub created: Option<Time>,
     /// When it went: its last holder left and the lifecycle then found it
@@ -198,20 +198,6 @@ pub struct FollowedNamespace<'a> {
     pub state: &'a str,
     /// What holds it now.
     pub holders: Holders<'a>,
-}
-
-/// The creator of a followed namespace.
-#[derive(Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct Creator<'a> {
-    pub pid: u32,
-    pub comm: Text<'a>,
-    /// The exact bytes of `comm` in hex, only when they are not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Hex")]
-    pub comm_hex: Option<Hex>,
-    pub syscall: &'a str,
-    pub container: Option<Container<'a>>,
 }
 
 #[derive(Serialize, JsonSchema)]

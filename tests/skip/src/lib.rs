@@ -136,7 +136,7 @@ pub fn is_root() -> bool {
 }
 
 mod probe;
-pub use probe::{kernel_has_nsfs_handles, kernel_version};
+pub use probe::{kernel_has_nsfs_handles, kernel_version, ns_id};
 
 #[cfg(test)]
 mod tests {
@@ -177,5 +177,22 @@ mod tests {
             "{release} against {major}.{minor}"
         );
         assert!(major >= 3);
+    }
+
+    /// Namespace ids (6.18+): one per namespace, the same through every
+    /// path to it, different between namespaces; none on older kernels.
+    #[test]
+    fn namespace_ids_name_one_namespace() {
+        let pid = std::process::id();
+        let net = ns_id("/proc/self/ns/net");
+        if kernel_version() < (6, 18) {
+            assert_eq!(net, None);
+            return;
+        }
+        let net = net.expect("NS_GET_ID on 6.18+");
+        assert_ne!(net, 0);
+        assert_eq!(ns_id(&format!("/proc/{pid}/ns/net")), Some(net));
+        assert_ne!(ns_id("/proc/self/ns/uts"), Some(net));
+        assert_eq!(ns_id("/proc/self/status"), None, "not a namespace");
     }
 }

@@ -73,6 +73,12 @@ impl<W: Write> EventWriter<W> {
         }
     }
 
+    /// Whether lines are needed at all: to be written as JSON, or to be
+    /// matched by `-Q`. Text without a filter builds none (the event path).
+    fn wants_lines(&self) -> bool {
+        self.json || self.filter.is_some()
+    }
+
     /// Writes one JSON line.
     fn json_line(&mut self, line: &WatchLine<'_>) -> io::Result<()> {
         serde_json::to_writer(&mut self.w, line)?;
@@ -106,18 +112,20 @@ impl<W: Write> EventWriter<W> {
             .map(|(k, ns)| keep(&view.cells, k, ns))
             .collect();
         view.retain(|i| chosen[i]);
-        let lines: Vec<WatchLine<'_>> = (0..view.rows.len())
-            .map(|i| WatchLine::Existing(NamespaceRow::of_view(&view, i)))
-            .collect();
-        let pass: Vec<bool> = lines.iter().map(|l| self.passes(l)).collect();
-        if self.json {
-            for (line, _) in lines.iter().zip(&pass).filter(|(_, p)| **p) {
-                self.json_line(line)?;
+        if self.wants_lines() {
+            let mut pass = Vec::with_capacity(view.rows.len());
+            for i in 0..view.rows.len() {
+                let line = WatchLine::Existing(NamespaceRow::of_view(&view, i));
+                pass.push(self.passes(&line));
+                if self.json && pass[i] {
+                    self.json_line(&line)?;
+                }
             }
-            return Ok(());
+            if self.json {
+                return Ok(());
+            }
+            view.retain(|i| pass[i]);
         }
-        drop(lines);
-        view.retain(|i| pass[i]);
         table::render(&mut self.w, &view, Style::default())?;
         writeln!(self.w, "-- watching namespace events (Ctrl-C to stop)")
     }
@@ -128,12 +136,14 @@ impl<W: Write> EventWriter<W> {
     pub fn task(&mut self, ev: &TaskEvent, changes: &[&Change]) -> io::Result<()> {
         let mut shown = Vec::with_capacity(changes.len());
         for c in changes {
-            let line = WatchLine::change(ev, c);
-            if !self.passes(&line) {
-                continue;
-            }
-            if self.json {
-                self.json_line(&line)?;
+            if self.wants_lines() {
+                let line = WatchLine::change(ev, c);
+                if !self.passes(&line) {
+                    continue;
+                }
+                if self.json {
+                    self.json_line(&line)?;
+                }
             }
             shown.push(*c);
         }
@@ -158,12 +168,14 @@ impl<W: Write> EventWriter<W> {
         let mut items: Vec<(&NsKey, &Namespace)> = Vec::new();
         for k in keys {
             let Some(ns) = inv.get(k) else { continue };
-            let line = WatchLine::verdict(kind, k, ns, now_ns);
-            if !self.passes(&line) {
-                continue;
-            }
-            if self.json {
-                self.json_line(&line)?;
+            if self.wants_lines() {
+                let line = WatchLine::verdict(kind, k, ns, now_ns);
+                if !self.passes(&line) {
+                    continue;
+                }
+                if self.json {
+                    self.json_line(&line)?;
+                }
             }
             items.push((k, ns));
         }

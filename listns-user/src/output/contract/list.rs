@@ -199,49 +199,68 @@ impl<'a> NamespaceRow<'a> {
             name_hex: None,
             children: None,
         };
-        let cell = |c| cells.cell(key, ns, pid, c);
         for &c in cols {
-            row.set(c, cells, key, ns, cell(c));
+            row.set(c, cells, key, ns, pid);
         }
+        // Every fact listns knows, whatever the columns: for net its
+        // NETNSID and `ip netns` names (null when none), nsfs paths and the
+        // container where there are any.
         if key.ty == NsType::Net {
-            if row.netnsid.is_none() {
-                row.set(Column::Netnsid, cells, key, ns, Value::Null);
-            }
-            if row.name.is_none() {
-                row.set(Column::Name, cells, key, ns, cell(Column::Name));
-            }
-        }
-        if row.nsfs.is_none() {
-            let v = cell(Column::Nsfs);
-            if v != Value::Null {
-                row.set(Column::Nsfs, cells, key, ns, v);
+            for c in [Column::Netnsid, Column::Name] {
+                if !cols.contains(&c) {
+                    row.set(c, cells, key, ns, pid);
+                }
             }
         }
-        if row.container.is_none() && cells.container_of(key, ns).is_some() {
-            row.set(Column::Container, cells, key, ns, Value::Null);
+        if !cols.contains(&Column::Nsfs) {
+            row.set(Column::Nsfs, cells, key, ns, pid);
+            if matches!(row.nsfs, Some(None)) {
+                row.nsfs = None;
+            }
+        }
+        if !cols.contains(&Column::Container) {
+            row.set(Column::Container, cells, key, ns, pid);
+            if matches!(row.container, Some(None)) {
+                row.container = None;
+            }
         }
         row
     }
 
-    /// Puts column `c`'s cell `v` in its key.
-    fn set(&mut self, c: Column, cells: &Cells<'a>, key: &NsKey, ns: &'a Namespace, v: Value) {
-        let num = |v: &Value| match v {
-            Value::Num(n) => Some(*n),
+    /// Puts column `c` of the row showing process `pid` in its key: the
+    /// cell's value, except where JSON says more than the table's text
+    /// (NETNSID is a number or null, CONTAINER an object).
+    fn set(
+        &mut self,
+        c: Column,
+        cells: &Cells<'a>,
+        key: &NsKey,
+        ns: &'a Namespace,
+        pid: Option<u32>,
+    ) {
+        let v = || cells.cell(key, ns, pid, c);
+        let num = || match v() {
+            Value::Num(n) => Some(n),
             _ => None,
         };
-        let small = |v: &Value| num(v).and_then(|n| u32::try_from(n).ok());
+        let small = || num().and_then(|n| u32::try_from(n).ok());
+        let string = || {
+            v().bytes().map(|b| {
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            })
+        };
         match c {
             // Always there.
             Column::Ns | Column::Type | Column::Id | Column::Holders => {}
-            Column::Nprocs => self.nprocs = num(&v),
-            Column::Pid => self.pid = Some(small(&v)),
-            Column::Ppid => self.ppid = Some(small(&v)),
-            Column::Uid => self.uid = Some(small(&v)),
-            Column::Pns => self.pns = num(&v),
-            Column::Ons => self.ons = num(&v),
-            Column::User => self.user = Some(v.bytes().map(|b| lossy(b).into_owned())),
-            Column::Path => self.path = Some(v.bytes().map(|b| lossy(b).into_owned())),
-            // The number, or null (unassigned, not asked).
+            Column::Nprocs => self.nprocs = num(),
+            Column::Pid => self.pid = Some(small()),
+            Column::Ppid => self.ppid = Some(small()),
+            Column::Uid => self.uid = Some(small()),
+            Column::Pns => self.pns = num(),
+            Column::Ons => self.ons = num(),
+            Column::User => self.user = Some(string()),
+            Column::Path => self.path = Some(string()),
             Column::Netnsid => {
                 self.netnsid = Some(match ns.netnsid {
                     Some(NetnsId::Id(n)) => Some(n),
@@ -251,17 +270,10 @@ impl<'a> NamespaceRow<'a> {
             Column::Container => {
                 self.container = Some(cells.container_of(key, ns).map(Container::from))
             }
-            Column::Command => (self.command, self.command_hex) = text(v),
-            Column::Nsfs => (self.nsfs, self.nsfs_hex) = text(v),
-            Column::Name => (self.name, self.name_hex) = text(v),
+            Column::Command => (self.command, self.command_hex) = text(v()),
+            Column::Nsfs => (self.nsfs, self.nsfs_hex) = text(v()),
+            Column::Name => (self.name, self.name_hex) = text(v()),
         }
-    }
-}
-
-fn lossy(b: Vec<u8>) -> Cow<'static, str> {
-    match String::from_utf8(b) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }
 

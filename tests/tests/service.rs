@@ -87,7 +87,7 @@ fn prometheus_scrapes_the_creation_counter() {
     };
     // The kernel matrix's guests have neither (no disk, no package
     // manager); the host run of this test covers it.
-    if !listns_skip::require_allowing_ci(
+    if !listns_skip::require_on_host(
         installable("prometheus") || installable("apt-get"),
         "no prometheus and no apt-get to install it (a kernel-matrix guest; the host run covers it)",
     ) {

@@ -94,3 +94,46 @@ fn without_root_a_privileged_test_skips_logs_why_and_fails_under_ci() {
         "a failure is not logged as a skip"
     );
 }
+
+/// What a kernel-matrix guest lacks by design (a module, podman) in
+/// miniature: missing only when the test below asks.
+#[test]
+fn guest_only_probe() {
+    let missing = std::env::var_os("LISTNS_TEST_PROBE_MISSING").is_some();
+    // What the test would do once it may run: nothing to check here.
+    let _ = listns_skip::require_on_host(!missing, "no such thing here (a guest lacks it)");
+}
+
+/// `require_on_host` skips under CI in a guest only: on the host, CI
+/// still fails the test.
+#[test]
+fn a_skip_for_what_guests_lack_still_fails_under_ci_on_the_host() {
+    let run = |guest: bool| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "guest_only_probe",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env("CI", "true")
+        .env("LISTNS_TEST_PROBE_MISSING", "1")
+        .env_remove(SKIP_LOG_ENV)
+        .env_remove(listns_skip::GUEST_ENV);
+        if guest {
+            cmd.env(listns_skip::GUEST_ENV, "1");
+        }
+        cmd.output().unwrap()
+    };
+    let host = run(false);
+    let stderr = String::from_utf8_lossy(&host.stderr) + String::from_utf8_lossy(&host.stdout);
+    assert!(!host.status.success(), "CI on the host fails it: {stderr}");
+    assert!(stderr.contains("under CI every test must run"), "{stderr}");
+    let guest = run(true);
+    let stderr = String::from_utf8_lossy(&guest.stderr);
+    assert!(guest.status.success(), "a guest may skip it: {stderr}");
+    assert!(
+        stderr.contains("SKIP guest_only_probe: no such thing here"),
+        "{stderr}"
+    );
+}

@@ -57,40 +57,14 @@ pub fn exact<'a>(bytes: impl Into<Cow<'a, [u8]>>) -> (Text<'a>, Option<Hex>) {
 
 impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.0) {
-            Ok(t) => s.serialize_str(t),
-            Err(_) => s.serialize_str(&String::from_utf8_lossy(&self.0)),
-        }
+        // Borrowed, without a copy, when the bytes are UTF-8.
+        s.serialize_str(&String::from_utf8_lossy(&self.0))
     }
 }
 
 impl Serialize for Hex {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
-    }
-}
-
-impl JsonSchema for Text<'_> {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Text".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string" })
-    }
-}
-
-impl JsonSchema for Hex {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Hex".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": "^([0-9a-f]{2})*$" })
     }
 }
 
@@ -115,18 +89,6 @@ impl Serialize for Time {
     }
 }
 
-impl JsonSchema for Time {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Time".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": "date-time" })
-    }
-}
-
 /// CLONE_NEW* flags, written as the list of their names
 /// (`["CLONE_NEWNET", "CLONE_NEWUTS"]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,17 +100,31 @@ impl Serialize for Flags {
     }
 }
 
-impl JsonSchema for Flags {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Flags".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "array", "items": { "type": "string", "pattern": "^CLONE_NEW[A-Z]+$" } })
-    }
+/// A `JsonSchema` written inline where the type is used: the types below
+/// serialize as one JSON value of their own shape.
+macro_rules! inline_schema {
+    ($ty:ty, $name:literal, $schema:tt) => {
+        impl JsonSchema for $ty {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
 }
+
+inline_schema!(Text<'_>, "Text", { "type": "string" });
+inline_schema!(Hex, "Hex", { "type": "string", "pattern": "^([0-9a-f]{2})*$" });
+inline_schema!(Time, "Time", { "type": "string", "format": "date-time" });
+inline_schema!(Flags, "Flags", {
+    "type": "array",
+    "items": { "type": "string", "pattern": "^CLONE_NEW[A-Z]+$" }
+});
 
 /// Which namespace: its type, inode and id (flattened into the objects
 /// about one namespace).

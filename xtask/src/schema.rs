@@ -60,7 +60,7 @@ pub fn markdown(schema: &Value) -> String {
          `listns-user/src/output/contract/`, like `schema/listns.schema.json` \
          (`listns --json-schema` prints it). `listns -J` prints one ListOutput; \
          `listns watch --json` prints one WatchLine per line (its `event` key says \
-         which kind). A key marked optional appears only when its column or fact is \
+         which kind); `listns -H -J` prints one ColumnList. A key marked optional appears only when its column or fact is \
          there; `null` means no value. `<key>_hex` keys appear only beside text whose \
          bytes are not UTF-8, and hold those bytes exactly.\n",
     );

@@ -130,6 +130,7 @@ inline_schema!(Flags, "Flags", {
 /// about one namespace).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Which {
+    /// The namespace's type, as `/proc/PID/ns` names it.
     #[serde(rename = "type")]
     pub ty: NsType,
     /// The inode number (lsns NS). Inodes are reused by the kernel.
@@ -153,8 +154,12 @@ impl From<&inventory::NsKey> for Which {
 /// that name one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Task<'a> {
+    /// The process (thread-group id).
     pub pid: u32,
+    /// The thread that made the call.
     pub tid: u32,
+    /// The thread's name (`comm`), as the kernel had it; chosen by the
+    /// process, so any text.
     pub comm: Text<'a>,
     /// The exact bytes of `comm` in hex, only when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -89,10 +89,13 @@ pub struct Change<'a> {
     pub link: &'a str,
     #[serde(flatten)]
     pub task: Task<'a>,
+    /// The parent process of `pid`.
     pub ppid: u32,
+    /// The task's real uid.
     pub uid: u32,
     /// The fd passed to setns; null otherwise.
     pub fd: Option<i32>,
+    /// The id of the task's cgroup (the inode of its cgroup2 directory).
     pub cgroup_id: u64,
 }
 
@@ -114,21 +117,25 @@ impl<'a> Change<'a> {
 /// A verdict on a namespace, with its creator where the tracer saw it.
 #[derive(Serialize, JsonSchema)]
 pub struct Verdict<'a> {
+    /// When the verdict was reached.
     pub time: Time,
     #[serde(flatten)]
     pub which: Which,
     /// The creator's pid; null when created before listns started.
     pub pid: Option<u32>,
+    /// The creator's `comm`.
     pub comm: Option<Text<'a>>,
     /// The exact bytes of `comm` in hex, only when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Hex")]
     pub comm_hex: Option<Hex>,
+    /// How the creator made it (`clone`, `unshare`).
     pub syscall: Option<&'a str>,
     /// When it was created.
     pub created: Option<Time>,
     /// The creator's container, when it had one.
     pub container: Option<Container<'a>>,
+    /// Alive, but nothing a scan can see holds it.
     pub hidden: bool,
 }
 

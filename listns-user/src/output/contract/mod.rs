@@ -11,6 +11,7 @@
 //! `<key>_hex` holds the exact bytes in hex. [`exact`] makes both, so that
 //! rule is written once.
 
+mod api;
 mod list;
 mod schema;
 mod watch;
@@ -20,6 +21,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
+pub use api::{ApiError, Event, EventPage, Gone, GoneList, NamespaceDetail, RawEvents};
 pub use list::{ColumnInfo, ColumnList, Holders, ListDocument, NamespaceRow, Origin, Rows};
 pub use schema::{schema, watch_keys};
 pub use watch::{

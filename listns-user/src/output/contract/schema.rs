@@ -3,7 +3,7 @@
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::Value;
 
-use super::{ColumnList, ListDocument, WatchLine};
+use super::{ApiError, ColumnList, EventPage, GoneList, ListDocument, NamespaceDetail, WatchLine};
 use crate::filter::{Column, Kind};
 
 /// The schema of everything listns prints as JSON: `-J` output, or one
@@ -17,6 +17,10 @@ pub fn schema() -> Value {
         List(ListDocument<'a>),
         Watch(WatchLine<'a>),
         Columns(ColumnList<'a>),
+        Events(EventPage),
+        Detail(NamespaceDetail<'a>),
+        Gone(GoneList<'a>),
+        Error(ApiError),
     }
     let generator = SchemaSettings::draft2020_12()
         .for_serialize()
@@ -26,7 +30,8 @@ pub fn schema() -> Value {
     schema["title"] = "listns JSON output".into();
     schema["description"] =
         "`listns -J` prints one ListOutput; `listns watch --json` prints one WatchLine per line; \
-         `listns -H -J` prints one ColumnList."
+         `listns -H -J` prints one ColumnList. The watcher's inventory API (`/v1`) answers \
+         with a ListOutput, an EventPage, a NamespaceDetail, a GoneList or an ApiError."
             .into();
     schema
 }

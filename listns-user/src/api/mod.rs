@@ -1,0 +1,9 @@
+//! The inventory API: what the watcher knows, reachable while it runs.
+//! The watch loop publishes a snapshot of its inventory and every event
+//! it sees (`state`); the service's HTTP server answers `/v1/...` from
+//! them (`routes`), never holding the loop's inventory while it writes;
+//! `client` is the other end, for `listns --from`; `openapi` describes
+//! the endpoints with the contract's schema.
+
+pub mod client;
+pub mod openapi;

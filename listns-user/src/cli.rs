@@ -119,6 +119,15 @@ pub struct ListArgs {
     /// Read this procfs instead of /proc (for tests and offline analysis).
     #[arg(long = "proc-root", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,
+    /// Show the inventory of a running `listns watch` instead of scanning: its unix socket
+    /// (default /run/listns/api.sock) or http://HOST:PORT. It knows what a scan cannot:
+    /// hidden namespaces, who created each one, and those gone since it started.
+    #[arg(long = "from", value_name = "SOCKET|URL", num_args = 0..=1,
+          default_missing_value = crate::api::DEFAULT_SOCKET)]
+    pub from: Option<String>,
+    /// With --from over TCP: a file holding the bearer token the watcher wants.
+    #[arg(long = "token-file", value_name = "FILE", requires = "from")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// lsns's `-T` takes its argument only attached (`-Tparent`), as getopt's
@@ -212,6 +221,33 @@ pub struct WatchArgs {
     #[arg(long, value_name = "BYTES", default_value_t = listns_common::RINGBUF_BYTES,
           value_parser = parse_ring_bytes)]
     pub ring_buffer_size: u32,
+    /// Serve the inventory API (/v1: the live inventory, events, gone namespaces) on this unix
+    /// socket, mode 0600 (0660 with --api-group). Another watcher already serving there is
+    /// left alone.
+    #[arg(long = "api-socket", value_name = "PATH", default_value = crate::api::DEFAULT_SOCKET)]
+    pub api_socket: std::path::PathBuf,
+    /// Let this group connect to the API socket too.
+    #[arg(long = "api-group", value_name = "GROUP")]
+    pub api_group: Option<String>,
+    /// Serve the inventory API on TCP as well. A bare PORT is loopback; any other address
+    /// needs --api-token-file (requests without the token get 401).
+    #[arg(long = "api", value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub api: Option<std::net::SocketAddr>,
+    /// A file holding the bearer token that API requests over TCP must carry.
+    #[arg(long = "api-token-file", value_name = "FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
+    /// Serve no API socket.
+    #[arg(long = "no-api", conflicts_with_all = ["api", "api_group"])]
+    pub no_api: bool,
+    /// Follow the event stream of a running `listns watch` (its unix socket or
+    /// http://HOST:PORT) instead of loading eBPF programs: many people, one tracer.
+    #[arg(long = "from", value_name = "SOCKET|URL", num_args = 0..=1,
+          default_missing_value = crate::api::DEFAULT_SOCKET,
+          conflicts_with_all = ["command", "pid", "metrics", "api"])]
+    pub from: Option<String>,
+    /// With --from over TCP: a file holding the bearer token the watcher wants.
+    #[arg(long = "token-file", value_name = "FILE", requires = "from")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Run COMMAND and follow it and its descendants (after `--`); listns exits with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -7,3 +7,7 @@
 
 pub mod client;
 pub mod openapi;
+
+/// Where the watcher serves the API unless told otherwise, and where
+/// `listns --from` looks.
+pub const DEFAULT_SOCKET: &str = "/run/listns/api.sock";

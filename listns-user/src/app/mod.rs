@@ -3,6 +3,7 @@
 //! `print` holds its filters). Each wires the rooms together; no logic of its own.
 
 mod follow;
+mod from;
 mod list;
 mod print;
 mod watch;

@@ -21,6 +21,7 @@ use super::{
 };
 
 mod following;
+mod remote;
 use crate::{
     cli::WatchArgs,
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
@@ -49,6 +50,9 @@ const LOSS_RESCAN_DELAY: Duration = Duration::from_millis(250);
 /// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM, or
 /// until the followed command exits.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(from) = &args.from {
+        return remote::watch(&args, from);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

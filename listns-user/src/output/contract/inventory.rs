@@ -242,7 +242,7 @@ impl<'a> ProcessEntry<'a> {
             uid: self.uid,
             comm: exact_bytes(self.comm, self.comm_hex).into(),
             cmdline: exact_bytes(self.cmdline, self.cmdline_hex).into(),
-            container: self.container.map(container),
+            container: self.container.map(Into::into),
             kthread: self.kthread,
         }
     }
@@ -289,18 +289,20 @@ fn origin(o: Origin<'_>) -> Result<inv::Origin, BadDocument> {
         comm: exact_bytes(t.comm, t.comm_hex).into(),
         flags: t.flags.0,
         time_ns: o.time.0,
-        container: o.container.map(container),
+        container: o.container.map(Into::into),
     })
 }
 
-fn container(c: Container<'_>) -> inv::Container {
-    inv::Container {
-        runtime: runtime_name(&c.runtime),
-        id: c.id.into_owned(),
-        name: c.name.map(Cow::into_owned),
-        pod: c.pod.map(Cow::into_owned),
-        k8s_namespace: c.k8s_namespace.map(Cow::into_owned),
-        k8s_container: c.k8s_container.map(Cow::into_owned),
+impl From<Container<'_>> for inv::Container {
+    fn from(c: Container<'_>) -> Self {
+        inv::Container {
+            runtime: runtime_name(&c.runtime),
+            id: c.id.into_owned(),
+            name: c.name.map(Cow::into_owned),
+            pod: c.pod.map(Cow::into_owned),
+            k8s_namespace: c.k8s_namespace.map(Cow::into_owned),
+            k8s_container: c.k8s_container.map(Cow::into_owned),
+        }
     }
 }
 

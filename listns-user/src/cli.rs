@@ -236,8 +236,8 @@ pub struct WatchArgs {
     /// A file holding the bearer token that API requests over TCP must carry.
     #[arg(long = "api-token-file", value_name = "FILE")]
     pub api_token_file: Option<std::path::PathBuf>,
-    /// Serve no API socket.
-    #[arg(long = "no-api", conflicts_with_all = ["api", "api_group"])]
+    /// Serve no API socket (--api still serves it on TCP).
+    #[arg(long = "no-api", conflicts_with = "api_group")]
     pub no_api: bool,
     /// Follow the event stream of a running `listns watch` (its unix socket or
     /// http://HOST:PORT) instead of loading eBPF programs: many people, one tracer.

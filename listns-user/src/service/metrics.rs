@@ -51,7 +51,7 @@ pub struct Metrics {
     pub api_requests: Family<RequestLabels, Counter>,
     /// Connections closed at accept: too many at once.
     pub api_refused: Counter,
-    /// Event streams cut off because the client fell behind.
+    /// Clients cut off because they could not keep up.
     pub api_cut: Counter,
     pub api_streams: Gauge,
 }
@@ -155,8 +155,8 @@ impl Metrics {
             m.api_refused.clone(),
         );
         registry.register(
-            "api_streams_cut",
-            "Event streams cut off because the client could not keep up",
+            "http_clients_cut",
+            "Clients cut off because they could not keep up: an event stream fell behind, or a write made no progress for 10 s",
             m.api_cut.clone(),
         );
         registry.register(

@@ -127,6 +127,7 @@ where
     let (access, routes) = (access.clone(), routes.clone());
     // Notified when a stream on this connection is cut off.
     let cut = Arc::new(Notify::new());
+    let cut_metric = routes.metrics.api_cut.clone();
     tokio::spawn(async move {
         let _slot = slot;
         let service = {
@@ -142,7 +143,13 @@ where
             .max_buf_size(MAX_HEAD)
             .serve_connection(TokioIo::new(Box::pin(stream)), service);
         tokio::select! {
-            _ = conn => {}
+            r = conn => {
+                // A write that made no progress for WRITE_STALL: a client
+                // that cannot keep up, cut off like a stream that fell behind.
+                if r.as_ref().is_err_and(timed_out) {
+                    cut_metric.inc();
+                }
+            }
             _ = cut.notified() => {}
         }
     });
@@ -347,6 +354,20 @@ fn authorized<B>(req: &Request<B>, token: &str) -> bool {
     };
     let want = token.as_bytes();
     given.len() == want.len() && given.iter().zip(want).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+}
+
+/// Whether a connection ended because a write timed out.
+fn timed_out(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Where a TCP listener needs a token: anywhere but loopback.

@@ -1,6 +1,7 @@
 //! The packaging (packaging/): the systemd unit, the container image, the
-//! DaemonSet, the man pages and completions, each checked by the real tool
-//! (systemd-analyze, podman, kubernetes-validate, man, bash), which
+//! DaemonSet, the man pages and completions, and the inventory API's
+//! OpenAPI document, each checked by the real tool (systemd-analyze,
+//! podman, kubernetes-validate, man, bash, openapi-spec-validator), which
 //! packaging/install-test-deps.sh installs when missing.
 //!
 //! Not part of the kernel matrix (xtask skips this file there): nothing in it
@@ -351,5 +352,7 @@ fn unit_daemonset_and_image_agree() {
 
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/openapi.rs"]
+mod openapi;
 #[path = "packaging/privileged.rs"]
 mod privileged;

@@ -332,6 +332,42 @@ fn unit_daemonset_and_image_agree() {
     let containerfile = repo_file("packaging/Containerfile");
     assert!(containerfile.contains(&format!("EXPOSE {PORT}")));
     assert!(containerfile.contains(&format!("\"0.0.0.0:{PORT}\"")));
+
+    // The API socket: the same path in all three, in a directory that is
+    // made for it (systemd's RuntimeDirectory=, the DaemonSet's hostPath,
+    // the podman example's volume).
+    let socket = listns::api::DEFAULT_SOCKET;
+    let dir = std::path::Path::new(socket)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(dir, "/run/listns");
+    assert!(
+        unit.contains(&format!("--api-socket {socket}")),
+        "unit: no --api-socket {socket}"
+    );
+    assert_eq!(unit_values(&unit, "RuntimeDirectory"), ["listns"]);
+    assert!(
+        args.windows(2).any(|w| w == ["--api-socket", socket]),
+        "{args:?}"
+    );
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap_or_else(|| panic!("the DaemonSet mounts nothing at {dir}"));
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the API socket's volume");
+    assert_eq!(volume["hostPath"]["path"], dir);
+    assert_eq!(volume["hostPath"]["type"], "DirectoryOrCreate");
+    assert!(containerfile.contains(&format!("\"--api-socket\", \"{socket}\"")));
+    assert!(containerfile.contains(&format!("-v {dir}:{dir}")));
     let cap_add = containerfile
         .lines()
         .find_map(|l| l.split("--cap-add=").nth(1))

@@ -301,6 +301,16 @@ async fn v1<B>(
             Err(e) => e,
         },
         "/v1/events/stream" => return stream(shared, query, cut),
+        "/v1/openapi.json" => match params(&[]) {
+            Ok(_) => {
+                static DOC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+                let doc = DOC.get_or_init(|| {
+                    serde_json::to_vec(&api::openapi::document()).expect("the document serializes")
+                });
+                return full(StatusCode::OK, "application/json", doc.clone());
+            }
+            Err(e) => e,
+        },
         p => match p.strip_prefix("/v1/namespaces/") {
             Some(id) if !id.is_empty() && !id.contains('/') => match params(&[]) {
                 Ok(_) => {

@@ -164,7 +164,15 @@ listns waits for it to exit; a second one stops at once.
 
 Filters choose what is printed, never what is tracked: -t, --container
 and following narrow the output, while the inventory behind gone and
-hidden verdicts stays complete.")]
+hidden verdicts stays complete.
+
+While it runs, the inventory it keeps current is served on its unix
+socket (/run/listns/api.sock, root only; not when following, unless
+--api-socket is given): `listns --from` prints it like a scan but with
+creators, hidden and gone namespaces; `listns watch --from` follows its
+events without loading eBPF again; `curl --unix-socket
+/run/listns/api.sock http://localhost/v1/namespaces` reads the JSON
+(endpoints: /v1/openapi.json).")]
 pub struct WatchArgs {
     /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event
     /// and namespace (and a final "summary" object when following).

@@ -548,11 +548,15 @@ fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
         }
         None => None,
     };
+    let default_socket = args.api_socket.as_os_str() == crate::api::DEFAULT_SOCKET;
+    // A followed command is a short look at one tree: it serves the API
+    // only where it is asked to.
+    let following = !args.command.is_empty() || args.pid.is_some();
     let serving = Serving {
         metrics: args.metrics,
-        socket: (!args.no_api).then_some((args.api_socket.as_path(), args.api_group.as_deref())),
-        socket_optional: args.api_socket.as_os_str() == crate::api::DEFAULT_SOCKET
-            && args.api_group.is_none(),
+        socket: (!args.no_api && !(following && default_socket && args.api_group.is_none()))
+            .then_some((args.api_socket.as_path(), args.api_group.as_deref())),
+        socket_optional: default_socket && args.api_group.is_none(),
         api: args.api.map(|a| (a, token)),
         max_gone: args.max_gone,
     };

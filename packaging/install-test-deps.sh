@@ -2,7 +2,8 @@
 # Installs what the packaging tests and `cargo xtask package` drive, when it
 # is missing; does nothing when all is in place (a fraction of a second).
 #
-#   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate] [strace] [man]
+#   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate]
+#                                  [openapi-spec-validator] [strace] [man]
 #
 # Without arguments: all of them.
 #   podman               podman and runc (apt; this machine's crun refuses its
@@ -12,6 +13,8 @@
 #   kubernetes-validate  kubernetes-validate from PyPI, in a venv at
 #                        $LISTNS_VENV (default ~/.local/share/listns/venv):
 #                        it carries the Kubernetes schemas and runs offline
+#   openapi-spec-validator  openapi-spec-validator from PyPI, in the same venv,
+#                        for schema/openapi.json (the inventory API)
 #   strace               strace (apt), to compare the system calls listns
 #                        makes with the unit's SystemCallFilter=
 #   man                  man-db (apt), to render the generated man pages
@@ -20,10 +23,11 @@
 set -euo pipefail
 
 KUBERNETES_VALIDATE_VERSION=1.37.0
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
 
 wanted=("$@")
-((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate strace man)
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man)
 
 say() { echo "install-test-deps: $*" >&2; }
 
@@ -43,9 +47,9 @@ for w in "${wanted[@]}"; do
     man)
       command -v man >/dev/null 2>&1 || apt_missing+=(man-db)
       ;;
-    kubernetes-validate) ;;
+    kubernetes-validate | openapi-spec-validator) ;;
     *)
-      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, strace, man)"
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man)"
       exit 2
       ;;
   esac
@@ -63,17 +67,30 @@ if ((${#apt_missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${apt_missing[@]}"
 fi
 
+# The PyPI tools, pinned, in one venv: each installed when its command is
+# missing or reports another version.
+pip_missing=()
 for w in "${wanted[@]}"; do
-  [[ $w == kubernetes-validate ]] || continue
-  kv="$venv/bin/kubernetes-validate"
-  if [[ -x $kv ]] && "$kv" --version 2>/dev/null | grep -qF "$KUBERNETES_VALIDATE_VERSION"; then
-    continue
+  case "$w" in
+    kubernetes-validate) version=$KUBERNETES_VALIDATE_VERSION ;;
+    openapi-spec-validator) version=$OPENAPI_SPEC_VALIDATOR_VERSION ;;
+    *) continue ;;
+  esac
+  if ! "$venv/bin/$w" --version 2>/dev/null | grep -qF "$version"; then
+    pip_missing+=("$w==$version")
   fi
-  python=$(command -v python3) || { say "python3 is missing (needed for kubernetes-validate)"; exit 1; }
-  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv (pip)"
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-  "$kv" --version >/dev/null
 done
+if ((${#pip_missing[@]})); then
+  python=$(command -v python3) || { say "python3 is missing (needed for ${pip_missing[*]})"; exit 1; }
+  # A venv whose python no longer runs (python3 upgraded) is made again.
+  if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$python" -m venv "$venv"
+  fi
+  say "installing ${pip_missing[*]} into $venv (pip)"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${pip_missing[@]}"
+  for p in "${pip_missing[@]}"; do
+    "$venv/bin/${p%%==*}" --version >/dev/null
+  done
+fi

@@ -1,6 +1,7 @@
 //! The packaging (packaging/): the systemd unit, the container image, the
-//! DaemonSet, the man pages and completions, each checked by the real tool
-//! (systemd-analyze, podman, kubernetes-validate, man, bash), which
+//! DaemonSet, the man pages and completions, and the inventory API's
+//! OpenAPI document, each checked by the real tool (systemd-analyze,
+//! podman, kubernetes-validate, man, bash, openapi-spec-validator), which
 //! packaging/install-test-deps.sh installs when missing.
 //!
 //! Not part of the kernel matrix (xtask skips this file there): nothing in it
@@ -331,6 +332,42 @@ fn unit_daemonset_and_image_agree() {
     let containerfile = repo_file("packaging/Containerfile");
     assert!(containerfile.contains(&format!("EXPOSE {PORT}")));
     assert!(containerfile.contains(&format!("\"0.0.0.0:{PORT}\"")));
+
+    // The API socket: the same path in all three, in a directory that is
+    // made for it (systemd's RuntimeDirectory=, the DaemonSet's hostPath,
+    // the podman example's volume).
+    let socket = listns::api::DEFAULT_SOCKET;
+    let dir = std::path::Path::new(socket)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(dir, "/run/listns");
+    assert!(
+        unit.contains(&format!("--api-socket {socket}")),
+        "unit: no --api-socket {socket}"
+    );
+    assert_eq!(unit_values(&unit, "RuntimeDirectory"), ["listns"]);
+    assert!(
+        args.windows(2).any(|w| w == ["--api-socket", socket]),
+        "{args:?}"
+    );
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap_or_else(|| panic!("the DaemonSet mounts nothing at {dir}"));
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the API socket's volume");
+    assert_eq!(volume["hostPath"]["path"], dir);
+    assert_eq!(volume["hostPath"]["type"], "DirectoryOrCreate");
+    assert!(containerfile.contains(&format!("\"--api-socket\", \"{socket}\"")));
+    assert!(containerfile.contains(&format!("-v {dir}:{dir}")));
     let cap_add = containerfile
         .lines()
         .find_map(|l| l.split("--cap-add=").nth(1))
@@ -351,5 +388,7 @@ fn unit_daemonset_and_image_agree() {
 
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/openapi.rs"]
+mod openapi;
 #[path = "packaging/privileged.rs"]
 mod privileged;

@@ -57,8 +57,9 @@ enum Task {
     Package(package::PackageArgs),
     /// Man pages and shell completions from the clap definitions, into target/dist.
     Dist,
-    /// Writes schema/listns.schema.json and docs/json.md from the JSON
-    /// contract's types; with --check, fails where they differ instead.
+    /// Writes schema/listns.schema.json, docs/json.md and
+    /// schema/openapi.json from the JSON contract's types; with --check,
+    /// fails where they differ instead.
     Schema {
         #[arg(long)]
         check: bool,

@@ -1,8 +1,10 @@
 //! `cargo xtask schema [--check]`: the JSON Schema that the contract's
 //! types generate (`listns --json-schema`) written to
-//! `schema/listns.schema.json`, and `docs/json.md`, a page for people made
-//! from it. With `--check` nothing is written: it fails when either
-//! committed file differs (`cargo xtask test` runs that check).
+//! `schema/listns.schema.json`, `docs/json.md`, a page for people made
+//! from it, and `schema/openapi.json`, the inventory API's OpenAPI document
+//! built from the same types (listns-user's `openapi` example prints it).
+//! With `--check` nothing is written: it fails when any committed file
+//! differs (`cargo xtask test` runs that check).
 
 use std::{fmt::Write as _, path::Path, process::Command};
 
@@ -11,6 +13,7 @@ use serde_json::Value;
 
 const SCHEMA: &str = "schema/listns.schema.json";
 const PAGE: &str = "docs/json.md";
+const OPENAPI: &str = "schema/openapi.json";
 
 /// `listns` must be built (debug) before this runs.
 pub fn run(root: &Path, check: bool) -> Result<()> {
@@ -28,7 +31,12 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
         out.status
     );
     let schema: Value = serde_json::from_slice(&out.stdout).context("listns --json-schema")?;
-    let files = [(SCHEMA, format!("{schema:#}\n")), (PAGE, markdown(&schema))];
+    let openapi = openapi(root)?;
+    let files = [
+        (SCHEMA, format!("{schema:#}\n")),
+        (PAGE, markdown(&schema)),
+        (OPENAPI, format!("{openapi:#}\n")),
+    ];
     let mut stale = Vec::new();
     for (rel, text) in &files {
         let path = root.join(rel);
@@ -50,6 +58,30 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The OpenAPI document, from listns-user's `openapi` example.
+fn openapi(root: &Path) -> Result<Value> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "listns-user",
+            "--example",
+            "openapi",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {cargo}"))?;
+    ensure!(
+        out.status.success(),
+        "cargo run --example openapi failed ({})",
+        out.status
+    );
+    serde_json::from_slice(&out.stdout).context("the openapi example's output")
 }
 
 /// A page for people: every object and field of the schema, with its type

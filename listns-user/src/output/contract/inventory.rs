@@ -25,7 +25,7 @@ use crate::{
 
 /// `GET /v1/inventory`: everything the watcher knows, for `listns --from`.
 #[derive(Serialize, Deserialize, JsonSchema)]
-#[schemars(rename = "Inventory", deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct InventoryDocument<'a> {
     /// Every namespace the watcher knows: alive, hidden, or gone and not
     /// yet forgotten; ordered by type, inode and id.

@@ -35,7 +35,7 @@ pub fn schema() -> Value {
     schema["description"] =
         "`listns -J` prints one ListOutput; `listns watch --json` prints one WatchLine per line; \
          `listns -H -J` prints one ColumnList. The watcher's inventory API (`/v1`) answers \
-         with a ListOutput, an EventPage, a NamespaceDetail, a GoneList, an Inventory \
+         with a ListOutput, an EventPage, a NamespaceDetail, a GoneList, an InventoryDocument \
          (`/v1/inventory`, what `listns --from` reads) or an ApiError."
             .into();
     schema

@@ -87,7 +87,10 @@ async fn run(args: &WatchArgs, from: &str) -> anyhow::Result<ExitCode> {
     loop {
         tokio::select! {
             ev = events.next() => {
-                let Some(ev) = ev? else {
+                let ev = ev.with_context(|| {
+                    format!("{}: the event stream ended", client.target())
+                })?;
+                let Some(ev) = ev else {
                     bail!("{}: the watcher ended the event stream (did it stop?)", client.target());
                 };
                 if ev.event.as_deref() == Some("cut") {

@@ -334,7 +334,8 @@ mod tests {
     #[test]
     fn every_endpoint_has_its_operation_parameters_and_answer() {
         let q = "query";
-        let want: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        type Param<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let want: &[Param] = &[
             (
                 "/v1/namespaces",
                 &[

@@ -17,7 +17,7 @@ use crate::{ns::NsType, output::TreeMode};
                   eBPF programs and reports namespaces as they are created, joined and left.\n\n\
                   Differences from lsns, on purpose: more rows (threads, *_for_children links, \
                   bind mounts in other mount namespaces, every owner and parent); the extra \
-                  columns ID, HOLDERS, CONTAINER and NAME (and JSON keys id, holders, hidden); \
+                  columns ID, HOLDERS, CONTAINER, NAME and CREATOR (and JSON keys id, holders, hidden, created); \
                   -J flat unless -T is given; -l with -T refused; -t takes comma lists; UID and \
                   USER of a namespace without processes from its owning user namespace; -Q \
                   also with a positional namespace. See the README."

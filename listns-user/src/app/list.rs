@@ -68,17 +68,22 @@ impl Config {
             ),
             None => None,
         };
-        let defaults: &[Column] = if namespace.is_some() {
-            &Column::DEFAULT_PROCESSES
+        let mut defaults: Vec<Column> = if namespace.is_some() {
+            Column::DEFAULT_PROCESSES.to_vec()
         } else if args.types.contains(&NsType::Net) {
-            &Column::DEFAULT_NET
+            Column::DEFAULT_NET.to_vec()
         } else {
-            &Column::DEFAULT
+            Column::DEFAULT.to_vec()
         };
+        // From a watcher, who created each namespace is shown too (before
+        // HOLDERS, the last column).
+        if args.from.is_some() && namespace.is_none() {
+            defaults.insert(defaults.len() - 1, Column::Creator);
+        }
         let columns = if args.output_all {
             Column::ALL.to_vec()
         } else {
-            columns::parse_list(args.output.last().map(String::as_str), defaults)
+            columns::parse_list(args.output.last().map(String::as_str), &defaults)
                 .map_err(anyhow::Error::msg)?
         };
         let query = match &args.filter {

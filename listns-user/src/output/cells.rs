@@ -169,6 +169,12 @@ impl<'a> Cells<'a> {
             Column::Id => key.id.map_or(Value::Null, Value::Num),
             Column::Holders => Value::Text(holders_summary(ns)),
             Column::Container => self.container(key, ns),
+            // comm[pid] syscall, as the tracer saw the creation.
+            Column::Creator => ns.origin.as_ref().map_or(Value::Null, |o| {
+                let mut b = o.comm.as_bytes().to_vec();
+                b.extend_from_slice(format!("[{}] {}", o.pid, o.syscall).as_bytes());
+                Value::Bytes(b)
+            }),
             Column::Name => {
                 if ns.netns_names.is_empty() {
                     Value::Null

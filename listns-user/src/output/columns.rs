@@ -1,5 +1,5 @@
 //! The columns: lsns's thirteen, with lsns's names, meanings and types, then
-//! listns's own (ID, HOLDERS, CONTAINER, NAME). How each cell is computed
+//! listns's own (ID, HOLDERS, CONTAINER, NAME, CREATOR). How each cell is computed
 //! lives in `cells`; table, JSON, tree and `-Q` all read cells from there.
 
 pub use super::cells::{Cells, Value, command, holders_summary, nprocs};
@@ -24,11 +24,12 @@ pub enum Column {
     Holders,
     Container,
     Name,
+    Creator,
 }
 
 impl Column {
     /// lsns's columns in lsns's order (`--output-all`, `-H`), then listns's.
-    pub const ALL: [Column; 17] = [
+    pub const ALL: [Column; 18] = [
         Column::Ns,
         Column::Type,
         Column::Path,
@@ -46,6 +47,7 @@ impl Column {
         Column::Holders,
         Column::Container,
         Column::Name,
+        Column::Creator,
     ];
 
     /// lsns's default columns, plus HOLDERS.
@@ -95,6 +97,7 @@ impl Column {
             Column::Holders => "HOLDERS",
             Column::Container => "CONTAINER",
             Column::Name => "NAME",
+            Column::Creator => "CREATOR",
         }
     }
 
@@ -121,6 +124,9 @@ impl Column {
                 "container of a holding process: name (short id), or runtime:id when unnamed"
             }
             Column::Name => "ip netns names",
+            Column::Creator => {
+                "who created it, where a watcher saw it (listns --from): comm[pid] and the call"
+            }
         }
     }
 
@@ -186,6 +192,7 @@ impl Column {
                 | Column::Holders
                 | Column::Container
                 | Column::Name
+                | Column::Creator
         )
     }
 }

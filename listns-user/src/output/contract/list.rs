@@ -251,8 +251,8 @@ impl<'a> NamespaceRow<'a> {
             })
         };
         match c {
-            // Always there.
-            Column::Ns | Column::Type | Column::Id | Column::Holders => {}
+            // Always there (the creator as the `created` object).
+            Column::Ns | Column::Type | Column::Id | Column::Holders | Column::Creator => {}
             Column::Nprocs => self.nprocs = num(),
             Column::Pid => self.pid = Some(small()),
             Column::Ppid => self.ppid = Some(small()),

@@ -204,6 +204,40 @@ fn hostile_text_is_escaped_in_tables_and_exact_in_json() {
 }
 
 #[test]
+fn creator_is_comm_pid_and_call_escaped_and_a_json_object() {
+    let mut inv = basic();
+    let k = net(&inv, 2001);
+    assert_eq!(
+        Cells::new(&inv).value(&k, inv.get(&k).unwrap(), Column::Creator),
+        Value::Null,
+        "no creator where the tracer did not see one"
+    );
+    inv.get_mut(&k).unwrap().origin = Some(crate::inventory::Origin {
+        pid: 4242,
+        tid: 4243,
+        comm: RawText::new(b"ev\x1bil"),
+        syscall: "clone",
+        flags: 0,
+        time_ns: 0,
+        container: None,
+    });
+    let cells = Cells::new(&inv);
+    let ns = inv.get(&k).unwrap();
+    assert_eq!(
+        cells.value(&k, ns, Column::Creator).display(),
+        "ev\\x1bil[4242] clone"
+    );
+    let row = NamespaceRow::new(&cells, &k, ns, cells.pid(ns), &[Column::Creator]);
+    let obj = serde_json::to_value(row).unwrap();
+    assert!(
+        obj.get("creator").is_none(),
+        "the column is the `created` object"
+    );
+    assert_eq!(obj["created"]["pid"], 4242);
+    assert_eq!(obj["created"]["tid"], 4243);
+}
+
+#[test]
 fn kernel_threads_show_their_bare_comm_as_lsns() {
     let inv = basic();
     let k = inv.by_inode(NsType::Mnt, 1000).unwrap();

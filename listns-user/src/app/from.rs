@@ -58,7 +58,9 @@ pub async fn fetch(
 /// One stderr line when a watcher serves the default socket and `--from`
 /// was not given: it knows what a scan cannot.
 pub fn hint() {
-    if Path::new(DEFAULT_SOCKET).exists() {
+    // Answering, not only there: a watcher killed outright leaves its
+    // socket file behind.
+    if std::os::unix::net::UnixStream::connect(DEFAULT_SOCKET).is_ok() {
         eprintln!(
             "listns: a watcher serves {DEFAULT_SOCKET}: `listns --from` also shows what only it knows \
              (hidden namespaces, who created each one, those gone)"

@@ -335,3 +335,84 @@ fn watch_from_follows_the_stream_and_says_when_it_ends() {
         assert!(err.contains("event stream"), "{name}: {err}");
     }
 }
+
+/// A netns whose only reference is an nsfs fd in flight in a unix socket
+/// (sent, never received): no scan can find it, so a plain `listns` does
+/// not list it (nor does `lsns`); the watcher saw it made and, finding it
+/// alive with nothing holding it, calls it hidden: `listns --from` lists
+/// it, with its creator.
+#[test]
+fn from_lists_a_hidden_namespace_that_no_scan_finds() {
+    if !require_root()
+        || !listns_skip::require_kernel(
+            listns_tests::kernel_has_nsfs_handles(),
+            "nsfs file handles (hidden cannot be told from gone without them)",
+            (6, 18),
+        )
+    {
+        return;
+    }
+    let (mut w, _dir, sock) = watcher("/v1/inventory");
+    let mut sv = [0i32; 2];
+    // SAFETY: a socketpair into a valid array of two fds.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
+        0
+    );
+    let (a, b) = (sv[0], sv[1]);
+    // SAFETY: the child makes raw syscalls only, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                libc::_exit(1);
+            }
+            let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
+            libc::_exit(if listns_tests::kernel::send_fd(a, fd) {
+                0
+            } else {
+                2
+            });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let created = w
+        .wait(Duration::from_secs(10), |v| {
+            v["event"] == "created" && v["type"] == "net" && v["pid"] == pid
+        })
+        .expect("the watcher saw it made");
+    let inode = created["ns"].as_u64().unwrap();
+    let row = wait_for(Duration::from_secs(30), || {
+        let rows = rows(&["--from", &sock, "-J", "-t", "net"]);
+        rows.into_iter()
+            .find(|((_, ino, _), r)| *ino == inode && r["hidden"] == true)
+            .map(|(_, r)| r)
+    })
+    .expect("listns --from lists the in-flight netns as hidden");
+    assert_eq!(row["created"]["pid"], pid, "{row}");
+    assert_eq!(row["created"]["syscall"], "unshare", "{row}");
+    assert_eq!(row["holders"], serde_json::json!([]), "{row}");
+    // A scan cannot see it.
+    let scan = rows(&["-J", "-t", "net"]);
+    assert!(
+        scan.keys().all(|(_, ino, _)| *ino != inode),
+        "a scan lists {inode}"
+    );
+    // The table marks it, with its creator.
+    let table = listns(&["--from", &sock, "-t", "net", "-o", "NS,CREATOR,HOLDERS"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(&inode.to_string()))
+        .unwrap_or_else(|| panic!("no row for {inode}:\n{table}"));
+    assert!(line.contains("HIDDEN"), "{line}");
+    assert!(line.contains(&format!("[{pid}] unshare")), "{line}");
+    // SAFETY: closing our own socketpair releases the fd in flight.
+    unsafe {
+        libc::close(a);
+        libc::close(b);
+    }
+}

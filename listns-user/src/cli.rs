@@ -164,7 +164,15 @@ listns waits for it to exit; a second one stops at once.
 
 Filters choose what is printed, never what is tracked: -t, --container
 and following narrow the output, while the inventory behind gone and
-hidden verdicts stays complete.")]
+hidden verdicts stays complete.
+
+While it runs, the inventory it keeps current is served on its unix
+socket (/run/listns/api.sock, root only; not when following, unless
+--api-socket is given): `listns --from` prints it like a scan but with
+creators, hidden and gone namespaces; `listns watch --from` follows its
+events without loading eBPF again; `curl --unix-socket
+/run/listns/api.sock http://localhost/v1/namespaces` reads the JSON
+(endpoints: /v1/openapi.json).")]
 pub struct WatchArgs {
     /// Newline-delimited JSON: the inventory as "existing" lines, then one object per event
     /// and namespace (and a final "summary" object when following).
@@ -236,8 +244,8 @@ pub struct WatchArgs {
     /// A file holding the bearer token that API requests over TCP must carry.
     #[arg(long = "api-token-file", value_name = "FILE")]
     pub api_token_file: Option<std::path::PathBuf>,
-    /// Serve no API socket.
-    #[arg(long = "no-api", conflicts_with_all = ["api", "api_group"])]
+    /// Serve no API socket (--api still serves it on TCP).
+    #[arg(long = "no-api", conflicts_with = "api_group")]
     pub no_api: bool,
     /// Follow the event stream of a running `listns watch` (its unix socket or
     /// http://HOST:PORT) instead of loading eBPF programs: many people, one tracer.

@@ -6,6 +6,7 @@
 //! `cargo xtask test` summarises; under CI (`CI` set) that is a failure,
 //! never a silent skip.
 
+pub mod api;
 pub mod kernel;
 pub mod lsns;
 pub mod watch;

@@ -7,6 +7,11 @@
 
 pub mod client;
 pub mod openapi;
+pub mod routes;
+mod state;
+pub mod stream;
+
+pub use state::{Kept, Publisher, Shared, Snapshot};
 
 /// Where the watcher serves the API unless told otherwise, and where
 /// `listns --from` looks.

@@ -79,12 +79,23 @@ impl Health {
         })
     }
 
-    fn problem_at(&self, now: Duration) -> Option<String> {
-        if !self.started.load(Ordering::Relaxed) {
-            return Some(format!(
+    /// Why the picture is not there yet, while starting.
+    pub fn starting(&self) -> Option<String> {
+        self.starting_at(self.start.elapsed())
+    }
+
+    fn starting_at(&self, now: Duration) -> Option<String> {
+        (!self.started.load(Ordering::Relaxed)).then(|| {
+            format!(
                 "starting: attaching the tracer and taking the initial inventory ({} s so far)",
                 now.as_secs()
-            ));
+            )
+        })
+    }
+
+    fn problem_at(&self, now: Duration) -> Option<String> {
+        if let Some(starting) = self.starting_at(now) {
+            return Some(starting);
         }
         if let Some(stalled) = self.stalled_at(now) {
             return Some(stalled);

@@ -21,6 +21,13 @@ pub struct HookLabel {
     pub hook: String,
 }
 
+/// An API request: the endpoint (a fixed set) and the status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub code: u16,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
@@ -41,6 +48,12 @@ pub struct Metrics {
     pub scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub lag: Histogram,
     pub hooks: Family<HookLabel, Gauge>,
+    pub api_requests: Family<RequestLabels, Counter>,
+    /// Connections closed at accept: too many at once.
+    pub api_refused: Counter,
+    /// Clients cut off because they could not keep up.
+    pub api_cut: Counter,
+    pub api_streams: Gauge,
 }
 
 /// `{type="net"}`.
@@ -69,6 +82,10 @@ impl Metrics {
                 0.001, 2.0, 15,
             )),
             hooks: Family::default(),
+            api_requests: Family::default(),
+            api_refused: Counter::default(),
+            api_cut: Counter::default(),
+            api_streams: Gauge::default(),
         };
         registry.register(
             "namespaces",
@@ -127,6 +144,26 @@ impl Metrics {
             "1 when the kernel hook is attached, 0 when it is missing",
             m.hooks.clone(),
         );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by endpoint and status code",
+            m.api_requests.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections closed at once: too many were open",
+            m.api_refused.clone(),
+        );
+        registry.register(
+            "http_clients_cut",
+            "Clients cut off because they could not keep up: an event stream fell behind, or a write made no progress for 10 s",
+            m.api_cut.clone(),
+        );
+        registry.register(
+            "api_streams",
+            "Event streams open now",
+            m.api_streams.clone(),
+        );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -144,6 +181,13 @@ impl Metrics {
             let _ = m.hidden.get_or_create(&of_type(ty));
         }
         Metrics { registry, ..m }
+    }
+
+    /// One request answered.
+    pub fn api_request(&self, endpoint: &'static str, code: u16) {
+        self.api_requests
+            .get_or_create(&RequestLabels { endpoint, code })
+            .inc();
     }
 
     /// The text exposition format.

@@ -1,5 +1,6 @@
 //! listns as a monitoring service: the metrics and health endpoints of
-//! `listns watch --metrics ADDR:PORT`.
+//! `listns watch --metrics ADDR:PORT`, and the HTTP server that also
+//! carries the inventory API (`api`) on its unix socket and `--api`.
 //!
 //! The HTTP server runs on a thread of its own with its own small tokio
 //! runtime, so that it still answers, with a 503 that says why, when the
@@ -9,10 +10,10 @@
 pub mod health;
 pub mod metrics;
 pub mod privileges;
-mod server;
+pub mod server;
+mod socket;
 mod telemetry;
 
 pub use health::Health;
 pub use metrics::Metrics;
-pub use server::serve;
-pub use telemetry::Telemetry;
+pub use telemetry::{Serving, Telemetry};

@@ -1,30 +1,141 @@
 //! What the watch loop tells the metrics and the health check, one call per
 //! thing that happened, so that the loop stays a loop.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
-use super::{Health, Metrics, metrics::of_type};
-use crate::inventory::{
-    Inventory, NsKey, State,
-    live::{Change, ChangeKind, TaskEvent},
+use super::{
+    Health, Metrics,
+    metrics::of_type,
+    server::{self, Access, Listener, Routes},
+    socket::{self, Bound, SocketFile},
+};
+use crate::{
+    api::Shared,
+    inventory::{
+        Inventory, NsKey, State,
+        live::{Change, ChangeKind, TaskEvent},
+    },
+    stats::ScanStats,
 };
 
 pub struct Telemetry {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// What the inventory API answers from, when it is served.
+    pub api: Option<Arc<Shared>>,
+    /// The API socket this watcher made (removed when it stops).
+    pub socket: Option<SocketFile>,
+}
+
+/// What to serve.
+#[derive(Default)]
+pub struct Serving<'a> {
+    /// `--metrics`: metrics and health on TCP.
+    pub metrics: Option<SocketAddr>,
+    /// The API's unix socket, and the group that may use it too.
+    pub socket: Option<(&'a Path, Option<&'a str>)>,
+    /// Whether a socket that cannot be made is only a note (the default
+    /// path, for a watcher run by hand without root) or an error.
+    pub socket_optional: bool,
+    /// `--api`: the API on TCP, and the token it wants.
+    pub api: Option<(SocketAddr, Option<String>)>,
+    /// `--max-gone`.
+    pub max_gone: usize,
 }
 
 impl Telemetry {
-    /// Registers the metrics and starts serving them on `addr`.
-    pub fn serve(addr: SocketAddr) -> std::io::Result<(Telemetry, SocketAddr)> {
+    /// Registers the metrics, binds every listener (so that an address in
+    /// use is an error now) and starts serving. Returns what to tell the
+    /// user about each.
+    pub fn serve(s: Serving<'_>) -> anyhow::Result<(Telemetry, Vec<String>)> {
         let kernel = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
         let metrics = Arc::new(Metrics::new(&kernel));
         let health = Arc::new(Health::default());
         health.beat();
-        let bound = super::serve(addr, metrics.clone(), health.clone())?;
-        Ok((Telemetry { metrics, health }, bound))
+        let mut notes = Vec::new();
+        let mut listeners = Vec::new();
+        if let Some(addr) = s.metrics {
+            let l = std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
+            let bound = l.local_addr()?;
+            notes.push(format!(
+                "metrics on http://{bound}/metrics, health on http://{bound}/healthz"
+            ));
+            listeners.push((Listener::Tcp(l), Access::Metrics));
+        }
+        let mut socket_file = None;
+        if let Some((path, group)) = s.socket {
+            match socket::bind(path, group) {
+                Ok(Bound::Listening(l, file)) => {
+                    notes.push(format!(
+                        "inventory API on {} (`listns --from` reads it)",
+                        path.display()
+                    ));
+                    socket_file = Some(file);
+                    listeners.push((Listener::Unix(l), Access::Api { token: None }));
+                }
+                Ok(Bound::Taken) => notes.push(format!(
+                    "another watcher serves the inventory API on {}; this one serves none there \
+                     (--api-socket PATH for another)",
+                    path.display()
+                )),
+                Err(e) if s.socket_optional => notes.push(format!(
+                    "no inventory API: cannot make {}: {e} (--api-socket PATH for another, --no-api to \
+                     say nothing)",
+                    path.display()
+                )),
+                Err(e) => anyhow::bail!("--api-socket {}: {e}", path.display()),
+            }
+        }
+        if let Some((addr, token)) = s.api {
+            if token.is_none() && server::needs_token(addr) {
+                anyhow::bail!(
+                    "--api {addr} is reachable from other hosts and shows every command line: \
+                     give --api-token-file FILE (or a loopback address)"
+                );
+            }
+            let l = std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("--api {addr}: cannot listen: {e}"))?;
+            let bound = l.local_addr()?;
+            let how = if token.is_some() {
+                ", bearer token required"
+            } else {
+                ""
+            };
+            notes.push(format!("inventory API on http://{bound}/v1/{how}"));
+            listeners.push((
+                Listener::Tcp(l),
+                Access::Api {
+                    token: token.map(Arc::from),
+                },
+            ));
+        }
+        let serves_api = listeners
+            .iter()
+            .any(|(_, a)| matches!(a, Access::Api { .. }));
+        let api =
+            serves_api.then(|| Shared::new(Inventory::new(), ScanStats::default(), s.max_gone));
+        if !listeners.is_empty() {
+            server::serve(
+                listeners,
+                Routes {
+                    metrics: metrics.clone(),
+                    health: health.clone(),
+                    api: api.clone(),
+                },
+            )?;
+        }
+        Ok((
+            Telemetry {
+                metrics,
+                health,
+                api,
+                socket: socket_file,
+            },
+            notes,
+        ))
     }
 
     /// The hooks the tracer has and lacks; `None`: no tracer (rescans).
@@ -90,6 +201,10 @@ impl Telemetry {
     /// Once a second: the loop is alive; namespaces alive and hidden now.
     pub fn tick(&self, inv: &Inventory) {
         self.health.beat();
+        if let Some(api) = &self.api {
+            self.metrics.api_cut.inc_by(server::streams_cut(api));
+            self.metrics.api_streams.set(api.streams() as i64);
+        }
         let mut alive = [0i64; 8];
         let mut hidden = [0i64; 8];
         for (key, ns) in inv.iter() {

@@ -22,9 +22,11 @@ use super::{
 
 mod following;
 use crate::{
+    api::Publisher,
     cli::WatchArgs,
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
+    output::contract::{Lost, Rescan, Time, WatchLine},
     output::{
         Selection,
         contract::VerdictKind,
@@ -34,7 +36,8 @@ use crate::{
         summary::Subject,
     },
     scan::{Scanner, attribution::Containers, host, initial},
-    service::{Telemetry, privileges},
+    service::{Serving, Telemetry, privileges},
+    stats::ScanStats,
     trace::{Batch, Options, TraceError, Tracer},
 };
 
@@ -83,12 +86,15 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut interrupted = false;
     let mut ended = None;
     loop {
+        let snapshot_due = w.api.as_ref().and_then(Publisher::due);
         tokio::select! {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
             _ = sleep_until(w.lifecycle.next_due().map(tokio::time::Instant::from_std)) => w.on_lifecycle()?,
             _ = fallback.tick(), if w.tracer.is_none() => w.on_fallback_tick()?,
             _ = sleep_until(w.loss_rescan.map(tokio::time::Instant::from_std)) => w.on_loss_rescan()?,
             _ = heartbeat.tick() => w.on_heartbeat(),
+            _ = wanted(w.api.as_mut()) => {}
+            _ = sleep_until(snapshot_due.map(tokio::time::Instant::from_std)) => w.publish(),
             _ = sighup.recv() => w.out.get_mut().reopen()?,
             r = exited(followee.as_ref()) => {
                 r.context("waiting for the followed process")?;
@@ -147,6 +153,10 @@ struct Watch {
     containers: Containers,
     /// When the rescan that reconciles lost records is due.
     loss_rescan: Option<Instant>,
+    /// What the inventory API is told, when it is served.
+    api: Option<Publisher>,
+    /// The last scan's counts, for the API's `-J` documents.
+    stats: ScanStats,
 }
 
 impl Watch {
@@ -165,17 +175,7 @@ impl Watch {
         }
         let out =
             EventWriter::new(Sink::open(args.output.as_deref())?, args.json).with_filter(filter);
-        let telemetry = match args.metrics {
-            Some(addr) => {
-                let (t, bound) = Telemetry::serve(addr)
-                    .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
-                eprintln!(
-                    "listns: metrics on http://{bound}/metrics, health on http://{bound}/healthz"
-                );
-                Some(t)
-            }
-            None => None,
-        };
+        let telemetry = serve(args)?;
         let opts = Options {
             initial: initial::quick(&proc_root),
             btf: args.btf.clone(),
@@ -264,7 +264,13 @@ impl Watch {
                 "listns: no running container is called {want:?}: only events of one that starts under that name or id will show"
             );
         }
+        let api = telemetry
+            .as_ref()
+            .and_then(|t| t.api.clone())
+            .map(Publisher::new);
         let mut w = Watch {
+            api,
+            stats,
             containers: Containers::new(proc_root.clone()),
             proc_root,
             tracer,
@@ -277,6 +283,7 @@ impl Watch {
             loss_rescan: None,
         };
         w.seed();
+        w.publish();
         // A command run here has no namespaces yet: its events say it all.
         if !args.events_only && args.command.is_empty() {
             let filter = Selection {
@@ -307,6 +314,9 @@ impl Watch {
             } else {
                 None
             };
+            if let Some(api) = self.api.as_mut() {
+                api.changed();
+            }
             for change in &changes {
                 if change.kind == ChangeKind::Created
                     && let Some(origin) = self
@@ -324,6 +334,11 @@ impl Watch {
             if let Some(f) = self.followed.as_mut() {
                 f.note(ev, &changes, &self.inv);
             }
+            if let Some(api) = self.api.as_mut() {
+                for c in &changes {
+                    api.event(WatchLine::change(ev, c), &[c.key]);
+                }
+            }
             let shown: Vec<_> = changes
                 .iter()
                 .filter(|c| self.print.change(ev, container.as_ref(), c))
@@ -335,6 +350,14 @@ impl Watch {
             self.lifecycle.note(&changes, &self.inv, now);
         }
         if batch.lost > 0 {
+            if let Some(api) = self.api.as_mut() {
+                let line = WatchLine::Lost(Lost {
+                    time: Time(events::now_ns()),
+                    count: batch.lost,
+                    missed: batch.missed,
+                });
+                api.event(line, &[]);
+            }
             self.out.lost(batch.lost, batch.missed)?;
             if let Some(t) = &self.telemetry {
                 t.lost(batch.lost);
@@ -363,6 +386,14 @@ impl Watch {
             let method = &self.lifecycle.method;
             let hidden = self.inv.add_unexplained(&ids, |id| method.inode_of(id));
             self.print_verdicts(VerdictKind::Hidden, hidden, now_ns)?;
+        }
+        if let Some(api) = self.api.as_mut() {
+            let line = WatchLine::Rescan(Rescan {
+                time: Time(now_ns),
+                namespaces: namespaces as u64,
+                discovered: discovered.len() as u64,
+            });
+            api.event(line, &[]);
         }
         self.out.rescan(namespaces, discovered.len())?;
         self.out.flush()?;
@@ -408,6 +439,14 @@ impl Watch {
         keys: Vec<NsKey>,
         now_ns: u64,
     ) -> anyhow::Result<()> {
+        // The API is told everything; the filters choose what is printed.
+        if let Some(api) = self.api.as_mut() {
+            for k in &keys {
+                if let Some(ns) = self.inv.get(k) {
+                    api.event(WatchLine::verdict(event, k, ns, now_ns), &[*k]);
+                }
+            }
+        }
         let shown: Vec<NsKey> = keys
             .into_iter()
             .filter(|k| self.print.verdict(k, &self.inv, self.followed.as_ref()))
@@ -435,6 +474,10 @@ impl Watch {
             t.rescan(stats.elapsed_ms);
         }
         let rescan = self.inv.merge_rescan(new);
+        self.stats = stats;
+        if let Some(api) = self.api.as_mut() {
+            api.changed();
+        }
         self.seed();
         self.lifecycle.check_soon(&rescan.unheld, Instant::now());
         Ok((self.inv.len(), rescan.discovered))
@@ -445,6 +488,16 @@ impl Watch {
     fn on_heartbeat(&mut self) {
         if let Some(t) = &self.telemetry {
             t.tick(&self.inv);
+        }
+        if let Some(api) = self.api.as_mut() {
+            api.prune(&self.inv);
+        }
+    }
+
+    /// A snapshot of the inventory for the API's requests.
+    fn publish(&mut self) {
+        if let Some(api) = self.api.as_mut() {
+            api.publish(&self.inv, &self.stats);
         }
     }
 
@@ -475,6 +528,53 @@ impl Watch {
         self.out.flush()?;
         drop(self.tracer.take());
         Ok(())
+    }
+}
+
+/// Starts the HTTP server: `--metrics`, and the inventory API on its unix
+/// socket (unless `--no-api`) and on `--api`.
+fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
+    let token = match &args.api_token_file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f)
+                .with_context(|| format!("--api-token-file {}", f.display()))?;
+            let t = t.trim().to_string();
+            anyhow::ensure!(
+                t.len() >= 16 && !t.contains(char::is_whitespace),
+                "--api-token-file {}: the token must be one word of at least 16 characters",
+                f.display()
+            );
+            Some(t)
+        }
+        None => None,
+    };
+    let default_socket = args.api_socket.as_os_str() == crate::api::DEFAULT_SOCKET;
+    // A followed command is a short look at one tree: it serves the API
+    // only where it is asked to.
+    let following = !args.command.is_empty() || args.pid.is_some();
+    let serving = Serving {
+        metrics: args.metrics,
+        socket: (!args.no_api && !(following && default_socket && args.api_group.is_none()))
+            .then_some((args.api_socket.as_path(), args.api_group.as_deref())),
+        socket_optional: default_socket && args.api_group.is_none(),
+        api: args.api.map(|a| (a, token)),
+        max_gone: args.max_gone,
+    };
+    if serving.metrics.is_none() && serving.socket.is_none() && serving.api.is_none() {
+        return Ok(None);
+    }
+    let (t, notes) = Telemetry::serve(serving)?;
+    for n in notes {
+        eprintln!("listns: {n}");
+    }
+    Ok(Some(t))
+}
+
+/// When a request wants a fresher snapshot; never, without the API.
+async fn wanted(api: Option<&mut Publisher>) {
+    match api {
+        Some(p) => p.wanted().await,
+        None => std::future::pending().await,
     }
 }
 

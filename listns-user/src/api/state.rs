@@ -1,0 +1,376 @@
+//! What the watch loop shares with the API server: a snapshot of the
+//! inventory, taken when a request wants a fresher one (at most every
+//! [`MIN_INTERVAL`]), and every event the loop saw, kept in a bounded ring
+//! (for replay and for each namespace's history) and broadcast live.
+//!
+//! The loop never waits for the server: it clones its inventory into a new
+//! snapshot and swaps an `Arc`; events are pushed under a lock held for a
+//! few pointer moves, and broadcast on a channel that drops what a slow
+//! reader has not taken (the reader is then cut off). The server renders
+//! from the snapshot it holds, never from the loop's inventory.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::{
+    inventory::{Inventory, NsKey},
+    output::contract::{Event, WatchLine},
+    stats::ScanStats,
+};
+
+/// Snapshots are taken at most this often, however many requests ask.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a request waits for the loop to publish a fresher snapshot
+/// before it answers from the one it has.
+const WAIT_FRESH: Duration = Duration::from_secs(1);
+/// Events kept for replay (`/v1/events?since=`).
+pub const RING: usize = 10_000;
+/// Events kept per namespace (its history in `/v1/namespaces/{id}`).
+pub const HISTORY: usize = 32;
+/// Events a live stream may fall behind before it is cut off.
+pub const STREAM_BACKLOG: usize = 4_096;
+
+/// The inventory as the loop had it at one moment.
+pub struct Snapshot {
+    pub inv: Inventory,
+    /// The last scan's counts (`-J`'s `scan`).
+    pub stats: ScanStats,
+    pub taken: Instant,
+    /// The cursor of the last event applied before it was taken.
+    pub cursor: u64,
+}
+
+/// An event kept: its cursor and the JSON it was written as.
+#[derive(Clone)]
+pub struct Kept {
+    pub cursor: u64,
+    pub raw: Arc<RawValue>,
+}
+
+/// What the loop publishes and the server reads.
+pub struct Shared {
+    snapshot: Mutex<Arc<Snapshot>>,
+    /// The inventory changed since the last snapshot.
+    dirty: AtomicBool,
+    /// A request wants a fresher snapshot.
+    wanted: Notify,
+    /// Bumped at each snapshot, for requests that wait for one.
+    published: watch::Sender<u64>,
+    ring: Mutex<Ring>,
+    live: broadcast::Sender<Kept>,
+    /// Streams cut off because they fell behind.
+    pub cut: AtomicU64,
+    /// How many gone namespaces the watcher remembers (`--max-gone`).
+    pub max_gone: usize,
+}
+
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<Kept>,
+    /// The last cursor given out (0: none yet).
+    last: u64,
+    /// Each namespace's recent events, and how many older ones were dropped.
+    history: HashMap<NsKey, (VecDeque<Kept>, u64)>,
+    /// The cursor of each remembered namespace's `gone` event.
+    gone: HashMap<NsKey, u64>,
+}
+
+/// A page of replay: the events after a cursor, and how many after it
+/// are no longer kept.
+pub struct Replay {
+    pub events: Vec<Kept>,
+    pub dropped: u64,
+    pub last: u64,
+}
+
+impl Shared {
+    pub fn new(inv: Inventory, stats: ScanStats, max_gone: usize) -> Arc<Shared> {
+        let (published, _) = watch::channel(0);
+        let (live, _) = broadcast::channel(STREAM_BACKLOG);
+        Arc::new(Shared {
+            snapshot: Mutex::new(Arc::new(Snapshot {
+                inv,
+                stats,
+                taken: Instant::now(),
+                cursor: 0,
+            })),
+            dirty: AtomicBool::new(false),
+            wanted: Notify::new(),
+            published,
+            ring: Mutex::new(Ring::default()),
+            live,
+            cut: AtomicU64::new(0),
+            max_gone,
+        })
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The inventory as recent as the loop can give it: when it changed
+    /// since the last snapshot, asks the loop for a new one and waits (at
+    /// most a second: a stalled loop still gets an answer, a stale one).
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        if !self.dirty.load(Ordering::Acquire) {
+            return self.current();
+        }
+        let mut published = self.published.subscribe();
+        self.wanted.notify_one();
+        let _ = tokio::time::timeout(WAIT_FRESH, published.changed()).await;
+        self.current()
+    }
+
+    /// The events after `since` still kept, oldest first, at most `limit`.
+    pub fn replay(&self, since: u64, limit: usize) -> Replay {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let first = ring.events.front().map_or(ring.last + 1, |k| k.cursor);
+        let dropped = first.saturating_sub(since + 1);
+        let skip = (since + 1).saturating_sub(first) as usize;
+        Replay {
+            events: ring.events.iter().skip(skip).take(limit).cloned().collect(),
+            dropped,
+            last: ring.last,
+        }
+    }
+
+    /// A namespace's kept events, oldest first, and how many were dropped.
+    pub fn history(&self, key: &NsKey) -> (Vec<Kept>, u64) {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.history
+            .get(key)
+            .map(|(h, dropped)| (h.iter().cloned().collect(), *dropped))
+            .unwrap_or_default()
+    }
+
+    /// The cursor of a namespace's `gone` event, while remembered.
+    pub fn gone_cursor(&self, key: &NsKey) -> Option<u64> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.gone.get(key).copied()
+    }
+
+    /// The last cursor given out.
+    pub fn last_cursor(&self) -> u64 {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner()).last
+    }
+
+    /// Live events from now on, and the last cursor before them (so that a
+    /// stream can replay up to it first without a gap or a repeat).
+    pub fn subscribe(&self) -> (broadcast::Receiver<Kept>, u64) {
+        // Under the ring's lock: `publish` pushes and sends under it too.
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        (self.live.subscribe(), ring.last)
+    }
+
+    /// Live streams now.
+    pub fn streams(&self) -> usize {
+        self.live.receiver_count()
+    }
+}
+
+/// The loop's side.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    /// A request asked for a snapshot; it is taken when `MIN_INTERVAL`
+    /// has passed since the last one.
+    requested: bool,
+    last_taken: Instant,
+}
+
+impl Publisher {
+    pub fn new(shared: Arc<Shared>) -> Publisher {
+        Publisher {
+            shared,
+            requested: false,
+            last_taken: Instant::now(),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The inventory changed: the next request asks for a new snapshot.
+    pub fn changed(&self) {
+        self.shared.dirty.store(true, Ordering::Release);
+    }
+
+    /// Keeps an event (the namespaces it is about get it in their
+    /// history) and sends it to the live streams.
+    pub fn event(&mut self, line: WatchLine<'_>, about: &[NsKey]) {
+        let mut ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.last += 1;
+        let cursor = ring.last;
+        let gone = matches!(line, WatchLine::Gone(_));
+        let kept = Kept {
+            cursor,
+            raw: Event { cursor, line }.to_raw(),
+        };
+        if ring.events.len() == RING {
+            ring.events.pop_front();
+        }
+        ring.events.push_back(kept.clone());
+        for key in about {
+            let (h, dropped) = ring.history.entry(*key).or_default();
+            if h.len() == HISTORY {
+                h.pop_front();
+                *dropped += 1;
+            }
+            h.push_back(kept.clone());
+            if gone {
+                ring.gone.insert(*key, cursor);
+            }
+        }
+        // Never blocks: a receiver that falls behind finds it has lagged.
+        let _ = self.shared.live.send(kept);
+        self.changed();
+    }
+
+    /// When the next snapshot is due: `None` until a request asks.
+    pub fn due(&self) -> Option<Instant> {
+        self.requested.then(|| self.last_taken + MIN_INTERVAL)
+    }
+
+    /// Waits for a request that wants a fresher snapshot.
+    pub async fn wanted(&mut self) {
+        if self.requested {
+            return std::future::pending().await;
+        }
+        self.shared.wanted.notified().await;
+        self.requested = true;
+    }
+
+    /// Takes a snapshot of `inv` for the server.
+    pub fn publish(&mut self, inv: &Inventory, stats: &ScanStats) {
+        self.requested = false;
+        self.last_taken = Instant::now();
+        let cursor = self.shared.last_cursor();
+        self.shared.dirty.store(false, Ordering::Release);
+        let snap = Arc::new(Snapshot {
+            inv: inv.clone(),
+            stats: stats.clone(),
+            taken: self.last_taken,
+            cursor,
+        });
+        let old = std::mem::replace(
+            &mut *self
+                .shared
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            snap,
+        );
+        self.shared.published.send_modify(|g| *g += 1);
+        // The old one is freed by its last reader; most often here, which
+        // is the loop's time, so hand it to a thread of its own when it is
+        // big (freeing 10,000 namespaces takes milliseconds).
+        if old.inv.len() > 1_000 {
+            std::thread::spawn(move || drop(old));
+        }
+    }
+
+    /// Forgets the history of namespaces the inventory no longer has
+    /// (the lifecycle forgot them): once a second, so that memory follows
+    /// the inventory whether or not anyone asks.
+    pub fn prune(&mut self, inv: &Inventory) {
+        let mut ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.history.retain(|k, _| inv.get(k).is_some());
+        ring.gone.retain(|k, _| inv.get(k).is_some());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::contract::{Lost, Time};
+
+    fn lost(n: u64) -> WatchLine<'static> {
+        WatchLine::Lost(Lost {
+            time: Time(0),
+            count: n,
+            missed: 0,
+        })
+    }
+
+    #[test]
+    fn replay_from_a_cursor_and_what_was_dropped() {
+        let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
+        let mut p = Publisher::new(shared.clone());
+        for n in 1..=(RING as u64 + 5) {
+            p.event(lost(n), &[]);
+        }
+        // The first five are gone from the ring.
+        let r = shared.replay(0, 3);
+        assert_eq!(r.dropped, 5);
+        assert_eq!(
+            r.events.iter().map(|k| k.cursor).collect::<Vec<_>>(),
+            [6, 7, 8]
+        );
+        let r = shared.replay(RING as u64 + 3, 100);
+        assert_eq!(r.dropped, 0);
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(
+            r.events[1].raw.get(),
+            format!(
+                r#"{{"cursor":{c},"event":"lost","time":"1970-01-01T00:00:00.000000Z","count":{c},"missed":0}}"#,
+                c = RING + 5
+            )
+        );
+        // Nothing after the last one.
+        let r = shared.replay(RING as u64 + 5, 100);
+        assert!(r.events.is_empty());
+        assert_eq!(r.dropped, 0);
+    }
+
+    #[test]
+    fn history_is_bounded_per_namespace() {
+        let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
+        let mut p = Publisher::new(shared.clone());
+        let key = NsKey::new(crate::ns::NsType::Net, 4026532000, Some(5000));
+        let other = NsKey::new(crate::ns::NsType::Uts, 4026532001, None);
+        for n in 0..(HISTORY as u64 + 2) {
+            p.event(lost(n), &[key]);
+        }
+        p.event(lost(99), &[other]);
+        let (h, dropped) = shared.history(&key);
+        assert_eq!(h.len(), HISTORY);
+        assert_eq!(dropped, 2);
+        assert_eq!(h[0].cursor, 3);
+        assert_eq!(shared.history(&other).0.len(), 1);
+        // The inventory has neither: both are forgotten.
+        p.prune(&Inventory::new());
+        assert!(shared.history(&key).0.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_a_fresher_snapshot() {
+        let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
+        let mut p = Publisher::new(shared.clone());
+        let mut inv = Inventory::new();
+        inv.entry(crate::ns::NsType::Net, 4026532000, None);
+        p.changed();
+        let asker = {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.snapshot().await.inv.len() })
+        };
+        p.wanted().await;
+        assert!(p.due().is_some());
+        p.publish(&inv, &ScanStats::default());
+        assert_eq!(asker.await.unwrap(), 1);
+        // Unchanged since: answered at once, no request made.
+        assert_eq!(shared.snapshot().await.inv.len(), 1);
+        assert!(p.due().is_none());
+    }
+}

@@ -345,16 +345,22 @@ mod tests {
     /// type of its 200 answer.
     #[test]
     fn every_endpoint_has_its_operation_parameters_and_answer() {
-        let q = "query";
-        let want: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        const Q: &str = "query";
+        // Path, parameters (name, in), the 200 answer's contract type.
+        type Endpoint = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let want: &[Endpoint] = &[
             (
                 "/v1/namespaces",
                 &[
-                    ("type", q),
-                    ("filter", q),
-                    ("tree", q),
-                    ("pid", q),
-                    ("columns", q),
+                    ("type", Q),
+                    ("filter", Q),
+                    ("tree", Q),
+                    ("pid", Q),
+                    ("columns", Q),
                 ],
                 Some("ListOutput"),
             ),
@@ -363,13 +369,13 @@ mod tests {
                 &[("id", "path")],
                 Some("NamespaceDetail"),
             ),
-            ("/v1/gone", &[("since", q)], Some("GoneList")),
+            ("/v1/gone", &[("since", Q)], Some("GoneList")),
             (
                 "/v1/events",
-                &[("since", q), ("limit", q)],
+                &[("since", Q), ("limit", Q)],
                 Some("EventPage"),
             ),
-            ("/v1/events/stream", &[("since", q)], None),
+            ("/v1/events/stream", &[("since", Q)], None),
             ("/v1/inventory", &[], Some("InventoryDocument")),
             ("/v1/openapi.json", &[], None),
             ("/metrics", &[], None),

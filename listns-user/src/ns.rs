@@ -4,7 +4,7 @@
 use std::{fmt, os::fd::BorrowedFd};
 
 use listns_common as common;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sys;
 
@@ -19,6 +19,7 @@ use crate::sys;
     PartialOrd,
     Ord,
     Serialize,
+    Deserialize,
     clap::ValueEnum,
     schemars::JsonSchema,
 )]

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ns::NsType;
 
 /// Counts of what was read and what could not be.
-#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanStats {
     /// Whether this process sees the host: it is in the initial PID
     /// namespace, so /proc lists every process (see `scan::host`).
@@ -122,7 +122,7 @@ impl ScanStats {
 }
 
 /// How an initial namespace was determined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitialSource {
     /// kthreadd, PID 2.

@@ -184,6 +184,12 @@ fn namespaces_doc(
     }))
 }
 
+/// `GET /v1/inventory`: everything the watcher knows, as `listns --from`
+/// reads it.
+pub fn inventory(inv: &Inventory, stats: &crate::stats::ScanStats) -> Reply {
+    Reply::ok(&crate::output::contract::InventoryDocument::new(inv, stats))
+}
+
 /// The namespace `{id}` names: `TYPE:INODE`, or a number that is its id
 /// or its inode (refused when it is one namespace's id and another's
 /// inode).

@@ -7,6 +7,8 @@ use std::{
 
 use anyhow::{Context, bail};
 
+use super::from;
+
 use crate::{
     cli::ListArgs,
     filter,
@@ -135,16 +137,25 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::from_args(&args)?;
-    if let Some(partial) = crate::scan::host::check(&config.proc_root) {
-        eprintln!("listns: {partial}");
-    }
     // Rows of processes show every process's command line.
     let details = if config.mode == Mode::Classic || config.namespace.is_some() {
         Details::All
     } else {
         Details::Representatives
     };
-    let (inv, stats) = Scanner::new(&config.proc_root).details(details).scan()?;
+    let (inv, stats) = match &args.from {
+        // The watcher's inventory, rendered as a scan's is.
+        Some(from) => {
+            from::inventory(from, args.token_file.as_deref(), details, &config.proc_root)?
+        }
+        None => {
+            if let Some(partial) = crate::scan::host::check(&config.proc_root) {
+                eprintln!("listns: {partial}");
+            }
+            from::hint();
+            Scanner::new(&config.proc_root).details(details).scan()?
+        }
+    };
 
     let rows = match config.namespace {
         Some(n) => Rows::Processes {

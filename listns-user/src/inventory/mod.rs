@@ -107,6 +107,30 @@ impl Inventory {
         self.initial.get(&key.ty) == Some(&key.inum)
     }
 
+    /// Puts a namespace in under its exact key, as another inventory had it
+    /// (`listns --from` rebuilding the watcher's), replacing any entry with
+    /// that key. The inode index keeps the live one of namespaces that share
+    /// an inode (else the newer id); an entry without an inode (inode 0,
+    /// see `add_unexplained`) stays out of it.
+    pub fn insert(&mut self, key: NsKey, ns: Namespace) {
+        let rank = |k: &NsKey, ns: Option<&Namespace>| {
+            (ns.is_some_and(|ns| ns.state == State::Alive), k.id)
+        };
+        let alive = ns.state == State::Alive;
+        self.namespaces.insert(key, ns);
+        if key.inum == 0 && key.id.is_some() {
+            return;
+        }
+        let index = (key.ty, key.inum);
+        let better = match self.by_inode.get(&index) {
+            Some(old) if old != &key => rank(old, self.namespaces.get(old)) < (alive, key.id),
+            _ => true,
+        };
+        if better {
+            self.by_inode.insert(index, key);
+        }
+    }
+
     /// Forgets a namespace entirely.
     pub fn forget(&mut self, key: &NsKey) {
         self.namespaces.remove(key);

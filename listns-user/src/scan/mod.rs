@@ -260,6 +260,21 @@ impl Scanner {
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok((inv, stats))
     }
+
+    /// Step 7 alone, on an inventory made elsewhere (a watcher's, read on
+    /// the same host): command lines and containers of the processes its
+    /// `details` wants, read now; a process gone since keeps what it had.
+    pub fn read_details(&self, inv: &mut Inventory) -> Result<(), ScanError> {
+        let root: OwnedFd = std::fs::File::open(&self.proc_root)
+            .map_err(|source| ScanError::ProcRoot {
+                path: self.proc_root.clone(),
+                source,
+            })?
+            .into();
+        let mut names = runtime::Resolver::new("/", &self.proc_root);
+        details::read(root.as_fd(), inv, self.details, &mut names, self.workers);
+        Ok(())
+    }
 }
 
 /// Whether `root` is the live procfs of our own pid namespace: its `self`

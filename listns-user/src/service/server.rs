@@ -301,6 +301,13 @@ async fn v1<B>(
             Err(e) => e,
         },
         "/v1/events/stream" => return stream(shared, query, cut),
+        "/v1/inventory" => match params(&[]) {
+            Ok(_) => {
+                let snap = shared.snapshot().await;
+                r::inventory(&snap.inv, &snap.stats)
+            }
+            Err(e) => e,
+        },
         "/v1/openapi.json" => match params(&[]) {
             Ok(_) => {
                 static DOC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();

@@ -21,6 +21,9 @@ use super::{
 };
 
 mod following;
+mod remote;
+mod serving;
+mod waits;
 use crate::{
     api::Publisher,
     cli::WatchArgs,
@@ -36,10 +39,12 @@ use crate::{
         summary::Subject,
     },
     scan::{Scanner, attribution::Containers, host, initial},
-    service::{Serving, Telemetry, privileges},
+    service::{Telemetry, privileges},
     stats::ScanStats,
-    trace::{Batch, Options, TraceError, Tracer},
+    trace::{Batch, Options, Tracer},
 };
+use serving::{serve, wanted};
+use waits::{exited, next_batch, sleep_until};
 
 /// How often watch rescans when the tracer cannot run.
 const FALLBACK_RESCAN: Duration = Duration::from_secs(2);
@@ -52,6 +57,9 @@ const LOSS_RESCAN_DELAY: Duration = Duration::from_millis(250);
 /// `listns watch`: scan, print, then trace live until SIGINT/SIGTERM, or
 /// until the followed command exits.
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(from) = &args.from {
+        return remote::watch(&args, from);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -528,76 +536,5 @@ impl Watch {
         self.out.flush()?;
         drop(self.tracer.take());
         Ok(())
-    }
-}
-
-/// Starts the HTTP server: `--metrics`, and the inventory API on its unix
-/// socket (unless `--no-api`) and on `--api`.
-fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
-    let token = match &args.api_token_file {
-        Some(f) => {
-            let t = std::fs::read_to_string(f)
-                .with_context(|| format!("--api-token-file {}", f.display()))?;
-            let t = t.trim().to_string();
-            anyhow::ensure!(
-                t.len() >= 16 && !t.contains(char::is_whitespace),
-                "--api-token-file {}: the token must be one word of at least 16 characters",
-                f.display()
-            );
-            Some(t)
-        }
-        None => None,
-    };
-    let default_socket = args.api_socket.as_os_str() == crate::api::DEFAULT_SOCKET;
-    // A followed command is a short look at one tree: it serves the API
-    // only where it is asked to.
-    let following = !args.command.is_empty() || args.pid.is_some();
-    let serving = Serving {
-        metrics: args.metrics,
-        socket: (!args.no_api && !(following && default_socket && args.api_group.is_none()))
-            .then_some((args.api_socket.as_path(), args.api_group.as_deref())),
-        socket_optional: default_socket && args.api_group.is_none(),
-        api: args.api.map(|a| (a, token)),
-        max_gone: args.max_gone,
-    };
-    if serving.metrics.is_none() && serving.socket.is_none() && serving.api.is_none() {
-        return Ok(None);
-    }
-    let (t, notes) = Telemetry::serve(serving)?;
-    for n in notes {
-        eprintln!("listns: {n}");
-    }
-    Ok(Some(t))
-}
-
-/// When a request wants a fresher snapshot; never, without the API.
-async fn wanted(api: Option<&mut Publisher>) {
-    match api {
-        Some(p) => p.wanted().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The tracer's next batch; never, without a tracer.
-async fn next_batch(tracer: &mut Option<Tracer>) -> Result<Batch, TraceError> {
-    match tracer {
-        Some(t) => t.next_batch().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// When the followed process exits; never, when nothing is followed.
-async fn exited(f: Option<&Followee>) -> std::io::Result<()> {
-    match f {
-        Some(f) => f.exited().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sleeps until `deadline`; forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

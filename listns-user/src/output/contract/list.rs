@@ -4,7 +4,7 @@
 use std::{borrow::Cow, collections::BTreeSet};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Container, Hex, Holder, Task, Text, Time, exact};
 use crate::{
@@ -320,11 +320,11 @@ impl JsonSchema for Holders<'_> {
 }
 
 /// The creator of a namespace, as the tracer saw it.
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Origin<'a> {
     pub time: Time,
-    #[serde(flatten)]
+    #[serde(flatten, borrow)]
     pub task: Task<'a>,
     /// The creator's container, when it had one.
     pub container: Option<Container<'a>>,

@@ -12,6 +12,7 @@
 //! rule is written once.
 
 mod api;
+mod inventory;
 mod list;
 mod schema;
 mod watch;
@@ -19,16 +20,17 @@ mod watch;
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 
 pub use api::{ApiError, Event, EventPage, Gone, GoneList, NamespaceDetail, RawEvents};
+pub use inventory::{BadDocument, InventoryDocument, NamespaceEntry, NetnsName, ProcessEntry};
 pub use list::{ColumnInfo, ColumnList, Holders, ListDocument, NamespaceRow, Origin, Rows};
 pub use schema::{schema, watch_keys};
 pub use watch::{
     Change, FollowedNamespace, Lost, Rescan, Summary, Verdict, VerdictKind, WatchLine,
 };
 
-use crate::inventory;
+use crate::inventory as inv;
 use crate::ns::NsType;
 
 /// Text from outside, as a JSON string: the exact characters, with U+FFFD
@@ -57,6 +59,20 @@ pub fn exact<'a>(bytes: impl Into<Cow<'a, [u8]>>) -> (Text<'a>, Option<Hex>) {
     (Text(bytes), hex)
 }
 
+/// The exact bytes that a [`Text`] and its [`Hex`] sibling stand for (as
+/// read back): the hex where it is there, else the text's.
+pub fn exact_bytes(text: Text<'_>, hex: Option<Hex>) -> Vec<u8> {
+    match hex {
+        Some(Hex(h)) => h
+            .as_bytes()
+            .chunks(2)
+            // Checked when read: pairs of lower-case hex digits.
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("00"), 16).unwrap_or(0))
+            .collect(),
+        None => text.0.into_owned(),
+    }
+}
+
 impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Borrowed, without a copy, when the bytes are UTF-8.
@@ -67,6 +83,24 @@ impl Serialize for Text<'_> {
 impl Serialize for Hex {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'_> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Text(Cow::Owned(s.into_bytes())))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(D::Error::custom(format!(
+                "{s:?} is not bytes in lower-case hex"
+            )));
+        }
+        Ok(Hex(s))
     }
 }
 
@@ -91,6 +125,21 @@ impl Serialize for Time {
     }
 }
 
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Cow::<str>::deserialize(d)?;
+        let t = humantime::parse_rfc3339(&s)
+            .map_err(|e| D::Error::custom(format!("time {s:?}: {e}")))?;
+        let ns = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| D::Error::custom(format!("time {s:?} is before 1970")))?
+            .as_nanos();
+        u64::try_from(ns)
+            .map(Time)
+            .map_err(|_| D::Error::custom(format!("time {s:?} is too far ahead")))
+    }
+}
+
 /// CLONE_NEW* flags, written as the list of their names
 /// (`["CLONE_NEWNET", "CLONE_NEWUTS"]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +149,48 @@ impl Serialize for Flags {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(crate::ns::flag_names(self.0))
     }
+}
+
+impl<'de> Deserialize<'de> for Flags {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut bits = 0;
+        for name in Vec::<Cow<str>>::deserialize(d)? {
+            let ty = NsType::ALL
+                .into_iter()
+                .find(|t| crate::ns::flag_names(t.clone_flag().into()) == [&*name])
+                .ok_or_else(|| D::Error::custom(format!("unknown flag {name:?}")))?;
+            bits |= u64::from(ty.clone_flag());
+        }
+        Ok(Flags(bits))
+    }
+}
+
+/// A `/proc/PID/ns` link's name (`net`, `pid_for_children`, ...) as the
+/// static text the inventory keeps; `None` for any other text.
+pub fn known_link(name: &str) -> Option<&'static str> {
+    (0..listns_common::NS_SLOTS)
+        .map(crate::ns::slot_name)
+        .find(|n| *n == name)
+}
+
+/// A syscall name of the contract's (`clone`, `unshare`, `setns`, `exit`)
+/// as static text; `None` for any other text.
+pub fn known_syscall(name: &str) -> Option<&'static str> {
+    ["clone", "unshare", "setns", "exit"]
+        .into_iter()
+        .find(|n| *n == name)
+}
+
+/// Reads a link name, refusing an unknown one.
+fn link_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = Cow::<str>::deserialize(d)?;
+    known_link(&s).ok_or_else(|| D::Error::custom(format!("unknown namespace link {s:?}")))
+}
+
+/// Reads a syscall name, refusing an unknown one.
+fn syscall_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = Cow::<str>::deserialize(d)?;
+    known_syscall(&s).ok_or_else(|| D::Error::custom(format!("unknown syscall {s:?}")))
 }
 
 /// A `JsonSchema` written inline where the type is used: the types below
@@ -130,7 +221,7 @@ inline_schema!(Flags, "Flags", {
 
 /// Which namespace: its type, inode and id (flattened into the objects
 /// about one namespace).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Which {
     /// The namespace's type, as `/proc/PID/ns` names it.
     #[serde(rename = "type")]
@@ -142,8 +233,8 @@ pub struct Which {
     pub id: Option<u64>,
 }
 
-impl From<&inventory::NsKey> for Which {
-    fn from(k: &inventory::NsKey) -> Self {
+impl From<&inv::NsKey> for Which {
+    fn from(k: &inv::NsKey) -> Self {
         Which {
             ty: k.ty,
             ns: k.inum,
@@ -154,7 +245,7 @@ impl From<&inventory::NsKey> for Which {
 
 /// The task behind a change to namespaces (flattened into the objects
 /// that name one).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Task<'a> {
     /// The process (thread-group id).
     pub pid: u32,
@@ -164,11 +255,12 @@ pub struct Task<'a> {
     /// process, so any text.
     pub comm: Text<'a>,
     /// The exact bytes of `comm` in hex, only when they are not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Hex")]
     pub comm_hex: Option<Hex>,
     /// `clone` (fork, clone, clone3), `unshare`, `setns` (or, for a task
     /// leaving, `exit`).
+    #[serde(deserialize_with = "syscall_name")]
     pub syscall: &'a str,
     /// The CLONE_NEW* flags of the call.
     pub flags: Flags,
@@ -190,54 +282,64 @@ impl<'a> Task<'a> {
 
 /// A container: the runtime and id its cgroup names, and what users call
 /// it where the runtime's files say.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Container<'a> {
     /// docker, containerd, kubernetes, podman, lxc, systemd-nspawn, ...
-    pub runtime: &'a str,
-    pub id: &'a str,
+    pub runtime: Cow<'a, str>,
+    pub id: Cow<'a, str>,
     /// The engine's name (`--name`), or under Kubernetes the container's
     /// name in its pod; null when nothing names it.
-    pub name: Option<&'a str>,
+    pub name: Option<Cow<'a, str>>,
     /// Kubernetes: the pod's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Cow<'a, str>>,
     /// Kubernetes: the pod's namespace.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_namespace: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<Cow<'a, str>>,
     /// Kubernetes: the container's name in its pod.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_container: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_container: Option<Cow<'a, str>>,
 }
 
-impl<'a> From<&'a inventory::Container> for Container<'a> {
-    fn from(c: &'a inventory::Container) -> Self {
+impl<'a> From<&'a inv::Container> for Container<'a> {
+    fn from(c: &'a inv::Container) -> Self {
+        let text = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
         Container {
-            runtime: c.runtime,
-            id: &c.id,
-            name: c.name.as_deref(),
-            pod: c.pod.as_deref(),
-            k8s_namespace: c.k8s_namespace.as_deref(),
-            k8s_container: c.k8s_container.as_deref(),
+            runtime: c.runtime.into(),
+            id: c.id.as_str().into(),
+            name: text(&c.name),
+            pod: text(&c.pod),
+            k8s_namespace: text(&c.k8s_namespace),
+            k8s_container: text(&c.k8s_container),
         }
     }
 }
 
 /// One thing that keeps a namespace alive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Holder<'a> {
     /// A process has it in `/proc/PID/ns/<link>`.
-    Process { pid: u32, link: &'a str },
+    Process {
+        pid: u32,
+        #[serde(deserialize_with = "link_name")]
+        link: &'a str,
+    },
     /// A thread whose namespace differs from its process's.
-    Thread { pid: u32, tid: u32, link: &'a str },
+    Thread {
+        pid: u32,
+        tid: u32,
+        #[serde(deserialize_with = "link_name")]
+        link: &'a str,
+    },
     /// An open nsfs file descriptor.
     Fd { pid: u32, fd: i32 },
     /// An nsfs bind mount at `path`, as seen in mount namespace `mnt_ns`.
     BindMount {
         path: Text<'a>,
         /// The exact bytes of `path` in hex, only when they are not UTF-8.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(with = "Hex")]
         path_hex: Option<Hex>,
         mnt_ns: u64,
@@ -254,9 +356,9 @@ pub enum Holder<'a> {
     },
 }
 
-impl<'a> From<&'a inventory::Holder> for Holder<'a> {
-    fn from(h: &'a inventory::Holder) -> Self {
-        use inventory::Holder as H;
+impl<'a> From<&'a inv::Holder> for Holder<'a> {
+    fn from(h: &'a inv::Holder) -> Self {
+        use inv::Holder as H;
         match *h {
             H::Process { pid, link } => Holder::Process { pid, link },
             H::Thread { pid, tid, link } => Holder::Thread { pid, tid, link },

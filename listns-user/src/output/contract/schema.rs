@@ -3,7 +3,10 @@
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::Value;
 
-use super::{ApiError, ColumnList, EventPage, GoneList, ListDocument, NamespaceDetail, WatchLine};
+use super::{
+    ApiError, ColumnList, EventPage, GoneList, InventoryDocument, ListDocument, NamespaceDetail,
+    WatchLine,
+};
 use crate::filter::{Column, Kind};
 
 /// The schema of everything listns prints as JSON: `-J` output, or one
@@ -20,6 +23,7 @@ pub fn schema() -> Value {
         Events(EventPage),
         Detail(NamespaceDetail<'a>),
         Gone(GoneList<'a>),
+        Inventory(InventoryDocument<'a>),
         Error(ApiError),
     }
     let generator = SchemaSettings::draft2020_12()
@@ -31,7 +35,8 @@ pub fn schema() -> Value {
     schema["description"] =
         "`listns -J` prints one ListOutput; `listns watch --json` prints one WatchLine per line; \
          `listns -H -J` prints one ColumnList. The watcher's inventory API (`/v1`) answers \
-         with a ListOutput, an EventPage, a NamespaceDetail, a GoneList or an ApiError."
+         with a ListOutput, an EventPage, a NamespaceDetail, a GoneList, an InventoryDocument \
+         (`/v1/inventory`, what `listns --from` reads) or an ApiError."
             .into();
     schema
 }

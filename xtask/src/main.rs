@@ -44,7 +44,8 @@ enum Task {
     #[command(subcommand)]
     IntegrationTest(IntegrationTarget),
     /// Benchmarks against peers run side by side (see BENCHMARKS.md):
-    /// scan, trace, memory, sweep (default: all); `soak [--seconds N]
+    /// scan, trace, memory, sweep (default: all); `api` (the inventory
+    /// API under load, minutes) only when named; `soak [--seconds N]
     /// [--rate R]` alone runs the ten-minute churn soak.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -138,7 +139,7 @@ fn run_task(task: Task) -> Result<()> {
             setup::setup()?;
             build_release(&root)?;
             // `scan` is listns-user's bench (listns -J against lsns -J); the
-            // rest (trace, memory, sweep) live in listns-bench.
+            // rest (trace, memory, sweep, api) live in listns-bench.
             let all = args.is_empty();
             if all || args.iter().any(|a| a == "scan") {
                 cargo(

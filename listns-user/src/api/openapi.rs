@@ -56,6 +56,8 @@ pub fn document() -> Value {
                 "Unauthorized": error("Over TCP with --api-token-file: the request did not \
                                        carry the token (never on the unix socket)."),
                 "NotFound": error("No such namespace (or no such path)."),
+                "Starting": error("The watcher is still starting (its tracer is not \
+                                   attached or its first inventory not out yet)."),
             },
             "securitySchemes": {
                 "bearer": {
@@ -128,13 +130,10 @@ fn list(name: &str, description: &str, items: Value) -> Value {
 }
 
 /// `since=CURSOR`: an event's `cursor`.
-fn since_cursor(what: &str) -> Value {
+fn since_cursor(description: &str) -> Value {
     query(
         "since",
-        &format!(
-            "Only {what} after this cursor (an event's `cursor`); without it, from the oldest \
-             event the watcher keeps."
-        ),
+        description,
         json!({"type": "integer", "format": "uint64", "minimum": 0}),
     )
 }
@@ -144,10 +143,16 @@ fn paths() -> Value {
     let text = |description: &str| json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}});
     let auth = ("401", "Unauthorized");
     let bad = ("400", "BadRequest");
+    let starting = ("503", "Starting");
+    // Outside /v1: no token on any listener.
+    let open = |mut p: Value| {
+        p["get"]["security"] = json!([]);
+        p
+    };
     let probe = |id: &str, summary: &str, when: &str| {
         let mut p = get(id, summary, json!([]), text("`ok`"), &[]);
         p["get"]["responses"]["503"] = text(when);
-        p
+        open(p)
     };
     json!({
         "/v1/namespaces": get(
@@ -170,7 +175,7 @@ fn paths() -> Value {
                      json!({"type": "string"})),
             ]),
             ok("The inventory (ListOutput).", "ListOutput"),
-            &[bad, auth],
+            &[bad, auth, starting],
         ),
         "/v1/namespaces/{id}": get(
             "getNamespace",
@@ -185,7 +190,7 @@ fn paths() -> Value {
                 "schema": {"type": "string"},
             }]),
             ok("The namespace (NamespaceDetail).", "NamespaceDetail"),
-            &[bad, auth, ("404", "NotFound")],
+            &[bad, auth, ("404", "NotFound"), starting],
         ),
         "/v1/gone": get(
             "listGone",
@@ -195,19 +200,26 @@ fn paths() -> Value {
                                    or an RFC 3339 time.",
                          json!({"type": "string"}))]),
             ok("The namespaces gone (GoneList).", "GoneList"),
-            &[bad, auth],
+            &[bad, auth, starting],
         ),
         "/v1/events": get(
             "listEvents",
             "Replay: the events the watcher still keeps (a bounded ring), oldest first.",
-            json!([since_cursor("the events")]),
+            json!([
+                since_cursor("Only the events after this cursor (an event's `cursor`); \
+                              default 0: from the oldest event the watcher keeps."),
+                query("limit", "At most this many events (default 1,000, at most 10,000).",
+                      json!({"type": "integer", "minimum": 0})),
+            ]),
             ok("A page of events (EventPage); `next` continues it.", "EventPage"),
-            &[bad, auth],
+            &[bad, auth, starting],
         ),
         "/v1/events/stream": get(
             "streamEvents",
             "The events live, as Server-Sent Events (`curl -N`, a browser's EventSource).",
-            json!([since_cursor("the events (replayed first)")]),
+            json!([since_cursor("Replay the events the watcher keeps after this cursor \
+                                 first (an event's `cursor`, the SSE `id`); without it, \
+                                 only events from now on.")]),
             json!({
                 "description": "For each event `id: CURSOR`, `event: NAME` (the event's \
                                 `event` key, e.g. `created`) and `data:` the event as one \
@@ -217,14 +229,14 @@ fn paths() -> Value {
                                 its data, and the connection closes.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             }),
-            &[bad, auth],
+            &[bad, auth, starting],
         ),
         "/v1/inventory": get(
             "getInventory",
             "The whole inventory as `listns --from` reads it.",
             json!([]),
             ok("The inventory (InventoryDocument).", "InventoryDocument"),
-            &[auth],
+            &[auth, starting],
         ),
         "/v1/openapi.json": get(
             "getOpenApi",
@@ -234,14 +246,14 @@ fn paths() -> Value {
                    "content": {"application/json": {"schema": {"type": "object"}}}}),
             &[auth],
         ),
-        "/metrics": get(
+        "/metrics": open(get(
             "getMetrics",
             "Prometheus metrics (OpenMetrics text), as on the --metrics listener.",
             json!([]),
             json!({"description": "The metrics.",
                    "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}),
             &[],
-        ),
+        )),
         "/healthz": probe(
             "getHealth",
             "Readiness: the tracer runs and the consumer keeps up.",
@@ -275,16 +287,6 @@ mod tests {
         }
     }
 
-    /// InventoryDocument is added to the contract by the work on
-    /// `listns --from`; until then its reference is the one allowed to
-    /// dangle, and only while the contract lacks the type.
-    fn pending(r: &str) -> bool {
-        r == "#/components/schemas/InventoryDocument"
-            && contract::schema()["$defs"]
-                .get("InventoryDocument")
-                .is_none()
-    }
-
     #[test]
     fn every_ref_resolves_inside_the_document() {
         let doc = document();
@@ -297,10 +299,7 @@ mod tests {
             let pointer = r
                 .strip_prefix('#')
                 .unwrap_or_else(|| panic!("{r}: not in this document"));
-            assert!(
-                doc.pointer(pointer).is_some() || pending(r),
-                "{r} resolves to nothing"
-            );
+            assert!(doc.pointer(pointer).is_some(), "{r} resolves to nothing");
             assert!(!r.starts_with("#/$defs/"), "{r} left as it was");
         }
     }
@@ -316,6 +315,7 @@ mod tests {
             "EventPage",
             "Event",
             "ApiError",
+            "InventoryDocument",
             "WatchLine",
             "NsType",
         ] {
@@ -333,17 +333,22 @@ mod tests {
     /// type of its 200 answer.
     #[test]
     fn every_endpoint_has_its_operation_parameters_and_answer() {
-        let q = "query";
-        type Param<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
-        let want: &[Param] = &[
+        const Q: &str = "query";
+        // Path, parameters (name, in), the 200 answer's contract type.
+        type Endpoint = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let want: &[Endpoint] = &[
             (
                 "/v1/namespaces",
                 &[
-                    ("type", q),
-                    ("filter", q),
-                    ("tree", q),
-                    ("pid", q),
-                    ("columns", q),
+                    ("type", Q),
+                    ("filter", Q),
+                    ("tree", Q),
+                    ("pid", Q),
+                    ("columns", Q),
                 ],
                 Some("ListOutput"),
             ),
@@ -352,9 +357,13 @@ mod tests {
                 &[("id", "path")],
                 Some("NamespaceDetail"),
             ),
-            ("/v1/gone", &[("since", q)], Some("GoneList")),
-            ("/v1/events", &[("since", q)], Some("EventPage")),
-            ("/v1/events/stream", &[("since", q)], None),
+            ("/v1/gone", &[("since", Q)], Some("GoneList")),
+            (
+                "/v1/events",
+                &[("since", Q), ("limit", Q)],
+                Some("EventPage"),
+            ),
+            ("/v1/events/stream", &[("since", Q)], None),
             ("/v1/inventory", &[], Some("InventoryDocument")),
             ("/v1/openapi.json", &[], None),
             ("/metrics", &[], None),
@@ -393,6 +402,9 @@ mod tests {
                     op["responses"]["401"]["$ref"], "#/components/responses/Unauthorized",
                     "{path}"
                 );
+            } else {
+                // The probes and metrics need no token anywhere.
+                assert_eq!(op["security"], json!([]), "{path}");
             }
         }
         assert!(

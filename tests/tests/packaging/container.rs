@@ -2,6 +2,7 @@
 //! way the DaemonSet runs it, and the systemd unit under a real systemd.
 
 use std::{
+    os::unix::fs::PermissionsExt,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -9,6 +10,7 @@ use std::{
 use listns_skip::require_root;
 use listns_tests::{
     NetnsGuard,
+    api::At,
     packaging::{
         WatchLines, free_port, http_get, json_inodes, output, repo_file, require_tools, root,
         unit_capabilities, unshare_uts,
@@ -49,13 +51,15 @@ impl Drop for PodmanCleanup {
 /// every capability dropped but the unit's (the same list:
 /// `unit_daemonset_and_image_agree` checks), not privileged, the host's tracefs and BTF mounted,
 /// a read-only root. `publish`: the metrics port on this loopback port,
-/// else `--network none`. This machine's podman needs runc (crun refuses
+/// else `--network none`. `api`: a host directory mounted at /run/listns
+/// (the DaemonSet's hostPath). This machine's podman needs runc (crun refuses
 /// its hybrid cgroup layout) and small ulimits.
 fn podman_run(
     name: &str,
     image: &str,
     caps: &[String],
     publish: Option<u16>,
+    api: Option<&std::path::Path>,
     args: &[&str],
 ) -> Command {
     let mut cmd = Command::new("podman");
@@ -82,6 +86,11 @@ fn podman_run(
     ))
     .args(["-v", "/sys/kernel/tracing:/sys/kernel/tracing"])
     .args(["-v", "/sys/kernel/btf:/sys/kernel/btf:ro"])
+    .args(
+        api.map(|dir| ["-v".to_string(), format!("{}:/run/listns", dir.display())])
+            .into_iter()
+            .flatten(),
+    )
     .args([
         "--ulimit",
         "nofile=1024:1024",
@@ -125,6 +134,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         &image,
         &caps,
         None,
+        None,
         &["-J"],
     ));
     eprintln!("podman run listns -J: {:.1} s", t.elapsed().as_secs_f64());
@@ -145,6 +155,7 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         cleanup.container,
         &image,
         &caps,
+        None,
         None,
         &["watch", "--json"],
     ));
@@ -179,13 +190,17 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
     );
 
     // As shipped: the image's own command (`watch --json --metrics
-    // 0.0.0.0:9433`), its port published on loopback, scraped from here.
+    // 0.0.0.0:9433 --api-socket /run/listns/api.sock`), its port published
+    // on loopback, scraped from here, and its API socket in a host
+    // directory, asked from here.
     let port = free_port();
+    let api_dir = tempfile::tempdir().unwrap();
     let served = WatchLines::spawn(&mut podman_run(
         cleanup.container,
         &image,
         &caps,
         Some(port),
+        Some(api_dir.path()),
         &[],
     ));
     // /healthz says 503 "starting" until the tracer is attached and the
@@ -207,7 +222,20 @@ fn the_image_runs_like_the_daemonset_and_sees_the_host() {
         }
         Some((code, body))
     });
+    let socket = api_dir.path().join("api.sock");
+    let listed = listns_tests::wait_for(Duration::from_secs(30), || {
+        let a = listns_tests::api::get(&At::Unix(&socket), "/v1/namespaces", &[]).ok()?;
+        (a.status == 200).then(|| json_inodes(a.body.as_bytes()))
+    });
+    let mode = std::fs::metadata(&socket).map(|m| m.permissions().mode() & 0o777);
     let (exit, stderr) = served.stop();
+    let listed =
+        listed.unwrap_or_else(|| panic!("GET /v1/namespaces on {socket:?} failed:\n{stderr}"));
+    assert!(
+        listed.contains(&netns),
+        "the image's API misses the host's netns {netns}"
+    );
+    assert_eq!(mode.ok(), Some(0o600), "the API socket's mode");
     assert!(
         metrics.is_some(),
         "/metrics never showed {names:?}; stderr:\n{stderr}"
@@ -422,6 +450,70 @@ fn the_systemd_unit_runs_under_systemd() {
         "/metrics:\n{metrics}"
     );
 
+    // The API socket in the unit's RuntimeDirectory=: 0600 and the
+    // service's (dynamic) user's, answered for root with what the tracer
+    // knows (the namespace made above, gone, with its creator), refused to
+    // any other user.
+    let socket = listns::api::DEFAULT_SOCKET;
+    let stat = c.exec_text(&["stat", "-c", "%a %u", socket]);
+    let uid = field("Uid:").split_whitespace().next().unwrap().to_string();
+    assert_eq!(stat, format!("600 {uid}"), "{socket}: mode and owner");
+    let api = |path: &str| {
+        let url = format!("http://localhost{path}");
+        c.exec_text(&[
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+            socket,
+            &url,
+        ])
+    };
+    let gone = listns_tests::wait_for(Duration::from_secs(15), || {
+        let answer = api("/v1/gone");
+        let (body, code) = answer.rsplit_once('\n')?;
+        assert_eq!(code, "200", "/v1/gone: {answer}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        v["gone"]
+            .as_array()?
+            .iter()
+            .find(|g| g["type"] == "uts" && g["ns"] == ino)
+            .cloned()
+    });
+    let gone = gone.unwrap_or_else(|| panic!("uts {ino} not in /v1/gone: {}", api("/v1/gone")));
+    assert_eq!(gone["comm"], "unshare", "{gone}");
+    let answer = api("/v1/namespaces");
+    let (body, code) = answer.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "/v1/namespaces: {answer}");
+    // The service's own UTS namespace (its sandbox's), as the kernel says.
+    let own_uts: u64 = c
+        .exec_text(&["stat", "-L", "-c", "%i", &format!("/proc/{pid}/ns/uts")])
+        .parse()
+        .expect("an inode");
+    assert!(
+        json_inodes(body.as_bytes()).contains(&own_uts),
+        "/v1/namespaces lacks the service's uts {own_uts}"
+    );
+    // curl's 7: it could not connect (EACCES on the socket).
+    let refused = c.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "curl",
+        "-s",
+        "--unix-socket",
+        socket,
+        "http://localhost/v1/namespaces",
+    ]);
+    assert_eq!(
+        refused.status.code(),
+        Some(7),
+        "another user reached the API socket: {}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+
     // systemctl stop: SIGTERM, a clean exit, no restart.
     let stop = c.exec(&["systemctl", "stop", "listns"]);
     assert!(stop.status.success(), "systemctl stop failed");
@@ -436,4 +528,9 @@ fn the_systemd_unit_runs_under_systemd() {
     for want in ["Result=success", "ExecMainStatus=0", "NRestarts=0"] {
         assert!(result.lines().any(|l| l == want), "after stop: {result}");
     }
+    // RuntimeDirectory= goes with the service, and the socket with it.
+    assert!(
+        !c.exec(&["test", "-e", "/run/listns"]).status.success(),
+        "/run/listns outlived the service"
+    );
 }

@@ -301,9 +301,19 @@ fn every_system_call_listns_makes_passes_the_units_filter() {
     let (mut scan, scan_out) = traced("scan", &["-J"]);
     output(&mut scan);
     let port = listns_tests::packaging::free_port().to_string();
+    let socket = tmp.path().join("api.sock");
     let (mut cmd, watch_out) = traced(
         "watch",
-        &["watch", "--json", "--duration", "120", "--metrics", &port],
+        &[
+            "watch",
+            "--json",
+            "--duration",
+            "120",
+            "--metrics",
+            &port,
+            "--api-socket",
+            socket.to_str().unwrap(),
+        ],
     );
     let mut watch = WatchLines::spawn(&mut cmd);
     watch
@@ -328,6 +338,22 @@ fn every_system_call_listns_makes_passes_the_units_filter() {
         scraped.is_some_and(|(code, _)| code == 200),
         "no /metrics under strace"
     );
+    // The API socket answers (its system calls count too), and names the
+    // namespace made above among the gone.
+    for path in ["/v1/namespaces", "/v1/gone"] {
+        let answer = listns_tests::api::get(&listns_tests::api::At::Unix(&socket), path, &[])
+            .unwrap_or_else(|e| panic!("{path} under strace: {e}"));
+        assert_eq!(answer.status, 200, "{path} under strace: {}", answer.body);
+        if path == "/v1/gone" {
+            let gone = answer.json();
+            assert!(
+                gone["gone"]
+                    .as_array()
+                    .is_some_and(|g| g.iter().any(|n| n["ns"] == ino)),
+                "uts {ino} not in /v1/gone under strace: {gone}"
+            );
+        }
+    }
     std::thread::sleep(Duration::from_millis(2500));
     // SIGTERM to listns itself (strace's child), as systemctl stop sends it.
     let strace_pid = watch.child.id();

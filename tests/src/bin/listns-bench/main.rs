@@ -7,6 +7,8 @@
 //! both; the highest namespace-creation rate this machine reaches, held for
 //! ten seconds, with the tracer's created and lost counts; and the memory
 //! each tracked namespace costs the inventory.
+//!
+//! api (only when named): the inventory API under load (api.rs).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -21,6 +23,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod api;
 mod hooks;
 
 /// Counts live heap bytes, to measure the inventory's memory per namespace.
@@ -72,6 +75,10 @@ fn main() -> Result<()> {
     if want("sweep") {
         sweep_bench()?;
     }
+    // Minutes long: never part of a plain `bench`.
+    if args.iter().any(|a| a == "api") {
+        api::api_bench()?;
+    }
     Ok(())
 }
 
@@ -108,6 +115,11 @@ struct Watch {
 
 impl Watch {
     fn start() -> Result<Watch> {
+        Watch::start_with(&[])
+    }
+
+    /// With more arguments for `listns watch`.
+    fn start_with(extra: &[&std::ffi::OsStr]) -> Result<Watch> {
         // LISTNS_BENCH_BIN: another build to compare (an A/B of two
         // versions in one run), instead of this workspace's release build.
         let bin = std::env::var_os("LISTNS_BENCH_BIN")
@@ -115,6 +127,7 @@ impl Watch {
             .unwrap_or_else(listns_tests::listns_bin_release);
         let mut child = Command::new(&bin)
             .args(["watch", "--json", "--events-only"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

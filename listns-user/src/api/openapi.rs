@@ -158,7 +158,8 @@ fn paths() -> Value {
         "/v1/namespaces": get(
             "listNamespaces",
             "The live inventory as a `listns -J` document, with what only the tracer knows \
-             (hidden namespaces, creators).",
+             (hidden namespaces, creators): every namespace alive (those found gone are \
+             `/v1/gone`'s).",
             json!([
                 list("type", "Only namespaces of these types (`-t`): `type=net,uts`.",
                      json!({"$ref": format!("{SCHEMAS}NsType")})),

@@ -134,7 +134,8 @@ fn types(p: &Params) -> Result<Vec<NsType>, Reply> {
         .collect()
 }
 
-/// `GET /v1/namespaces`: the `-J` document of the live inventory.
+/// `GET /v1/namespaces`: the `-J` document of the live inventory (the
+/// namespaces alive; those found gone are `/v1/gone`'s).
 pub fn namespaces(inv: &Inventory, stats: &crate::stats::ScanStats, p: &Params) -> Reply {
     match namespaces_doc(inv, stats, p) {
         Ok(r) | Err(r) => r,
@@ -150,6 +151,9 @@ fn namespaces_doc(
         types: types(p)?,
         pid: p.number("pid")?,
         persistent: false,
+        // The gone ones (thousands after a burst of sandboxes) are
+        // `/v1/gone`'s.
+        alive: true,
     };
     let cols =
         columns::parse_list(p.get("columns"), &Column::ALL).map_err(|e| bad("columns", e))?;

@@ -18,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use hyper::{StatusCode, body::Bytes};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -47,6 +48,8 @@ pub struct Snapshot {
     pub taken: Instant,
     /// The cursor of the last event applied before it was taken.
     pub cursor: u64,
+    /// Counts the snapshots taken (0: the empty one before the first).
+    pub generation: u64,
 }
 
 /// An event kept: its cursor and the JSON it was written as.
@@ -67,11 +70,25 @@ pub struct Shared {
     published: watch::Sender<u64>,
     ring: Mutex<Ring>,
     live: broadcast::Sender<Kept>,
+    /// Answers rendered from the current snapshot.
+    rendered: Mutex<Rendered>,
     /// Streams cut off because they fell behind.
     pub cut: AtomicU64,
     /// How many gone namespaces the watcher remembers (`--max-gone`).
     pub max_gone: usize,
 }
+
+/// Answers rendered from one snapshot, by request: two hundred clients
+/// polling the same thing cost one rendering per snapshot, not two hundred.
+#[derive(Default)]
+struct Rendered {
+    generation: u64,
+    answers: HashMap<String, Bytes>,
+}
+
+/// Distinct requests kept per snapshot; past it, answers are rendered
+/// each time (a client varying its query cannot grow the cache).
+const RENDERED_MAX: usize = 64;
 
 #[derive(Default)]
 struct Ring {
@@ -102,7 +119,9 @@ impl Shared {
                 stats,
                 taken: Instant::now(),
                 cursor: 0,
+                generation: 0,
             })),
+            rendered: Mutex::new(Rendered::default()),
             dirty: AtomicBool::new(false),
             wanted: Notify::new(),
             published,
@@ -131,6 +150,34 @@ impl Shared {
         self.wanted.notify_one();
         let _ = tokio::time::timeout(WAIT_FRESH, published.changed()).await;
         self.current()
+    }
+
+    /// The answer to `request` (its path and query) from `snap`: rendered
+    /// once per snapshot. Only successes are kept.
+    pub fn rendered(
+        &self,
+        snap: &Snapshot,
+        request: &str,
+        render: impl FnOnce() -> (StatusCode, Bytes),
+    ) -> (StatusCode, Bytes) {
+        {
+            let cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.generation == snap.generation
+                && let Some(b) = cache.answers.get(request)
+            {
+                return (StatusCode::OK, b.clone());
+            }
+        }
+        let (status, body) = render();
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation != snap.generation {
+            cache.generation = snap.generation;
+            cache.answers.clear();
+        }
+        if status == StatusCode::OK && cache.answers.len() < RENDERED_MAX {
+            cache.answers.insert(request.to_string(), body.clone());
+        }
+        (status, body)
     }
 
     /// The events after `since` still kept, oldest first, at most `limit`.
@@ -258,11 +305,13 @@ impl Publisher {
         self.last_taken = Instant::now();
         let cursor = self.shared.last_cursor();
         self.shared.dirty.store(false, Ordering::Release);
+        let generation = *self.shared.published.borrow() + 1;
         let snap = Arc::new(Snapshot {
             inv: inv.clone(),
             stats: stats.clone(),
             taken: self.last_taken,
             cursor,
+            generation,
         });
         let old = std::mem::replace(
             &mut *self
@@ -272,7 +321,7 @@ impl Publisher {
                 .unwrap_or_else(|e| e.into_inner()),
             snap,
         );
-        self.shared.published.send_modify(|g| *g += 1);
+        self.shared.published.send_replace(generation);
         // The old one is freed by its last reader; most often here, which
         // is the loop's time, so hand it to a thread of its own when it is
         // big (freeing 10,000 namespaces takes milliseconds).
@@ -370,7 +419,34 @@ mod tests {
         p.publish(&inv, &ScanStats::default());
         assert_eq!(asker.await.unwrap(), 1);
         // Unchanged since: answered at once, no request made.
-        assert_eq!(shared.snapshot().await.inv.len(), 1);
+        let snap = shared.snapshot().await;
+        assert_eq!(snap.inv.len(), 1);
         assert!(p.due().is_none());
+        // Rendered once per snapshot and request; failures never kept.
+        let mut renders = 0;
+        for _ in 0..3 {
+            let (status, body) = shared.rendered(&snap, "/v1/namespaces", || {
+                renders += 1;
+                (StatusCode::OK, Bytes::from_static(b"{}"))
+            });
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(&body[..], b"{}");
+        }
+        assert_eq!(renders, 1);
+        for _ in 0..2 {
+            shared.rendered(&snap, "/v1/namespaces?type=x", || {
+                renders += 1;
+                (StatusCode::BAD_REQUEST, Bytes::new())
+            });
+        }
+        assert_eq!(renders, 3);
+        // A new snapshot renders again.
+        p.publish(&inv, &ScanStats::default());
+        let snap = shared.snapshot().await;
+        shared.rendered(&snap, "/v1/namespaces", || {
+            renders += 1;
+            (StatusCode::OK, Bytes::new())
+        });
+        assert_eq!(renders, 4);
     }
 }

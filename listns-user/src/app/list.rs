@@ -112,6 +112,7 @@ impl Config {
                 types: args.types.clone(),
                 pid: args.pid,
                 persistent: args.persistent,
+                ..Selection::default()
             },
             query,
             tree,

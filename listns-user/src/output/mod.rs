@@ -149,11 +149,14 @@ pub struct Selection {
     pub pid: Option<u32>,
     /// Only namespaces no process is in (lsns `-P`).
     pub persistent: bool,
+    /// Only namespaces alive (not those a watcher remembers as gone).
+    pub alive: bool,
 }
 
 impl Selection {
     pub fn matches(&self, key: &NsKey, ns: &Namespace) -> bool {
         (self.types.is_empty() || self.types.contains(&key.ty))
+            && (!self.alive || ns.state == crate::inventory::State::Alive)
             && self
                 .pid
                 .is_none_or(|pid| cells::member_pids(ns).any(|p| p == pid))

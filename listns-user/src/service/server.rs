@@ -164,8 +164,12 @@ fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Respo
 }
 
 fn json(reply: Reply) -> Response<Body> {
-    let mut r = full(reply.status, "application/json", reply.body);
-    if reply.status == StatusCode::UNAUTHORIZED {
+    json_bytes(reply.status, reply.body.into())
+}
+
+fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = full(status, "application/json", body);
+    if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer"),
@@ -285,7 +289,9 @@ async fn v1<B>(
         "/v1/namespaces" => match params(&["type", "filter", "tree", "pid", "columns"]) {
             Ok(p) => {
                 let snap = shared.snapshot().await;
-                r::namespaces(&snap.inv, &snap.stats, &p)
+                return once_per_snapshot(shared, &snap, req, || {
+                    r::namespaces(&snap.inv, &snap.stats, &p)
+                });
             }
             Err(e) => e,
         },
@@ -304,7 +310,9 @@ async fn v1<B>(
         "/v1/inventory" => match params(&[]) {
             Ok(_) => {
                 let snap = shared.snapshot().await;
-                r::inventory(&snap.inv, &snap.stats)
+                return once_per_snapshot(shared, &snap, req, || {
+                    r::inventory(&snap.inv, &snap.stats)
+                });
             }
             Err(e) => e,
         },
@@ -337,6 +345,22 @@ async fn v1<B>(
         },
     };
     json(reply)
+}
+
+/// A JSON answer rendered once per snapshot and request, however many
+/// clients ask.
+fn once_per_snapshot<B>(
+    shared: &Shared,
+    snap: &api::Snapshot,
+    req: &Request<B>,
+    render: impl FnOnce() -> Reply,
+) -> Response<Body> {
+    let request = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let (status, body) = shared.rendered(snap, request, || {
+        let r = render();
+        (r.status, Bytes::from(r.body))
+    });
+    json_bytes(status, body)
 }
 
 fn stream(shared: &Arc<Shared>, query: Option<&str>, cut: Arc<Notify>) -> Response<Body> {

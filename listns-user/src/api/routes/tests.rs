@@ -135,6 +135,15 @@ fn namespaces_of_a_type_with_chosen_columns() {
         }])
     );
     assert!(doc["scan"].is_object());
+    // Without a filter: the live net namespace only, not the gone ones.
+    let r = namespaces(&inv, &ScanStats::default(), &params("type=net", &["type"]));
+    let ns: Vec<Value> = body(&r)["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["ns"].clone())
+        .collect();
+    assert_eq!(ns, [json!(4026532100u64)]);
 }
 
 #[test]

@@ -310,25 +310,25 @@ fn since(p: &Params) -> Result<Option<Since>, Reply> {
 }
 
 /// `GET /v1/gone`: the namespaces found dead, newest first.
-pub fn gone(shared: &Shared, inv: &Inventory, p: &Params) -> Reply {
+pub fn gone(shared: &Shared, p: &Params) -> Reply {
     let since = match since(p) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut gone: Vec<Gone<'_>> = inv
+    let remembered = shared.gone();
+    let list: Vec<Gone<'_>> = remembered
         .iter()
-        .filter_map(|(k, ns)| {
+        .filter_map(|(k, ns, cursor)| {
             let State::Gone { since_ns } = ns.state else {
                 return None;
             };
-            let cursor = shared.gone_cursor(k);
             let keep = match since {
                 None => true,
                 Some(Since::Time(t)) => since_ns > t,
                 Some(Since::Cursor(c)) => cursor.is_some_and(|g| g > c),
             };
             keep.then(|| Gone {
-                cursor,
+                cursor: *cursor,
                 verdict: Verdict::new(k, ns, since_ns),
                 lifetime_ms: ns
                     .origin
@@ -337,8 +337,7 @@ pub fn gone(shared: &Shared, inv: &Inventory, p: &Params) -> Reply {
             })
         })
         .collect();
-    gone.sort_by_key(|g| std::cmp::Reverse(g.verdict.time.0));
-    Reply::ok(&GoneList { gone })
+    Reply::ok(&GoneList { gone: list })
 }
 
 /// `GET /v1/events`: replay from the ring.

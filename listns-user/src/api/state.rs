@@ -10,7 +10,7 @@
 //! from the snapshot it holds, never from the loop's inventory.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::{
-    inventory::{Inventory, NsKey},
+    inventory::{Inventory, Namespace, NsKey, State},
     output::contract::{Event, WatchLine},
     stats::ScanStats,
 };
@@ -72,6 +72,10 @@ pub struct Shared {
     live: broadcast::Sender<Kept>,
     /// Answers rendered from the current snapshot.
     rendered: Mutex<Rendered>,
+    /// The namespaces found gone that the watcher remembers, as they were
+    /// when found: kept apart from the snapshots, which copy the live
+    /// inventory only (under churn the gone far outnumber the live).
+    gone: Mutex<BTreeMap<NsKey, Namespace>>,
     /// Streams cut off because they fell behind.
     pub cut: AtomicU64,
     /// How many gone namespaces the watcher remembers (`--max-gone`).
@@ -122,6 +126,7 @@ impl Shared {
                 generation: 0,
             })),
             rendered: Mutex::new(Rendered::default()),
+            gone: Mutex::new(BTreeMap::new()),
             dirty: AtomicBool::new(false),
             wanted: Notify::new(),
             published,
@@ -200,6 +205,32 @@ impl Shared {
             .get(key)
             .map(|(h, dropped)| (h.iter().cloned().collect(), *dropped))
             .unwrap_or_default()
+    }
+
+    /// The gone namespaces remembered, newest first, each with the cursor
+    /// of its `gone` event.
+    pub fn gone(&self) -> Vec<(NsKey, Namespace, Option<u64>)> {
+        let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<_> = gone
+            .iter()
+            .map(|(k, ns)| (*k, ns.clone(), self.gone_cursor(k)))
+            .collect();
+        list.sort_by_key(|(_, ns, _)| match ns.state {
+            State::Gone { since_ns } => std::cmp::Reverse(since_ns),
+            State::Alive => std::cmp::Reverse(0),
+        });
+        list
+    }
+
+    /// The snapshot's live inventory with the gone namespaces added: all
+    /// the watcher knows (`/v1/inventory`, one namespace's detail).
+    pub fn whole(&self, snap: &Snapshot) -> Inventory {
+        let mut inv = snap.inv.clone();
+        let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, ns) in gone.iter() {
+            inv.insert(*k, ns.clone());
+        }
+        inv
     }
 
     /// The cursor of a namespace's `gone` event, while remembered.
@@ -299,15 +330,16 @@ impl Publisher {
         self.requested = true;
     }
 
-    /// Takes a snapshot of `inv` for the server.
-    pub fn publish(&mut self, inv: &Inventory, stats: &ScanStats) {
+    /// Takes a snapshot of `inv` for the server; returns the time it took
+    /// (the loop's time: the `api_snapshot_duration` metric).
+    pub fn publish(&mut self, inv: &Inventory, stats: &ScanStats) -> Duration {
         self.requested = false;
         self.last_taken = Instant::now();
         let cursor = self.shared.last_cursor();
         self.shared.dirty.store(false, Ordering::Release);
         let generation = *self.shared.published.borrow() + 1;
         let snap = Arc::new(Snapshot {
-            inv: inv.clone(),
+            inv: inv.alive_copy(),
             stats: stats.clone(),
             taken: self.last_taken,
             cursor,
@@ -328,15 +360,26 @@ impl Publisher {
         if old.inv.len() > 1_000 {
             std::thread::spawn(move || drop(old));
         }
+        self.last_taken.elapsed()
+    }
+
+    /// A namespace found gone, as it is now.
+    pub fn gone(&mut self, key: NsKey, ns: &Namespace) {
+        let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
+        gone.insert(key, ns.clone());
     }
 
     /// Forgets the history of namespaces the inventory no longer has
-    /// (the lifecycle forgot them): once a second, so that memory follows
-    /// the inventory whether or not anyone asks.
+    /// (the lifecycle forgot them), and the gone ones it forgot or found
+    /// alive again: once a second, so that memory follows the inventory
+    /// whether or not anyone asks.
     pub fn prune(&mut self, inv: &Inventory) {
         let mut ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.history.retain(|k, _| inv.get(k).is_some());
         ring.gone.retain(|k, _| inv.get(k).is_some());
+        drop(ring);
+        let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
+        gone.retain(|k, _| inv.get(k).is_some_and(|ns| ns.state != State::Alive));
     }
 }
 

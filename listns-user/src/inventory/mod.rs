@@ -131,6 +131,23 @@ impl Inventory {
         }
     }
 
+    /// A copy without the namespaces found gone (thousands under churn,
+    /// kept until forgotten): what the API's snapshots copy.
+    pub fn alive_copy(&self) -> Inventory {
+        let mut copy = Inventory {
+            namespaces: BTreeMap::new(),
+            by_inode: HashMap::with_capacity(self.by_inode.len()),
+            processes: self.processes.clone(),
+            initial: self.initial.clone(),
+        };
+        for (k, ns) in &self.namespaces {
+            if ns.state == State::Alive {
+                copy.insert(*k, ns.clone());
+            }
+        }
+        copy
+    }
+
     /// Forgets a namespace entirely.
     pub fn forget(&mut self, key: &NsKey) {
         self.namespaces.remove(key);

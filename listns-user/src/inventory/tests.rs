@@ -190,3 +190,24 @@ fn holders_sort_by_process_then_kind() {
     let set: BTreeSet<Holder> = shuffled.into_iter().collect();
     assert_eq!(set.into_iter().collect::<Vec<_>>(), sorted);
 }
+
+#[test]
+fn the_alive_copy_leaves_out_the_gone_and_still_resolves_inodes() {
+    let mut inv = Inventory::new();
+    inv.add_holder(NsType::Net, 10, Some(1), Holder::Fd { pid: 8, fd: 4 });
+    let (gone, ns) = inv.entry(NsType::Net, 11, Some(2));
+    ns.state = State::Gone { since_ns: 5 };
+    // Inode 10 reused by a new namespace after the first one died.
+    inv.get_mut(&NsKey::new(NsType::Net, 10, Some(1)))
+        .unwrap()
+        .state = State::Gone { since_ns: 6 };
+    inv.add_holder(NsType::Net, 10, Some(3), Holder::Fd { pid: 9, fd: 5 });
+    let copy = inv.alive_copy();
+    assert_eq!(copy.len(), 1);
+    assert!(copy.get(&gone).is_none());
+    assert_eq!(
+        copy.resolve(NsType::Net, 10, None),
+        NsKey::new(NsType::Net, 10, Some(3))
+    );
+    assert_eq!(inv.len(), 3, "the original keeps every namespace");
+}

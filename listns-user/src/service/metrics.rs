@@ -54,6 +54,8 @@ pub struct Metrics {
     /// Clients cut off because they could not keep up.
     pub api_cut: Counter,
     pub api_streams: Gauge,
+    /// The watch loop's time copying its inventory for the API.
+    pub api_snapshot: Histogram,
 }
 
 /// `{type="net"}`.
@@ -86,6 +88,10 @@ impl Metrics {
             api_refused: Counter::default(),
             api_cut: Counter::default(),
             api_streams: Gauge::default(),
+            // 0.1 ms to about 1.6 s.
+            api_snapshot: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 15),
+            ),
         };
         registry.register(
             "namespaces",
@@ -163,6 +169,12 @@ impl Metrics {
             "api_streams",
             "Event streams open now",
             m.api_streams.clone(),
+        );
+        registry.register_with_unit(
+            "api_snapshot_duration",
+            "Time the watch loop spent copying its inventory for the API's requests",
+            prometheus_client::registry::Unit::Seconds,
+            m.api_snapshot.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build

@@ -296,10 +296,7 @@ async fn v1<B>(
             Err(e) => e,
         },
         "/v1/gone" => match params(&["since"]) {
-            Ok(p) => {
-                let snap = shared.snapshot().await;
-                r::gone(shared, &snap.inv, &p)
-            }
+            Ok(p) => r::gone(shared, &p),
             Err(e) => e,
         },
         "/v1/events" => match params(&["since", "limit"]) {
@@ -311,7 +308,7 @@ async fn v1<B>(
             Ok(_) => {
                 let snap = shared.snapshot().await;
                 return once_per_snapshot(shared, &snap, req, || {
-                    r::inventory(&snap.inv, &snap.stats)
+                    r::inventory(&shared.whole(&snap), &snap.stats)
                 });
             }
             Err(e) => e,
@@ -330,7 +327,7 @@ async fn v1<B>(
             Some(id) if !id.is_empty() && !id.contains('/') => match params(&[]) {
                 Ok(_) => {
                     let snap = shared.snapshot().await;
-                    r::detail(shared, &snap.inv, id)
+                    r::detail(shared, &shared.whole(&snap), id)
                 }
                 Err(e) => e,
             },

@@ -173,7 +173,12 @@ fn a_namespace_by_id_inode_or_type_and_inode() {
 fn gone_newest_first_with_lifetimes() {
     let inv = inventory();
     let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
-    let r = gone(&shared, &inv, &params("", &["since"]));
+    // The loop hands each namespace over as it is found gone.
+    let mut loop_side = crate::api::Publisher::new(shared.clone());
+    for (k, ns) in inv.iter().filter(|(_, ns)| ns.state != State::Alive) {
+        loop_side.gone(*k, ns);
+    }
+    let r = gone(&shared, &params("", &["since"]));
     let doc = body(&r);
     let list = doc["gone"].as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -185,16 +190,18 @@ fn gone_newest_first_with_lifetimes() {
     assert_eq!(list[1]["lifetime_ms"], 500.0);
     assert_eq!(list[1]["cursor"], Value::Null);
     // Since a time: only the later one.
-    let r = gone(
-        &shared,
-        &inv,
-        &params("since=1970-01-01T00:00:03.5Z", &["since"]),
-    );
+    let r = gone(&shared, &params("since=1970-01-01T00:00:03.5Z", &["since"]));
     let doc = body(&r);
     assert_eq!(doc["gone"].as_array().unwrap().len(), 1);
     assert_eq!(doc["gone"][0]["ns"], 4026532300u64);
-    let r = gone(&shared, &inv, &params("since=yesterday", &["since"]));
+    let r = gone(&shared, &params("since=yesterday", &["since"]));
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Forgotten by the lifecycle (not in the inventory): forgotten here.
+    loop_side.prune(&Inventory::new());
+    assert_eq!(
+        body(&gone(&shared, &params("", &["since"])))["gone"],
+        json!([])
+    );
 }
 
 #[test]

@@ -452,6 +452,9 @@ impl Watch {
             for k in &keys {
                 if let Some(ns) = self.inv.get(k) {
                     api.event(WatchLine::verdict(event, k, ns, now_ns), &[*k]);
+                    if event == VerdictKind::Gone {
+                        api.gone(*k, ns);
+                    }
                 }
             }
         }
@@ -505,7 +508,10 @@ impl Watch {
     /// A snapshot of the inventory for the API's requests.
     fn publish(&mut self) {
         if let Some(api) = self.api.as_mut() {
-            api.publish(&self.inv, &self.stats);
+            let took = api.publish(&self.inv, &self.stats);
+            if let Some(t) = &self.telemetry {
+                t.metrics.api_snapshot.observe(took.as_secs_f64());
+            }
         }
     }
 

@@ -7,11 +7,13 @@
 
 pub mod client;
 pub mod openapi;
+mod record;
 pub mod routes;
 mod state;
 pub mod stream;
 
-pub use state::{Kept, Publisher, Shared, Snapshot};
+pub use record::Kept;
+pub use state::{Publisher, Shared, Snapshot};
 
 /// Where the watcher serves the API unless told otherwise, and where
 /// `listns --from` looks.

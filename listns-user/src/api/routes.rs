@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use hyper::StatusCode;
 use serde::Serialize;
 
-use super::state::{Kept, Shared};
+use super::{Kept, Shared};
 use crate::{
     filter::{self, EvalError},
     inventory::{Inventory, NsKey, State},
@@ -275,13 +275,13 @@ pub fn detail(shared: &Shared, inv: &Inventory, id: &str) -> Reply {
         processes: (0..procs.rows.len())
             .map(|i| NamespaceRow::of_view(&procs, i))
             .collect(),
-        history: raw(history),
+        history: raw(&history),
         history_dropped,
     })
 }
 
-fn raw(kept: Vec<Kept>) -> RawEvents {
-    RawEvents(kept.into_iter().map(|k| k.raw).collect())
+fn raw(kept: &[Kept]) -> RawEvents<'_> {
+    RawEvents(kept.iter().map(Kept::raw).collect())
 }
 
 /// `since=`: a cursor, or an RFC 3339 time.
@@ -355,7 +355,7 @@ pub fn events(shared: &Shared, p: &Params) -> Reply {
         let r = shared.replay(since, limit);
         let next = r.events.last().map_or(since, |k| k.cursor);
         Ok(Reply::ok(&EventPage {
-            events: raw(r.events),
+            events: raw(&r.events),
             next,
             dropped: r.dropped,
         }))

@@ -19,12 +19,15 @@ use std::{
 };
 
 use hyper::{StatusCode, body::Bytes};
-use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, watch};
 
+use super::record::{Kept, Record};
 use crate::{
-    inventory::{Inventory, Namespace, NsKey, State},
-    output::contract::{Event, WatchLine},
+    inventory::{
+        Inventory, Namespace, NsKey, State,
+        live::{Change, TaskEvent},
+    },
+    output::contract::{Lost, Rescan, VerdictKind},
     stats::ScanStats,
 };
 
@@ -53,13 +56,6 @@ pub struct Snapshot {
     pub cursor: u64,
     /// Counts the snapshots taken (0: the empty one before the first).
     pub generation: u64,
-}
-
-/// An event kept: its cursor and the JSON it was written as.
-#[derive(Clone)]
-pub struct Kept {
-    pub cursor: u64,
-    pub raw: Arc<RawValue>,
 }
 
 /// What the loop publishes and the server reads.
@@ -293,33 +289,73 @@ impl Publisher {
         self.shared.dirty.store(true, Ordering::Release);
     }
 
-    /// Keeps an event (the namespaces it is about get it in their
-    /// history) and sends it to the live streams.
-    pub fn event(&mut self, line: WatchLine<'_>, about: &[NsKey]) {
+    /// The namespaces a task event created, joined or left: one event
+    /// each, sharing one copy of the task event.
+    pub fn task(&mut self, ev: &TaskEvent, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let ev = Arc::new(ev.clone());
+        for c in changes {
+            let record = Record::Change {
+                ev: ev.clone(),
+                change: c.clone(),
+            };
+            self.keep(record, Some(c.key));
+        }
+    }
+
+    /// A verdict on a namespace: a `gone` one is remembered for
+    /// `/v1/gone`, one found alive (hidden, discovered) is not.
+    pub fn verdict(&mut self, kind: VerdictKind, key: NsKey, ns: &Namespace, time_ns: u64) {
+        self.keep(Record::verdict(kind, key, ns, time_ns), Some(key));
+        let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
+        if kind == VerdictKind::Gone {
+            gone.insert(key, ns.clone());
+        } else {
+            gone.remove(&key);
+        }
+    }
+
+    pub fn lost(&mut self, lost: Lost) {
+        self.keep(Record::Lost(lost), None);
+    }
+
+    pub fn rescan(&mut self, rescan: Rescan) {
+        self.keep(Record::Rescan(rescan), None);
+    }
+
+    /// Keeps an event (the namespace it is about gets it in its history)
+    /// and sends it to the live streams.
+    fn keep(&mut self, record: Record, about: Option<NsKey>) {
+        let gone = matches!(
+            record,
+            Record::Verdict {
+                kind: VerdictKind::Gone,
+                ..
+            }
+        );
         let mut ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.last += 1;
         let cursor = ring.last;
-        let gone = matches!(line, WatchLine::Gone(_));
-        let kept = Kept {
-            cursor,
-            raw: Event { cursor, line }.to_raw(),
-        };
+        let kept = Kept::new(cursor, record);
         if ring.events.len() == RING {
             ring.events.pop_front();
         }
         ring.events.push_back(kept.clone());
-        for key in about {
-            let (h, dropped) = ring.history.entry(*key).or_default();
+        if let Some(key) = about {
+            let (h, dropped) = ring.history.entry(key).or_default();
             if h.len() == HISTORY {
                 h.pop_front();
                 *dropped += 1;
             }
             h.push_back(kept.clone());
             if gone {
-                ring.gone.insert(*key, cursor);
+                ring.gone.insert(key, cursor);
             }
         }
         // Never blocks: a receiver that falls behind finds it has lagged.
+        // Without one, nothing is stored.
         let _ = self.shared.live.send(kept);
         self.changed();
     }
@@ -371,37 +407,52 @@ impl Publisher {
         self.last_taken.elapsed()
     }
 
-    /// A namespace found gone, as it is now.
-    pub fn gone(&mut self, key: NsKey, ns: &Namespace) {
-        let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
-        gone.insert(key, ns.clone());
-    }
-
-    /// Forgets the history of namespaces the inventory no longer has
-    /// (the lifecycle forgot them), and the gone ones it forgot or found
-    /// alive again: once a second, so that memory follows the inventory
-    /// whether or not anyone asks.
-    pub fn prune(&mut self, inv: &Inventory) {
+    /// Forgets what the API keeps of namespaces the lifecycle forgot: as
+    /// they are forgotten, a few at a time (under churn, thousands a
+    /// second: a sweep of everything once a second stalled the loop for
+    /// tens of milliseconds).
+    pub fn forget(&mut self, keys: &[NsKey]) {
+        if keys.is_empty() {
+            return;
+        }
         let mut ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.history.retain(|k, _| inv.get(k).is_some());
-        ring.gone.retain(|k, _| inv.get(k).is_some());
+        for k in keys {
+            ring.history.remove(k);
+            ring.gone.remove(k);
+        }
         drop(ring);
         let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
-        gone.retain(|k, _| inv.get(k).is_some_and(|ns| ns.state != State::Alive));
+        for k in keys {
+            gone.remove(k);
+        }
+    }
+
+    /// The same for anything else the inventory no longer has (a rescan
+    /// may drop a namespace): a sweep of everything, so run rarely.
+    pub fn prune(&mut self, inv: &Inventory) {
+        let stale: Vec<NsKey> = {
+            let ring = self.shared.ring.lock().unwrap_or_else(|e| e.into_inner());
+            ring.history
+                .keys()
+                .filter(|k| inv.get(k).is_none())
+                .copied()
+                .collect()
+        };
+        self.forget(&stale);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::contract::{Lost, Time};
+    use crate::output::contract::Time;
 
-    fn lost(n: u64) -> WatchLine<'static> {
-        WatchLine::Lost(Lost {
+    fn lost(n: u64) -> Lost {
+        Lost {
             time: Time(0),
             count: n,
             missed: 0,
-        })
+        }
     }
 
     #[test]
@@ -409,7 +460,7 @@ mod tests {
         let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
         let mut p = Publisher::new(shared.clone());
         for n in 1..=(RING as u64 + 5) {
-            p.event(lost(n), &[]);
+            p.lost(lost(n));
         }
         // The first five are gone from the ring.
         let r = shared.replay(0, 3);
@@ -422,7 +473,7 @@ mod tests {
         assert_eq!(r.dropped, 0);
         assert_eq!(r.events.len(), 2);
         assert_eq!(
-            r.events[1].raw.get(),
+            r.events[1].raw().get(),
             format!(
                 r#"{{"cursor":{c},"event":"lost","time":"1970-01-01T00:00:00.000000Z","count":{c},"missed":0}}"#,
                 c = RING + 5
@@ -441,9 +492,9 @@ mod tests {
         let key = NsKey::new(crate::ns::NsType::Net, 4026532000, Some(5000));
         let other = NsKey::new(crate::ns::NsType::Uts, 4026532001, None);
         for n in 0..(HISTORY as u64 + 2) {
-            p.event(lost(n), &[key]);
+            p.verdict(VerdictKind::Hidden, key, &Namespace::default(), n);
         }
-        p.event(lost(99), &[other]);
+        p.verdict(VerdictKind::Gone, other, &Namespace::default(), 99);
         let (h, dropped) = shared.history(&key);
         assert_eq!(h.len(), HISTORY);
         assert_eq!(dropped, 2);

@@ -18,7 +18,7 @@ use std::{
 use hyper::body::{Body, Bytes, Frame};
 use tokio::sync::{Notify, broadcast::error::RecvError, mpsc};
 
-use super::state::{Kept, STREAM_BACKLOG, Shared};
+use super::{Kept, Shared, state::STREAM_BACKLOG};
 use crate::output::contract::ApiError;
 
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -43,7 +43,7 @@ impl Body for SseBody {
 /// One event as an SSE message: its cursor as the id, its kind as the
 /// event name, its JSON (one line) as the data.
 pub fn frame(k: &Kept) -> Bytes {
-    let json = k.raw.get();
+    let json = k.raw().get();
     let name = event_name(json).unwrap_or("message");
     Bytes::from(format!("id: {}\nevent: {name}\ndata: {json}\n\n", k.cursor))
 }
@@ -149,15 +149,18 @@ mod tests {
 
     #[test]
     fn an_event_as_a_message() {
-        let raw: Box<serde_json::value::RawValue> =
-            serde_json::from_str(r#"{"cursor":7,"event":"created","type":"net"}"#).unwrap();
-        let k = Kept {
-            cursor: 7,
-            raw: Arc::from(raw),
-        };
+        let k = Kept::new(
+            7,
+            super::super::record::Record::Rescan(crate::output::contract::Rescan {
+                time: crate::output::contract::Time(0),
+                namespaces: 3,
+                discovered: 1,
+            }),
+        );
         assert_eq!(
-            &frame(&k)[..],
-            b"id: 7\nevent: created\ndata: {\"cursor\":7,\"event\":\"created\",\"type\":\"net\"}\n\n"
+            std::str::from_utf8(&frame(&k)).unwrap(),
+            "id: 7\nevent: rescan\ndata: {\"cursor\":7,\"event\":\"rescan\",\
+             \"time\":\"1970-01-01T00:00:00.000000Z\",\"namespaces\":3,\"discovered\":1}\n\n"
         );
     }
 }

@@ -29,7 +29,7 @@ use crate::{
     cli::WatchArgs,
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
     lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
-    output::contract::{Lost, Rescan, Time, WatchLine},
+    output::contract::{Lost, Rescan, Time},
     output::{
         Selection,
         contract::VerdictKind,
@@ -343,9 +343,7 @@ impl Watch {
                 f.note(ev, &changes, &self.inv);
             }
             if let Some(api) = self.api.as_mut() {
-                for c in &changes {
-                    api.event(WatchLine::change(ev, c), &[c.key]);
-                }
+                api.task(ev, &changes);
             }
             let shown: Vec<_> = changes
                 .iter()
@@ -359,12 +357,11 @@ impl Watch {
         }
         if batch.lost > 0 {
             if let Some(api) = self.api.as_mut() {
-                let line = WatchLine::Lost(Lost {
+                api.lost(Lost {
                     time: Time(events::now_ns()),
                     count: batch.lost,
                     missed: batch.missed,
                 });
-                api.event(line, &[]);
             }
             self.out.lost(batch.lost, batch.missed)?;
             if let Some(t) = &self.telemetry {
@@ -396,12 +393,11 @@ impl Watch {
             self.print_verdicts(VerdictKind::Hidden, hidden, now_ns)?;
         }
         if let Some(api) = self.api.as_mut() {
-            let line = WatchLine::Rescan(Rescan {
+            api.rescan(Rescan {
                 time: Time(now_ns),
                 namespaces: namespaces as u64,
                 discovered: discovered.len() as u64,
             });
-            api.event(line, &[]);
         }
         self.out.rescan(namespaces, discovered.len())?;
         self.out.flush()?;
@@ -436,7 +432,10 @@ impl Watch {
         self.print_verdicts(VerdictKind::Gone, gone, now_ns)?;
         self.print_verdicts(VerdictKind::Hidden, hidden, now_ns)?;
         self.print_verdicts(VerdictKind::Discovered, discovered, now_ns)?;
-        self.lifecycle.forget(&mut self.inv, now_ns);
+        let forgotten = self.lifecycle.forget(&mut self.inv, now_ns);
+        if let Some(api) = self.api.as_mut() {
+            api.forget(&forgotten);
+        }
         self.out.flush()?;
         Ok(())
     }
@@ -451,10 +450,7 @@ impl Watch {
         if let Some(api) = self.api.as_mut() {
             for k in &keys {
                 if let Some(ns) = self.inv.get(k) {
-                    api.event(WatchLine::verdict(event, k, ns, now_ns), &[*k]);
-                    if event == VerdictKind::Gone {
-                        api.gone(*k, ns);
-                    }
+                    api.verdict(event, *k, ns, now_ns);
                 }
             }
         }
@@ -488,6 +484,8 @@ impl Watch {
         self.stats = stats;
         if let Some(api) = self.api.as_mut() {
             api.changed();
+            // What the rescan dropped, the API forgets too.
+            api.prune(&self.inv);
         }
         self.seed();
         self.lifecycle.check_soon(&rescan.unheld, Instant::now());
@@ -499,9 +497,6 @@ impl Watch {
     fn on_heartbeat(&mut self) {
         if let Some(t) = &self.telemetry {
             t.tick(&self.inv);
-        }
-        if let Some(api) = self.api.as_mut() {
-            api.prune(&self.inv);
         }
     }
 

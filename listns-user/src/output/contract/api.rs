@@ -6,8 +6,6 @@
 //! serialized when the event happened), so a page of events or a
 //! namespace's history is written from those bytes, not built again.
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -41,19 +39,18 @@ pub struct Event<'a> {
 
 impl Event<'_> {
     /// The event as the JSON kept for replay.
-    pub fn to_raw(&self) -> Arc<RawValue> {
-        let raw = serde_json::value::to_raw_value(self).expect("an event serializes");
-        Arc::from(raw)
+    pub fn to_raw(&self) -> Box<RawValue> {
+        serde_json::value::to_raw_value(self).expect("an event serializes")
     }
 }
 
-/// Events kept as the JSON they were written as ([`Event`]).
+/// Events kept as the JSON they were made into once ([`Event`]).
 #[derive(Clone, Debug, Default)]
-pub struct RawEvents(pub Vec<Arc<RawValue>>);
+pub struct RawEvents<'a>(pub Vec<&'a RawValue>);
 
-impl Serialize for RawEvents {
+impl Serialize for RawEvents<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|r| &**r))
+        s.collect_seq(self.0.iter())
     }
 }
 
@@ -61,9 +58,9 @@ impl Serialize for RawEvents {
 /// watcher still keeps, oldest first.
 #[derive(Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
-pub struct EventPage {
+pub struct EventPage<'a> {
     #[schemars(with = "Vec<Event<'static>>")]
-    pub events: RawEvents,
+    pub events: RawEvents<'a>,
     /// The cursor to pass as `since` to continue: the last event's, or the
     /// request's `since` when there was none.
     pub next: u64,
@@ -84,7 +81,7 @@ pub struct NamespaceDetail<'a> {
     /// Its events, oldest first (created, joined, left, hidden, gone), at
     /// most the most recent few dozen.
     #[schemars(with = "Vec<Event<'static>>")]
-    pub history: RawEvents,
+    pub history: RawEvents<'a>,
     /// Older events of it that were not kept.
     pub history_dropped: u64,
 }

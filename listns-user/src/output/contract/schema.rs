@@ -20,7 +20,7 @@ pub fn schema() -> Value {
         List(ListDocument<'a>),
         Watch(WatchLine<'a>),
         Columns(ColumnList<'a>),
-        Events(EventPage),
+        Events(EventPage<'a>),
         Detail(NamespaceDetail<'a>),
         Gone(GoneList<'a>),
         Inventory(InventoryDocument<'a>),

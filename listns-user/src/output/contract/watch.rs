@@ -207,7 +207,7 @@ pub struct FollowedNamespace<'a> {
     pub holders: Holders<'a>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub struct Lost {
     pub time: Time,
     /// Records lost since the last report (the ring buffer was full, or the
@@ -218,7 +218,7 @@ pub struct Lost {
     pub missed: u64,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub struct Rescan {
     pub time: Time,
     /// Namespaces in the inventory after the rescan.

@@ -23,12 +23,11 @@ pub enum Record {
         ev: Arc<TaskEvent>,
         change: Change,
     },
-    /// A verdict: `ns` holds what the line tells of the namespace (its
-    /// creator, whether hidden) when it was reached.
+    /// A verdict, with the namespace as it was when it was reached.
     Verdict {
         kind: VerdictKind,
         key: NsKey,
-        ns: Box<Namespace>,
+        ns: Arc<Namespace>,
         time_ns: u64,
     },
     Lost(Lost),
@@ -36,20 +35,6 @@ pub enum Record {
 }
 
 impl Record {
-    /// The verdict's record: only the facts the line carries are copied.
-    pub fn verdict(kind: VerdictKind, key: NsKey, ns: &Namespace, time_ns: u64) -> Record {
-        Record::Verdict {
-            kind,
-            key,
-            ns: Box::new(Namespace {
-                origin: ns.origin.clone(),
-                hidden: ns.hidden,
-                ..Namespace::default()
-            }),
-            time_ns,
-        }
-    }
-
     fn line(&self) -> WatchLine<'_> {
         match self {
             Record::Change { ev, change } => WatchLine::change(ev, change),

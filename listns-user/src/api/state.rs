@@ -74,7 +74,7 @@ pub struct Shared {
     /// The namespaces found gone that the watcher remembers, as they were
     /// when found: kept apart from the snapshots, which copy the live
     /// inventory only (under churn the gone far outnumber the live).
-    gone: Mutex<BTreeMap<NsKey, Namespace>>,
+    gone: Mutex<BTreeMap<NsKey, Arc<Namespace>>>,
     /// Streams cut off because they fell behind.
     pub cut: AtomicU64,
     /// How many gone namespaces the watcher remembers (`--max-gone`).
@@ -213,7 +213,7 @@ impl Shared {
 
     /// The gone namespaces remembered, newest first, each with the cursor
     /// of its `gone` event.
-    pub fn gone(&self) -> Vec<(NsKey, Namespace, Option<u64>)> {
+    pub fn gone(&self) -> Vec<(NsKey, Arc<Namespace>, Option<u64>)> {
         let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
         let mut list: Vec<_> = gone
             .iter()
@@ -232,7 +232,7 @@ impl Shared {
         let mut inv = snap.inv.clone();
         let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
         for (k, ns) in gone.iter() {
-            inv.insert(*k, ns.clone());
+            inv.insert(*k, Namespace::clone(ns));
         }
         inv
     }
@@ -291,11 +291,11 @@ impl Publisher {
 
     /// The namespaces a task event created, joined or left: one event
     /// each, sharing one copy of the task event.
-    pub fn task(&mut self, ev: &TaskEvent, changes: &[Change]) {
+    pub fn task(&mut self, ev: TaskEvent, changes: &[Change]) {
         if changes.is_empty() {
             return;
         }
-        let ev = Arc::new(ev.clone());
+        let ev = Arc::new(ev);
         for c in changes {
             let record = Record::Change {
                 ev: ev.clone(),
@@ -308,13 +308,23 @@ impl Publisher {
     /// A verdict on a namespace: a `gone` one is remembered for
     /// `/v1/gone`, one found alive (hidden, discovered) is not.
     pub fn verdict(&mut self, kind: VerdictKind, key: NsKey, ns: &Namespace, time_ns: u64) {
-        self.keep(Record::verdict(kind, key, ns, time_ns), Some(key));
-        let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
-        if kind == VerdictKind::Gone {
-            gone.insert(key, ns.clone());
-        } else {
-            gone.remove(&key);
+        // One copy, shared by the event and the memory of gone ones.
+        let ns = Arc::new(ns.clone());
+        {
+            let mut gone = self.shared.gone.lock().unwrap_or_else(|e| e.into_inner());
+            if kind == VerdictKind::Gone {
+                gone.insert(key, ns.clone());
+            } else {
+                gone.remove(&key);
+            }
         }
+        let record = Record::Verdict {
+            kind,
+            key,
+            ns,
+            time_ns,
+        };
+        self.keep(record, Some(key));
     }
 
     pub fn lost(&mut self, lost: Lost) {

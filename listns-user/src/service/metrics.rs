@@ -56,6 +56,9 @@ pub struct Metrics {
     pub api_streams: Gauge,
     /// The watch loop's time copying its inventory for the API.
     pub api_snapshot: Histogram,
+    /// `{type="..."}` of each type in `NsType::ALL` order, made once (the
+    /// event path counts every change).
+    type_labels: Vec<TypeLabel>,
 }
 
 /// `{type="net"}`.
@@ -92,6 +95,7 @@ impl Metrics {
             api_snapshot: Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 15),
             ),
+            type_labels: NsType::ALL.into_iter().map(of_type).collect(),
         };
         registry.register(
             "namespaces",
@@ -193,6 +197,12 @@ impl Metrics {
             let _ = m.hidden.get_or_create(&of_type(ty));
         }
         Metrics { registry, ..m }
+    }
+
+    /// The label of namespace type `ty`, without allocating.
+    pub fn type_label(&self, ty: NsType) -> &TypeLabel {
+        let i = NsType::ALL.iter().position(|t| *t == ty).unwrap_or(0);
+        &self.type_labels[i]
     }
 
     /// One request answered.

@@ -13,7 +13,7 @@ use crate::{
     api::Shared,
     inventory::{
         Inventory, NsKey, State,
-        live::{Change, ChangeKind, TaskEvent},
+        live::{Change, ChangeKind},
     },
     stats::ScanStats,
 };
@@ -170,13 +170,16 @@ impl Telemetry {
             ChangeKind::Joined => &self.metrics.joined,
             ChangeKind::Left => &self.metrics.left,
         };
-        family.get_or_create(&of_type(c.key.ty)).inc();
+        family
+            .get_or_create(self.metrics.type_label(c.key.ty))
+            .inc();
     }
 
     /// Events whose lines were just written: their lag from the kernel.
-    pub fn written(&self, events: &[TaskEvent], now_ns: u64) {
-        for ev in events {
-            let lag = now_ns.saturating_sub(ev.time_ns) as f64 / 1e9;
+    /// `times`: the events' kernel timestamps.
+    pub fn written(&self, times: &[u64], now_ns: u64) {
+        for t in times {
+            let lag = now_ns.saturating_sub(*t) as f64 / 1e9;
             self.metrics.lag.observe(lag);
         }
     }

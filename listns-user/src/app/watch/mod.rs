@@ -314,7 +314,13 @@ impl Watch {
     /// after lost records, schedules a rescan.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
         let now = Instant::now();
-        for ev in &batch.events {
+        // Each event's time, for the lag metric once its lines are out.
+        let times: Vec<u64> = match &self.telemetry {
+            Some(_) => batch.events.iter().map(|e| e.time_ns).collect(),
+            None => Vec::new(),
+        };
+        for owned in batch.events {
+            let ev = &owned;
             let changes = self.inv.apply(ev);
             let creates = changes.iter().any(|c| c.kind == ChangeKind::Created);
             let container = if creates || self.print.container.is_some() {
@@ -342,9 +348,6 @@ impl Watch {
             if let Some(f) = self.followed.as_mut() {
                 f.note(ev, &changes, &self.inv);
             }
-            if let Some(api) = self.api.as_mut() {
-                api.task(ev, &changes);
-            }
             let shown: Vec<_> = changes
                 .iter()
                 .filter(|c| self.print.change(ev, container.as_ref(), c))
@@ -354,6 +357,9 @@ impl Watch {
                 self.containers.forget(ev.pid);
             }
             self.lifecycle.note(&changes, &self.inv, now);
+            if let Some(api) = self.api.as_mut() {
+                api.task(owned, &changes);
+            }
         }
         if batch.lost > 0 {
             if let Some(api) = self.api.as_mut() {
@@ -372,7 +378,7 @@ impl Watch {
         }
         self.out.flush()?;
         if let Some(t) = &self.telemetry {
-            t.written(&batch.events, events::now_ns());
+            t.written(&times, events::now_ns());
         }
         Ok(())
     }

@@ -99,9 +99,9 @@ struct Ring {
     /// The last cursor given out (0: none yet).
     last: u64,
     /// Each namespace's recent events, and how many older ones were dropped.
-    history: HashMap<NsKey, (VecDeque<Kept>, u64)>,
+    history: HashMap<NsKey, (VecDeque<Kept>, u64), foldhash::fast::RandomState>,
     /// The cursor of each remembered namespace's `gone` event.
-    gone: HashMap<NsKey, u64>,
+    gone: HashMap<NsKey, u64, foldhash::fast::RandomState>,
 }
 
 /// A page of replay: the events after a cursor, and how many after it

@@ -50,8 +50,8 @@ fn column_list_matches_the_schema() {
         .iter()
         .map(|c| c["holder"].as_str().unwrap())
         .collect();
-    // lsns 2.38's thirteen, in its order, then listns's four.
-    let want = "NS TYPE PATH NPROCS PID PPID COMMAND UID USER NETNSID NSFS PNS ONS ID HOLDERS CONTAINER NAME";
+    // lsns 2.38's thirteen, in its order, then listns's five.
+    let want = "NS TYPE PATH NPROCS PID PPID COMMAND UID USER NETNSID NSFS PNS ONS ID HOLDERS CONTAINER NAME CREATOR";
     assert_eq!(names.join(" "), want);
 }
 

@@ -288,8 +288,30 @@ fn watch_from_follows_the_stream_and_says_when_it_ends() {
     };
     let (mut json, mut json_out) = spawn(&["--json", "-t", "uts"]);
     let (mut text, mut text_out) = spawn(&["-Q", "type == \"uts\" && event == \"created\""]);
-    // Both subscribed before the namespace is made.
-    std::thread::sleep(Duration::from_millis(500));
+    // Both subscribed before the namespace is made: the watcher counts
+    // its open streams (a fixed sleep was too short in emulated guests).
+    let subscribed = wait_for(Duration::from_secs(60), || {
+        let m = get(&At::Unix(sock.as_ref()), "/metrics", &[]).ok()?;
+        m.body
+            .lines()
+            .any(|l| l == "listns_api_streams 2")
+            .then_some(())
+    });
+    assert!(subscribed.is_some(), "the followers never subscribed");
+    // A follower that never gets its line is killed, so that the test
+    // fails instead of waiting forever.
+    // (Called off when the test ends either way: `done` is sent or dropped.)
+    let pids = [json.0.id() as i32, text.0.id() as i32];
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let patience = listns_tests::scaled(Duration::from_secs(120));
+        if finished.recv_timeout(patience) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            for pid in pids {
+                // SAFETY: kill(2) on our own children, still unreaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    });
     let out = Command::new("unshare")
         .args(["-u", "sh", "-c", "readlink /proc/self/ns/uts"])
         .output()
@@ -325,6 +347,7 @@ fn watch_from_follows_the_stream_and_says_when_it_ends() {
             && t.contains("via unshare(CLONE_NEWUTS)"),
         "{t:?}"
     );
+    drop(done);
     // The watcher stops: the followers say so and fail.
     w.interrupt();
     for (c, name) in [(&mut json, "json"), (&mut text, "text")] {

@@ -209,6 +209,40 @@ pub fn listns_all_raw(ns_type: u32) -> Result<Vec<u64>, i32> {
 /// The running kernel's (major, minor) (the probe lives in listns-skip).
 pub use listns_skip::kernel_version;
 
+/// A network namespace held only by an nsfs fd in flight: a forked child
+/// unshares it, sends its `/proc/self/ns/net` over one end of a unix
+/// socketpair and exits without it being received. Returns the child's pid
+/// and the two ends (`a` sent on, `b` to receive on); closing both
+/// releases the namespace.
+pub fn netns_in_flight() -> (i32, i32, i32) {
+    let mut sv = [0i32; 2];
+    // SAFETY: a socketpair into a valid array of two fds.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
+        0
+    );
+    let (a, b) = (sv[0], sv[1]);
+    // SAFETY: the child makes raw syscalls only, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                libc::_exit(1);
+            }
+            let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
+            libc::_exit(if send_fd(a, fd) { 0 } else { 2 });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    (pid, a, b)
+}
+
 /// Sends `fd` over the unix socket `sock` with SCM_RIGHTS (one data byte),
 /// with raw syscalls only: callable in a forked child.
 ///

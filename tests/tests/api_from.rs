@@ -376,32 +376,7 @@ fn from_lists_a_hidden_namespace_that_no_scan_finds() {
         return;
     }
     let (mut w, _dir, sock) = watcher("/v1/inventory");
-    let mut sv = [0i32; 2];
-    // SAFETY: a socketpair into a valid array of two fds.
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
-        0
-    );
-    let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes raw syscalls only, then _exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWNET) != 0 {
-                libc::_exit(1);
-            }
-            let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
-            libc::_exit(if listns_tests::kernel::send_fd(a, fd) {
-                0
-            } else {
-                2
-            });
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let (pid, a, b) = listns_tests::kernel::netns_in_flight();
     let created = w
         .wait(Duration::from_secs(10), |v| {
             v["event"] == "created" && v["type"] == "net" && v["pid"] == pid

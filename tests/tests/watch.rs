@@ -169,29 +169,7 @@ fn namespace_held_by_an_fd_in_flight_is_hidden_not_lost() {
         return;
     }
     let mut w = Watch::start(&[]);
-    let mut sv = [0i32; 2];
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) },
-        0
-    );
-    let (a, b) = (sv[0], sv[1]);
-    // SAFETY: the child makes raw syscalls only, then _exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            if libc::unshare(libc::CLONE_NEWNET) != 0 {
-                libc::_exit(1);
-            }
-            let fd = libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY);
-            libc::_exit(if kernel::send_fd(a, fd) { 0 } else { 2 });
-        }
-    }
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: {status}"
-    );
+    let (pid, a, b) = kernel::netns_in_flight();
     let created = w
         .wait(Duration::from_secs(10), |v| {
             is(v, "created", "net") && v["pid"] == pid

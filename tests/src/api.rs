@@ -35,6 +35,15 @@ fn connect(at: &At<'_>) -> io::Result<Box<dyn Stream>> {
     })
 }
 
+/// The Host a browser would send: a tokenless TCP listener answers only
+/// loopback names.
+fn host(at: &At<'_>) -> String {
+    match at {
+        At::Unix(_) => "localhost".into(),
+        At::Tcp(port) => format!("127.0.0.1:{port}"),
+    }
+}
+
 /// An answer: status, head lines (lower-case names), body.
 #[derive(Debug)]
 pub struct Answer {
@@ -60,7 +69,10 @@ impl Answer {
 /// `GET path` with `extra` head lines, the connection closed after.
 pub fn get(at: &At<'_>, path: &str, extra: &[&str]) -> io::Result<Answer> {
     let mut s = connect(at)?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: listns\r\nConnection: close\r\n");
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        host(at)
+    );
     for h in extra {
         req.push_str(h);
         req.push_str("\r\n");
@@ -123,7 +135,7 @@ pub struct Message {
 impl Events {
     pub fn open(at: &At<'_>, path: &str) -> io::Result<Events> {
         let mut s = connect(at)?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: listns\r\n\r\n").as_bytes())?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", host(at)).as_bytes())?;
         let mut r = BufReader::new(s);
         let (status, _) = read_head(&mut r)?;
         if status != 200 {

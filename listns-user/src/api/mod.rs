@@ -3,7 +3,8 @@
 //! it sees (`state`); the service's HTTP server answers `/v1/...` from
 //! them (`routes`), never holding the loop's inventory while it writes;
 //! `client` is the other end, for `listns --from`; `openapi` describes
-//! the endpoints with the contract's schema.
+//! the endpoints with the contract's schema; `web` is the page served
+//! at `/` that draws them.
 
 pub mod client;
 pub mod openapi;
@@ -11,6 +12,7 @@ mod record;
 pub mod routes;
 mod state;
 pub mod stream;
+pub mod web;
 
 pub use record::Kept;
 pub use state::{Publisher, Shared, Snapshot};

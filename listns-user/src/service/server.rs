@@ -97,7 +97,9 @@ async fn accept_loop(l: Listener, access: Access, routes: Arc<Routes>, slots: Ar
         Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
             Ok(l) => loop {
                 if let Ok((s, _)) = l.accept().await {
-                    connection(s, &access, &routes, &slots);
+                    // Tokenless API over TCP: loopback Hosts only (DNS rebinding).
+                    let host_check = matches!(access, Access::Api { token: None });
+                    connection(s, &access, &routes, &slots, host_check);
                 }
             },
             Err(e) => eprintln!("listns: the HTTP server cannot listen: {e}"),
@@ -105,7 +107,7 @@ async fn accept_loop(l: Listener, access: Access, routes: Arc<Routes>, slots: Ar
         Listener::Unix(l) => match tokio::net::UnixListener::from_std(l) {
             Ok(l) => loop {
                 if let Ok((s, _)) = l.accept().await {
-                    connection(s, &access, &routes, &slots);
+                    connection(s, &access, &routes, &slots, false);
                 }
             },
             Err(e) => eprintln!("listns: the API socket cannot listen: {e}"),
@@ -113,9 +115,15 @@ async fn accept_loop(l: Listener, access: Access, routes: Arc<Routes>, slots: Ar
     }
 }
 
-/// Serves one connection on a task of its own.
-fn connection<S>(stream: S, access: &Access, routes: &Arc<Routes>, slots: &Arc<Semaphore>)
-where
+/// Serves one connection on a task of its own; with `host_check`, only
+/// requests whose Host is a loopback name.
+fn connection<S>(
+    stream: S,
+    access: &Access,
+    routes: &Arc<Routes>,
+    slots: &Arc<Semaphore>,
+    host_check: bool,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -134,7 +142,12 @@ where
             let cut = cut.clone();
             service_fn(move |req| {
                 let (access, routes, cut) = (access.clone(), routes.clone(), cut.clone());
-                async move { Ok::<_, Infallible>(respond(&req, &access, &routes, cut).await) }
+                async move {
+                    if host_check && !api::web::loopback_host(req.headers().get(header::HOST).map(|h| h.as_bytes())) {
+                        return Ok::<_, Infallible>(misdirected(&routes, &req));
+                    }
+                    Ok::<_, Infallible>(respond(&req, &access, &routes, cut).await)
+                }
             })
         };
         let conn = hyper::server::conn::http1::Builder::new()
@@ -180,6 +193,31 @@ fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// 421 for a request to a tokenless TCP listener that names another host.
+fn misdirected<B>(routes: &Routes, req: &Request<B>) -> Response<Body> {
+    let r = json(Reply::error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "this listener has no token and answers only requests addressed to localhost, 127.0.0.1 \
+         or [::1] (the Host header): open http://127.0.0.1:PORT/, or give --api-token-file to \
+         serve other names",
+        None,
+    ));
+    routes
+        .metrics
+        .api_request(endpoint(req.uri().path()), r.status().as_u16());
+    r
+}
+
+/// An embedded file of the web page, with its security headers.
+fn page(asset: api::web::Asset) -> Response<Body> {
+    let mut r = full(StatusCode::OK, asset.content_type, asset.body);
+    for (name, value) in api::web::HEADERS {
+        r.headers_mut()
+            .insert(name, header::HeaderValue::from_static(value));
+    }
+    r
+}
+
 async fn respond<B>(
     req: &Request<B>,
     access: &Access,
@@ -205,6 +243,7 @@ fn endpoint(path: &str) -> &'static str {
         "/v1/events/stream" => "stream",
         "/v1/inventory" => "inventory",
         "/v1/openapi.json" => "openapi",
+        p if api::web::asset(p).is_some() => "page",
         p if p.starts_with("/v1/namespaces/") => "namespace",
         _ => "other",
     }
@@ -256,6 +295,10 @@ async fn answer<B>(
              its unix socket, or on TCP with --api\n",
         );
     };
+    // The page's files are public; what it shows comes from /v1.
+    if let Some(asset) = api::web::asset(path) {
+        return page(asset);
+    }
     if let Some(token) = token
         && !authorized(req, token)
     {

@@ -104,7 +104,7 @@ impl Telemetry {
             } else {
                 ""
             };
-            notes.push(format!("inventory API on http://{bound}/v1/{how}"));
+            notes.push(format!("inventory API and web page on http://{bound}/{how}"));
             listeners.push((
                 Listener::Tcp(l),
                 Access::Api {

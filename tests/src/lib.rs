@@ -10,6 +10,7 @@ pub mod api;
 pub mod kernel;
 pub mod lsns;
 pub mod watch;
+pub mod web;
 
 pub use kernel::{kernel_has_ns_ids, kernel_has_nsfs_handles};
 

@@ -133,13 +133,15 @@
 
   // ---- the detail ----
   async function open(k) {
+    // TYPE:INODE or an id, nothing else goes into the path.
+    if (!/^([a-z]+:)?\d+$/.test(k)) return;
     S.selected = k;
     for (const r of document.querySelectorAll("#tree .row.sel")) r.classList.remove("sel");
-    for (const r of document.querySelectorAll("#tree .row")) if (r.dataset.key === k) r.classList.add("sel");
+    for (const r of document.querySelectorAll("#tree .row")) if (r.dataset.open === k) r.classList.add("sel");
     TL.select(k);
     const box = $("detail");
     try {
-      const d = await json("/v1/namespaces/" + encodeURIComponent(k));
+      const d = await json("/v1/namespaces/" + k);
       if (S.selected !== k) return;
       V.detail(box, d, { open, from: location.origin, token: !!S.token });
     } catch (e) {
@@ -174,7 +176,7 @@
     $("pause").textContent = S.paused ? "Resume" + (S.held.length ? " (" + S.held.length + " new)" : "") : "Pause";
   }
 
-  let tlTimer = null;
+  let tlTimer = null, settle = null;
   function onEvent(ev) {
     S.events++;
     TL.fromEvent(ev);
@@ -184,7 +186,13 @@
       if (S.held.length > HELD_MAX) S.held.shift();
       pauseLabel();
     } else feedAdd(ev);
-    if (ev.event !== "left" || ev.syscall !== "exit") soon();
+    if (ev.event !== "left" || ev.syscall !== "exit") {
+      soon();
+      // The watcher fills in a new namespace's processes and command line
+      // as it reads them: once more when things have settled.
+      clearTimeout(settle);
+      settle = setTimeout(() => soon(0), 1500);
+    }
     if (!tlTimer) tlTimer = setTimeout(() => { tlTimer = null; TL.draw(); }, 250);
   }
 
@@ -287,7 +295,7 @@
         if (closed) S.closed.add(row.dataset.key); else S.closed.delete(row.dataset.key);
         return;
       }
-      open(row.dataset.key);
+      open(row.dataset.open);
     });
     $("expand").addEventListener("click", () => { S.closed.clear(); drawTree(); });
     $("collapse").addEventListener("click", () => {
@@ -296,7 +304,7 @@
     });
     $("feed").addEventListener("click", (e) => {
       const li = e.target.closest("li");
-      if (li && li.dataset.key) open(li.dataset.key);
+      if (li && li.dataset.key) open(li.dataset.event === "gone" && li.dataset.id ? li.dataset.id : li.dataset.key);
     });
     $("pause").addEventListener("click", () => {
       S.paused = !S.paused;
@@ -316,8 +324,10 @@
     // For the bench and the tests: when the first tree was on screen.
     document.body.dataset.firstRender = String(Math.round(performance.now() - t0));
     stream();
-    // "NEW" marks and bars of the living grow with time.
+    // "NEW" marks and bars of the living grow with time; what no event
+    // announces (a process exec'd, a holder gone) shows at the next look.
     setInterval(() => TL.draw(), 5000);
+    setInterval(() => { if (!document.hidden) soon(0); }, 15000);
   }
 
   start();

@@ -11,7 +11,7 @@ const TL = (() => {
   const STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3,
     60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 21600e3, 43200e3];
 
-  // key -> {key, type, ns, id, start, end, comm, container}
+  // ident (the id; TYPE:INODE without ids) -> {key, type, ns, id, start, end, comm, container}
   const items = new Map();
   // span: null (everything) or ms; end: null (follow now) or a fixed time.
   const view = { span: null, end: null, group: "container" };
@@ -55,8 +55,12 @@ const TL = (() => {
     new ResizeObserver(() => draw()).observe(target);
   }
 
-  function put(k, f) {
-    const it = items.get(k) || { key: k };
+  // Inodes are reused quickly: a namespace is its id where there is one.
+  const ident = (f) => (f.id !== null && f.id !== undefined ? "id:" + f.id : f.type + ":" + f.ns);
+
+  function put(f) {
+    const k = ident(f);
+    const it = items.get(k) || { key: f.type + ":" + f.ns };
     for (const [n, v] of Object.entries(f)) if (v !== undefined && v !== null) it[n] = v;
     if (it.start !== undefined) items.set(k, it);
   }
@@ -64,23 +68,22 @@ const TL = (() => {
   // A namespace row (tree) or a verdict (gone list, stream): what it says.
   function fromRow(ns) {
     if (!ns.created) return;
-    put(V.key(ns), { type: ns.type, ns: ns.ns, id: ns.id, start: V.ms(ns.created.time),
+    put({ type: ns.type, ns: ns.ns, id: ns.id, start: V.ms(ns.created.time),
       comm: ns.created.comm, container: V.containerName(ns.container || ns.created.container) });
   }
 
   function fromVerdict(g) {
     if (!g.created) return;
-    put(V.key(g), { type: g.type, ns: g.ns, id: g.id, start: V.ms(g.created), end: V.ms(g.time),
+    put({ type: g.type, ns: g.ns, id: g.id, start: V.ms(g.created), end: V.ms(g.time),
       comm: g.comm, container: V.containerName(g.container) });
   }
 
   function fromEvent(ev) {
-    const k = ev.type + ":" + ev.ns;
     if (ev.event === "created") {
-      // An inode reused by a new namespace starts a new bar.
-      const old = items.get(k);
-      if (old && old.end !== undefined && old.id !== ev.id) items.delete(k);
-      put(k, { type: ev.type, ns: ev.ns, id: ev.id, start: V.ms(ev.time), comm: ev.comm,
+      // Without ids, an inode reused by a new namespace starts a new bar.
+      const old = items.get(ident(ev));
+      if (old && old.end !== undefined && old.id !== ev.id) items.delete(ident(ev));
+      put({ type: ev.type, ns: ev.ns, id: ev.id, start: V.ms(ev.time), comm: ev.comm,
         container: V.containerName(ev.container) });
     } else if (ev.event === "gone") fromVerdict(ev);
   }
@@ -165,25 +168,27 @@ const TL = (() => {
       const h = r.lanes.length * LANE_H;
       if (i % 2 === 0) s.append(V.svg("rect", { class: "band", x: 0, y: r.y - 2, width, height: h + 4 }));
       const label = V.svg("text", { class: "lane-label", x: 4, y: r.y + 10 });
-      label.textContent = r.g.length > 24 ? r.g.slice(0, 23) + "…" : r.g;
+      const g = V.shown(r.g);
+      label.textContent = g.length > 24 ? g.slice(0, 23) + "…" : g;
       const title = V.svg("title", {});
-      title.textContent = r.g;
+      title.textContent = g;
       label.append(title);
       s.append(label);
       r.lanes.forEach((lane, li) => {
         for (const { it, xs, xe } of lane.bars) {
           const gone = it.end !== undefined;
           const bar = V.svg("rect", {
-            class: "bar f-" + it.type + (gone ? " gone" : "") + (it.key === selected ? " sel" : ""),
+            class: "bar f-" + it.type + (gone ? " gone" : "") + (it.key === selected || String(it.id) === selected ? " sel" : ""),
             x: xs, y: r.y + li * LANE_H, width: xe - xs, height: BAR_H, rx: 2,
-            "data-key": it.key,
+            "data-key": it.key, "data-id": it.id ?? "",
           });
           const tip = V.svg("title", {});
-          tip.textContent = it.key + " " + (it.comm || "") + "\ncreated " + V.clock(it.start, true) +
+          tip.textContent = it.key + " " + V.shown(it.comm || "") + "\ncreated " + V.clock(it.start, true) +
             (gone ? "\ngone " + V.clock(it.end, true) + " (lived " + V.duration(it.end - it.start) + ")"
               : "\nalive for " + V.duration(now - it.start));
           bar.append(tip);
-          bar.addEventListener("click", (e) => { e.stopPropagation(); onPick(it.key); });
+          const pick = it.end !== undefined && it.id != null ? String(it.id) : it.key;
+          bar.addEventListener("click", (e) => { e.stopPropagation(); onPick(pick); });
           s.append(bar);
         }
       });

@@ -5,10 +5,21 @@
 const V = (() => {
   const SVG = "http://www.w3.org/2000/svg";
 
+  // Text as the CLI shows it on a terminal: controls, bidi overrides and
+  // isolates, invisible format characters escaped (\x1b, \u{202e}), so
+  // that a name cannot reorder or hide what is drawn around it.
+  const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+  function shown(s) {
+    return String(s).replace(HIDDEN, (c) => {
+      const n = c.codePointAt(0);
+      return n < 0x100 ? "\\x" + n.toString(16).padStart(2, "0") : "\\u{" + n.toString(16) + "}";
+    });
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (text !== undefined && text !== null) e.textContent = shown(text);
     return e;
   }
 
@@ -70,7 +81,10 @@ const V = (() => {
     if (ns.gone) node.classList.add("is-gone");
     const row = el("div", "row");
     row.dataset.key = k;
-    if (ctx.selected === k) row.classList.add("sel");
+    if (ns.id !== null && ns.id !== undefined) row.dataset.id = String(ns.id);
+    // A gone one by its id: its inode may be a live one's now.
+    row.dataset.open = ns.gone && row.dataset.id ? row.dataset.id : k;
+    if (ctx.selected === k && !ns.gone) row.classList.add("sel");
     row.append(el("span", "tog", kids.length ? (ctx.closed.has(k) ? "▸" : "▾") : ""));
     row.append(el("span", "type t-" + ns.type, ns.type));
     row.append(el("span", "ino", ns.ns));
@@ -85,7 +99,7 @@ const V = (() => {
     else if (ns.created && ctx.now - ms(ns.created.time) < 60000) row.append(el("span", "mark new", "NEW"));
     const what = ns.command ?? (ns.created ? "created by " + ns.created.comm : null) ?? ns.name ?? ns.nsfs ?? "";
     const cmd = el("span", "cmd", what);
-    cmd.title = what.length > 300 ? what.slice(0, 300) + "…" : what;
+    cmd.title = shown(what.length > 300 ? what.slice(0, 300) + "…" : what);
     row.append(cmd);
     node.append(row);
     if (kids.length) {
@@ -112,6 +126,8 @@ const V = (() => {
   function feedItem(ev) {
     const li = el("li");
     if (ev.type && ev.ns) li.dataset.key = ev.type + ":" + ev.ns;
+    if (ev.id !== null && ev.id !== undefined) li.dataset.id = String(ev.id);
+    li.dataset.event = ev.event;
     li.append(el("span", "when", clock(ms(ev.time) || Date.now(), true)));
     li.append(el("span", "ev ev-" + ev.event, ev.event));
     if (ev.type) li.append(el("span", "type t-" + ev.type, ev.type));
@@ -230,5 +246,5 @@ const V = (() => {
     target.replaceChildren(frag);
   }
 
-  return { el, svg, key, containerName, holders, ms, clock, duration, tree, feedItem, detail };
+  return { el, shown, svg, key, containerName, holders, ms, clock, duration, tree, feedItem, detail };
 })();

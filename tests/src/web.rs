@@ -1,0 +1,197 @@
+//! A real browser for the web page's tests: Debian's headless chromium
+//! driven over WebDriver (chromedriver) with fantoccini, its console log
+//! read back, screenshots written under `target/web-screenshots/`.
+//! chromium and chromium-driver are installed by
+//! packaging/install-test-deps.sh (component `chromium`) when missing.
+
+use std::{
+    net::TcpStream,
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, wd::WebDriverCompatibleCommand};
+use serde_json::{Value, json};
+
+/// Where the tests leave their screenshots: `target/web-screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("web-screenshots")
+}
+
+/// chromedriver with one chromium session; both killed on drop (the
+/// driver leads a process group of its own, which the browser joins).
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// The legacy log command chromedriver still serves: the browser's
+/// console messages since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or("")))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
+        (hyper::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless chromium of
+    /// 1280x800 (as root it needs --no-sandbox).
+    pub async fn start() -> Browser {
+        let port = crate::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts");
+        let up = crate::wait_for(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(up.is_some(), "chromedriver never listened on {port}");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,800", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a chromium session");
+        // The page gets 1280x800 whatever the browser's frame takes.
+        let frame = client
+            .execute("return [outerWidth - innerWidth, outerHeight - innerHeight]", vec![])
+            .await
+            .expect("the window's frame");
+        let frame = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        client
+            .set_window_size(1280 + frame(0), 800 + frame(1))
+            .await
+            .expect("a 1280x800 page");
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// The console messages since the last call: (level, message).
+    pub async fn console(&self) -> Vec<(String, String)> {
+        let v = self.client.issue_cmd(BrowserLog).await.expect("the browser log");
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["level"].as_str().unwrap_or("").to_string(),
+                    e["message"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs `script` (a function body: `return ...`) in the page.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// Polls `script` until it returns something truthy; None after
+    /// `timeout` (scaled), with a screenshot `timed-out.png`. Returns the
+    /// value and how long it took.
+    pub async fn until(
+        &self,
+        timeout: Duration,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Option<(Value, Duration)> {
+        let start = Instant::now();
+        let end = start + crate::scaled(timeout);
+        loop {
+            let v = self.js(script, args.clone()).await;
+            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
+                && v != json!(0)
+                && v != json!("");
+            if truthy {
+                return Some((v, start.elapsed()));
+            }
+            if Instant::now() > end {
+                // What the page showed then, for whoever reads the failure.
+                self.screenshot("timed-out").await;
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A screenshot of the window as `target/web-screenshots/NAME.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(format!("{name}.png"));
+        std::fs::write(&p, png).unwrap();
+        eprintln!("screenshot: {}", p.display());
+        p
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        // SAFETY: signals our own child's process group.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether the browser tests can run here: root, and chromium installed
+/// (by packaging/install-test-deps.sh when missing; a failure to install
+/// skips, which fails under CI). In the kernel matrix's guests (no
+/// browser, no package manager) they skip; the host run covers them.
+pub fn require_browser() -> bool {
+    if !listns_skip::require_root() {
+        return false;
+    }
+    if std::env::var_os(listns_skip::GUEST_ENV).is_some() {
+        return listns_skip::require_on_host(
+            false,
+            "no chromium in the kernel matrix's guests: the host run drives the page",
+        );
+    }
+    crate::packaging::require_tools(&["chromium"])
+}

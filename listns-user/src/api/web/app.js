@@ -136,6 +136,8 @@
     // TYPE:INODE or an id, nothing else goes into the path.
     if (!/^([a-z]+:)?\d+$/.test(k)) return;
     S.selected = k;
+    // The address names it: a link to the page opens the same detail.
+    history.replaceState(null, "", "#" + k);
     for (const r of document.querySelectorAll("#tree .row.sel")) r.classList.remove("sel");
     for (const r of document.querySelectorAll("#tree .row")) if (r.dataset.open === k) r.classList.add("sel");
     TL.select(k);
@@ -321,8 +323,14 @@
     wire();
     const t0 = performance.now();
     await refresh();
-    // For the bench and the tests: when the first tree was on screen.
+    // For the bench and the tests: when the first tree was on screen (the
+    // frame after it was built has been painted), from the start of the
+    // scripts and from the navigation's start.
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
     document.body.dataset.firstRender = String(Math.round(performance.now() - t0));
+    document.body.dataset.firstRenderAt = String(Math.round(performance.now()));
+    const linked = location.hash.slice(1);
+    if (linked) open(linked);
     stream();
     // "NEW" marks and bars of the living grow with time; what no event
     // announces (a process exec'd, a holder gone) shows at the next look.

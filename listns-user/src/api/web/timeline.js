@@ -91,7 +91,7 @@ const TL = (() => {
   function select(k) { selected = k; draw(); }
 
   function groupOf(it) {
-    if (view.group === "container") return it.container || "(no container) " + (it.comm || "?");
+    if (view.group === "container") return it.container || "host: " + (it.comm || "?");
     return it.comm || "?";
   }
 

@@ -219,7 +219,7 @@ const V = (() => {
     if (d.processes.length) {
       const t = el("table", "procs");
       const head = el("tr");
-      for (const n of ["pid", "user", "command"]) head.append(el("th", null, n));
+      for (const n of ["pid", "user", "command"]) head.append(el("th", "c-" + n, n));
       t.append(head);
       for (const p of d.processes.slice(0, 100)) {
         const tr = el("tr");

@@ -9,6 +9,8 @@
 //! each tracked namespace costs the inventory.
 //!
 //! api (only when named): the inventory API under load (api.rs).
+//! web (only when named): the web page's first render with 10,000
+//! namespaces, in headless chromium (web.rs).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -25,6 +27,7 @@ use anyhow::{Context, Result, bail};
 
 mod api;
 mod hooks;
+mod web;
 
 /// Counts live heap bytes, to measure the inventory's memory per namespace.
 struct Counting;
@@ -78,6 +81,9 @@ fn main() -> Result<()> {
     // Minutes long: never part of a plain `bench`.
     if args.iter().any(|a| a == "api") {
         api::api_bench()?;
+    }
+    if args.iter().any(|a| a == "web") {
+        web::web_bench()?;
     }
     Ok(())
 }

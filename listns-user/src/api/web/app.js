@@ -54,15 +54,18 @@
   }
 
   // ---- the tree ----
-  let busy = false, again = false, timer = null;
+  // One refresh at a time, and (with thousands of rows, where one costs
+  // a while) at most one per twice what the last one took.
+  let busy = false, again = false, timer = null, cost = 0;
   function soon(delay = 200) {
     if (timer) return;
-    timer = setTimeout(() => { timer = null; refresh(); }, delay);
+    timer = setTimeout(() => { timer = null; refresh(); }, Math.max(delay, 2 * cost));
   }
 
   async function refresh() {
     if (busy) { again = true; return; }
     busy = true;
+    const t0 = performance.now();
     try {
       const [tree] = await Promise.all([loadTree(), loadGone()]);
       if (tree) drawTree();
@@ -71,6 +74,7 @@
       if (e.status !== 401) status("down", e.message);
     } finally {
       busy = false;
+      cost = performance.now() - t0;
       if (again) { again = false; soon(); }
     }
   }
@@ -178,7 +182,7 @@
     $("pause").textContent = S.paused ? "Resume" + (S.held.length ? " (" + S.held.length + " new)" : "") : "Pause";
   }
 
-  let tlTimer = null, settle = null;
+  let tlTimer = null, tlCost = 0, settle = null;
   function onEvent(ev) {
     S.events++;
     TL.fromEvent(ev);
@@ -195,7 +199,14 @@
       clearTimeout(settle);
       settle = setTimeout(() => soon(0), 1500);
     }
-    if (!tlTimer) tlTimer = setTimeout(() => { tlTimer = null; TL.draw(); }, 250);
+    if (!tlTimer) {
+      tlTimer = setTimeout(() => {
+        tlTimer = null;
+        const t0 = performance.now();
+        TL.draw();
+        tlCost = performance.now() - t0;
+      }, Math.max(250, 2 * tlCost));
+    }
   }
 
   function message(text) {

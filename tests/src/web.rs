@@ -37,7 +37,11 @@ pub struct Browser {
 struct BrowserLog;
 
 impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/se/log", session.unwrap_or("")))
     }
 
@@ -84,7 +88,10 @@ impl Browser {
             .expect("a chromium session");
         // The page gets 1280x800 whatever the browser's frame takes.
         let frame = client
-            .execute("return [outerWidth - innerWidth, outerHeight - innerHeight]", vec![])
+            .execute(
+                "return [outerWidth - innerWidth, outerHeight - innerHeight]",
+                vec![],
+            )
             .await
             .expect("the window's frame");
         let frame = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
@@ -101,7 +108,11 @@ impl Browser {
 
     /// The console messages since the last call: (level, message).
     pub async fn console(&self) -> Vec<(String, String)> {
-        let v = self.client.issue_cmd(BrowserLog).await.expect("the browser log");
+        let v = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("the browser log");
         v.as_array()
             .into_iter()
             .flatten()
@@ -135,9 +146,8 @@ impl Browser {
         let end = start + crate::scaled(timeout);
         loop {
             let v = self.js(script, args.clone()).await;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != json!(0)
-                && v != json!("");
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             if truthy {
                 return Some((v, start.elapsed()));
             }
@@ -194,4 +204,60 @@ pub fn require_browser() -> bool {
         );
     }
     crate::packaging::require_tools(&["chromium"])
+}
+
+/// A process in a UTS namespace of its own (`unshare -u`), its argv[0]
+/// set to `argv0` (bash's exec -a), run through `unshare_as` (a symlink
+/// to unshare whose name becomes the creator's comm); killed on drop.
+pub struct Sandbox {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn spawn(unshare_as: &str, argv0: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join(unshare_as);
+        std::os::unix::fs::symlink(which("unshare"), &link).unwrap();
+        let child = Command::new(&link)
+            .args(["-u", "--", "bash", "-c", r#"exec -a "$0" sleep 600"#, argv0])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let ours = crate::ns_inode("/proc/self/ns/uts");
+        let own = crate::wait_for(Duration::from_secs(10), || {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            (crate::ns_inode(format!("/proc/{pid}/ns/uts")) != ours
+                && cmdline.starts_with(argv0.as_bytes()))
+            .then_some(())
+        });
+        assert!(own.is_some(), "the sandbox never unshared and exec'd");
+        Sandbox { child, _dir: dir }
+    }
+
+    /// Its UTS namespace's id (NS_GET_ID), from the kernel; None before 6.18.
+    pub fn id(&self) -> Option<u64> {
+        crate::kernel::ns_id_of_path(&format!("/proc/{}/ns/uts", self.child.id()))
+    }
+
+    /// Its UTS namespace's inode, from the kernel.
+    pub fn uts(&self) -> u64 {
+        crate::ns_inode(format!("/proc/{}/ns/uts", self.child.id()))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(tool: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

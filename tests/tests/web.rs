@@ -6,14 +6,14 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
 use listns_tests::{
     free_port, listns_bin, ns_inode, wait_for,
     watch::Watch,
-    web::{Browser, require_browser},
+    web::{Browser, Sandbox, require_browser},
 };
 use serde_json::{Value, json};
 
@@ -60,62 +60,6 @@ fn get_as(port: u16, host: &str, path: &str, extra: &str) -> (u16, String, Strin
     (status, head.to_ascii_lowercase(), body.to_string())
 }
 
-/// A process in a UTS namespace of its own (`unshare -u`), its argv[0]
-/// set to `argv0` (bash's exec -a), run through `unshare_as` (a symlink
-/// to unshare whose name becomes the creator's comm); killed on drop.
-struct Sandbox {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn spawn(unshare_as: &str, argv0: &str) -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        let link = dir.path().join(unshare_as);
-        std::os::unix::fs::symlink(which("unshare"), &link).unwrap();
-        let child = Command::new(&link)
-            .args(["-u", "--", "bash", "-c", r#"exec -a "$0" sleep 600"#, argv0])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let ours = ns_inode("/proc/self/ns/uts");
-        let own = wait_for(Duration::from_secs(10), || {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            (ns_inode(format!("/proc/{pid}/ns/uts")) != ours
-                && cmdline.starts_with(argv0.as_bytes()))
-            .then_some(())
-        });
-        assert!(own.is_some(), "the sandbox never unshared and exec'd");
-        Sandbox { child, _dir: dir }
-    }
-
-    /// Its UTS namespace's id (NS_GET_ID), from the kernel; None before 6.18.
-    fn id(&self) -> Option<u64> {
-        listns_tests::kernel::ns_id_of_path(&format!("/proc/{}/ns/uts", self.child.id()))
-    }
-
-    /// Its UTS namespace's inode, from the kernel.
-    fn uts(&self) -> u64 {
-        ns_inode(format!("/proc/{}/ns/uts", self.child.id()))
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(tool: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// The console's errors, except those `allowed` says are expected.
 async fn console_errors(b: &Browser, allowed: impl Fn(&str) -> bool) -> Vec<String> {
     b.console()
@@ -148,15 +92,28 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
         .await
         .unwrap();
     let first = b
-        .until(Duration::from_secs(20), "return document.body.dataset.firstRender", vec![])
+        .until(
+            Duration::from_secs(20),
+            "return document.body.dataset.firstRender",
+            vec![],
+        )
         .await;
     assert!(first.is_some(), "the page never drew its tree");
-    b.until(Duration::from_secs(10), "return document.getElementById('status').textContent === 'live'", vec![])
-        .await
-        .expect("the feed's stream never went live");
+    b.until(
+        Duration::from_secs(10),
+        "return document.getElementById('status').textContent === 'live'",
+        vec![],
+    )
+    .await
+    .expect("the feed's stream never went live");
     // The initial namespaces, from the kernel: ours are in the tree.
     let net = format!("net:{}", ns_inode("/proc/self/ns/net"));
-    assert!(b.until(Duration::from_secs(5), ROW, vec![json!(net)]).await.is_some(), "{net}");
+    assert!(
+        b.until(Duration::from_secs(5), ROW, vec![json!(net)])
+            .await
+            .is_some(),
+        "{net}"
+    );
 
     // A namespace made now: in the tree and the feed within 2 s.
     let sb = Sandbox::spawn("unshare", "web-test-sandbox");
@@ -193,12 +150,19 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
     )
     .await;
     let term = b
-        .until(Duration::from_secs(5), "const c = document.querySelector('#detail .term code'); return c && c.textContent", vec![])
+        .until(
+            Duration::from_secs(5),
+            "const c = document.querySelector('#detail .term code'); return c && c.textContent",
+            vec![],
+        )
         .await
         .expect("no detail");
     assert_eq!(
         term.0,
-        json!(format!("listns --from http://127.0.0.1:{port} {}", sb.uts()))
+        json!(format!(
+            "listns --from http://127.0.0.1:{port} {}",
+            sb.uts()
+        ))
     );
     b.screenshot("live").await;
     let errors = console_errors(&b, |_| false).await;
@@ -207,7 +171,11 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
     // The filter: evaluated by the server, the tree narrows to it.
     let rows = "return [...document.querySelectorAll('#tree .row .type')].map(t => t.textContent)";
     let before = b.js(rows, vec![]).await;
-    let filter = b.client.find(fantoccini::Locator::Id("filter")).await.unwrap();
+    let filter = b
+        .client
+        .find(fantoccini::Locator::Id("filter"))
+        .await
+        .unwrap();
     filter.send_keys("TYPE == \"uts\"\u{e007}").await.unwrap();
     let narrowed = b
         .until(
@@ -220,8 +188,17 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
         .expect("the tree never narrowed to uts")
         .0;
     let (before, narrowed) = (before.as_array().unwrap(), narrowed.as_array().unwrap());
-    assert!(narrowed.len() < before.len(), "{} rows, then {}", before.len(), narrowed.len());
-    assert!(b.until(Duration::from_secs(2), ROW, vec![json!(key)]).await.is_some());
+    assert!(
+        narrowed.len() < before.len(),
+        "{} rows, then {}",
+        before.len(),
+        narrowed.len()
+    );
+    assert!(
+        b.until(Duration::from_secs(2), ROW, vec![json!(key)])
+            .await
+            .is_some()
+    );
     // A bad expression: the server's parse error, shown as the CLI shows it.
     filter.clear().await.unwrap();
     filter.send_keys("TYPE ==\u{e007}").await.unwrap();
@@ -234,11 +211,21 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
         .await
         .expect("no parse error shown")
         .0;
-    let cli = Command::new(listns_bin()).args(["-Q", "TYPE =="]).output().unwrap();
+    let cli = Command::new(listns_bin())
+        .args(["-Q", "TYPE =="])
+        .output()
+        .unwrap();
     assert!(!cli.status.success());
     let cli = String::from_utf8(cli.stderr).unwrap();
-    assert_eq!(shown.as_str().unwrap(), cli.trim_end(), "the page and the CLI differ");
-    assert!(cli.starts_with("listns: failed to parse filter \"TYPE ==\" at character 8"), "{cli}");
+    assert_eq!(
+        shown.as_str().unwrap(),
+        cli.trim_end(),
+        "the page and the CLI differ"
+    );
+    assert!(
+        cli.starts_with("listns: failed to parse filter \"TYPE ==\" at character 8"),
+        "{cli}"
+    );
     assert!(cli.ends_with("\n  TYPE ==\n         ^\n"), "{cli:?}");
     b.screenshot("filter-error").await;
     // The only console error: the 400 of that request.
@@ -250,8 +237,17 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
     // Killed: its bar on the time line shows it gone.
     let id = sb.id().map(|i| i.to_string());
     drop(sb);
-    let gone = b.until(Duration::from_secs(15), GONE_BAR, vec![json!(key), json!(id)]).await;
-    assert!(gone.is_some(), "{key} (id {id:?}) never showed as gone on the time line");
+    let gone = b
+        .until(
+            Duration::from_secs(15),
+            GONE_BAR,
+            vec![json!(key), json!(id)],
+        )
+        .await;
+    assert!(
+        gone.is_some(),
+        "{key} (id {id:?}) never showed as gone on the time line"
+    );
     let kinds: Value = b
         .js(
             "return [...document.querySelectorAll('#feed li')]\
@@ -260,7 +256,10 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
             vec![json!(key), json!(id)],
         )
         .await;
-    assert!(kinds.as_array().unwrap().contains(&json!("gone")), "{kinds}");
+    assert!(
+        kinds.as_array().unwrap().contains(&json!("gone")),
+        "{kinds}"
+    );
     b.screenshot("gone").await;
     b.close().await;
 }
@@ -289,9 +288,13 @@ async fn process_text_is_shown_as_inert_text() {
         .goto(&format!("http://127.0.0.1:{port}/"))
         .await
         .unwrap();
-    b.until(Duration::from_secs(20), "return document.body.dataset.firstRender", vec![])
-        .await
-        .expect("the page never drew its tree");
+    b.until(
+        Duration::from_secs(20),
+        "return document.body.dataset.firstRender",
+        vec![],
+    )
+    .await
+    .expect("the page never drew its tree");
     // Made while it runs, by a process whose comm is HTML: the creator
     // in the feed and on the time line.
     let comm = "<svg onload=1>"; // 14 bytes: a whole comm
@@ -346,7 +349,12 @@ async fn process_text_is_shown_as_inert_text() {
     let wide = b
         .js("const t = document.getElementById('tree'); return [t.scrollWidth, t.clientWidth, document.documentElement.scrollWidth, innerWidth]", vec![])
         .await;
-    let w: Vec<i64> = wide.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let w: Vec<i64> = wide
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     assert!(w[0] <= w[1] + 1 && w[2] <= w[3], "overflow: {w:?}");
     // The sentinel: no script ran, and no element came from the text.
     let sentinel = b
@@ -359,7 +367,10 @@ async fn process_text_is_shown_as_inert_text() {
     assert_eq!(sentinel, json!([true, 0, 0]));
     b.screenshot("hostile").await;
     let errors = console_errors(&b, |_| false).await;
-    assert!(errors.is_empty(), "console errors (a CSP violation is one): {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "console errors (a CSP violation is one): {errors:?}"
+    );
     b.close().await;
 }
 
@@ -373,7 +384,11 @@ fn tokenless_tcp_answers_loopback_hosts_only_and_the_page_has_its_headers() {
     }
     let port = free_port();
     let (_w, _dir) = watcher(port, &[]);
-    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")] {
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
         let (status, head, body) = get_as(port, &host, "/", "");
         assert_eq!(status, 200, "{host}");
         assert!(body.contains("<script src=\"app.js\""), "{body:.200}");
@@ -390,12 +405,23 @@ fn tokenless_tcp_answers_loopback_hosts_only_and_the_page_has_its_headers() {
         let (status, _, _) = get_as(port, &host, "/v1/namespaces?type=uts", "");
         assert_eq!(status, 200, "{host}");
     }
-    for (path, ty) in [("/app.js", "text/javascript"), ("/app.css", "text/css"), ("/favicon.svg", "image/svg+xml")] {
+    for (path, ty) in [
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/favicon.svg", "image/svg+xml"),
+    ] {
         let (status, head, _) = get_as(port, "localhost", path, "");
         assert_eq!(status, 200, "{path}");
-        assert!(head.contains(&format!("content-type: {ty}")), "{path}: {head}");
+        assert!(
+            head.contains(&format!("content-type: {ty}")),
+            "{path}: {head}"
+        );
     }
-    for host in [format!("evil.example:{port}"), "127.0.0.1.evil.example".into(), format!("10.1.2.3:{port}")] {
+    for host in [
+        format!("evil.example:{port}"),
+        "127.0.0.1.evil.example".into(),
+        format!("10.1.2.3:{port}"),
+    ] {
         for path in ["/", "/v1/namespaces", "/v1/events/stream"] {
             let (status, _, body) = get_as(port, &host, path, "");
             assert_eq!(status, 421, "{host}{path}: {body}");
@@ -421,11 +447,18 @@ fn with_a_token_the_page_is_public_and_the_data_is_not() {
     let host = format!("listns.example:{port}");
     let (status, head, _) = get_as(port, &host, "/", "");
     assert_eq!(status, 200);
-    assert!(head.contains("content-security-policy: default-src 'none'"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
     let (status, _, _) = get_as(port, &host, "/v1/namespaces", "");
     assert_eq!(status, 401);
-    let (status, _, body) =
-        get_as(port, &host, "/v1/namespaces?type=uts", "Authorization: Bearer s3cret-web-token\r\n");
+    let (status, _, body) = get_as(
+        port,
+        &host,
+        "/v1/namespaces?type=uts",
+        "Authorization: Bearer s3cret-web-token\r\n",
+    );
     assert_eq!(status, 200, "{body:.300}");
 }
 
@@ -446,19 +479,33 @@ async fn the_page_asks_for_the_token_and_uses_it() {
         .goto(&format!("http://127.0.0.1:{port}/"))
         .await
         .unwrap();
-    b.until(Duration::from_secs(20), "return !document.getElementById('token-form').hidden", vec![])
+    b.until(
+        Duration::from_secs(20),
+        "return !document.getElementById('token-form').hidden",
+        vec![],
+    )
+    .await
+    .expect("the page never asked for the token");
+    let input = b
+        .client
+        .find(fantoccini::Locator::Id("token"))
         .await
-        .expect("the page never asked for the token");
-    let input = b.client.find(fantoccini::Locator::Id("token")).await.unwrap();
+        .unwrap();
     input.send_keys("another-web-token\u{e007}").await.unwrap();
     let net = format!("net:{}", ns_inode("/proc/self/ns/net"));
     b.until(Duration::from_secs(20), ROW, vec![json!(net)])
         .await
         .expect("no tree with the token");
-    b.until(Duration::from_secs(10), "return document.getElementById('status').textContent === 'live'", vec![])
-        .await
-        .expect("the stream never went live with the token");
-    let kept = b.js("return sessionStorage.getItem('listns-token')", vec![]).await;
+    b.until(
+        Duration::from_secs(10),
+        "return document.getElementById('status').textContent === 'live'",
+        vec![],
+    )
+    .await
+    .expect("the stream never went live with the token");
+    let kept = b
+        .js("return sessionStorage.getItem('listns-token')", vec![])
+        .await;
     assert_eq!(kept, json!("another-web-token"));
     b.close().await;
 }

@@ -101,14 +101,22 @@ pub fn web_bench() -> Result<()> {
         let socket = tmp.path().join("api.sock");
         let _ = std::fs::remove_file(&socket);
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let early = if made_while_watching { Vec::new() } else { hold(HELD)? };
+        let early = if made_while_watching {
+            Vec::new()
+        } else {
+            hold(HELD)?
+        };
         let w = Watch::start_with(&[
             "--api-socket".as_ref(),
             socket.as_os_str(),
             "--api".as_ref(),
             port.to_string().as_ref(),
         ])?;
-        let late = if made_while_watching { hold(HELD)? } else { Vec::new() };
+        let late = if made_while_watching {
+            hold(HELD)?
+        } else {
+            Vec::new()
+        };
         let n = listns_tests::wait_for(Duration::from_secs(120), || {
             listed(&socket).ok().filter(|&n| n >= HELD)
         });

@@ -45,7 +45,8 @@ enum Task {
     IntegrationTest(IntegrationTarget),
     /// Benchmarks against peers run side by side (see BENCHMARKS.md):
     /// scan, trace, memory, sweep (default: all); `api` (the inventory
-    /// API under load, minutes) only when named; `soak [--seconds N]
+    /// API under load, minutes) and `web` (the web page with 10,000
+    /// namespaces, in headless chromium) only when named; `soak [--seconds N]
     /// [--rate R]` alone runs the ten-minute churn soak.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -21,10 +21,7 @@ pub struct Asset {
 /// The embedded file served at `path`, if any.
 pub fn asset(path: &str) -> Option<Asset> {
     let (content_type, body): (&str, &[u8]) = match path {
-        "/" | "/index.html" => (
-            "text/html; charset=utf-8",
-            include_bytes!("web/index.html"),
-        ),
+        "/" | "/index.html" => ("text/html; charset=utf-8", include_bytes!("web/index.html")),
         "/app.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("web/app.js"),
@@ -172,7 +169,13 @@ mod tests {
         // Nor does the script write HTML.
         for js in ["/app.js", "/views.js", "/timeline.js"] {
             let src = std::str::from_utf8(asset(js).unwrap().body).unwrap();
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
                 assert!(!src.contains(sink), "{js} uses {sink}");
             }
         }

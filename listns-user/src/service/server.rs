@@ -143,7 +143,11 @@ fn connection<S>(
             service_fn(move |req| {
                 let (access, routes, cut) = (access.clone(), routes.clone(), cut.clone());
                 async move {
-                    if host_check && !api::web::loopback_host(req.headers().get(header::HOST).map(|h| h.as_bytes())) {
+                    if host_check
+                        && !api::web::loopback_host(
+                            req.headers().get(header::HOST).map(|h| h.as_bytes()),
+                        )
+                    {
                         return Ok::<_, Infallible>(misdirected(&routes, &req));
                     }
                     Ok::<_, Infallible>(respond(&req, &access, &routes, cut).await)

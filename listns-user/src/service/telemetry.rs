@@ -104,7 +104,9 @@ impl Telemetry {
             } else {
                 ""
             };
-            notes.push(format!("inventory API and web page on http://{bound}/{how}"));
+            notes.push(format!(
+                "inventory API and web page on http://{bound}/{how}"
+            ));
             listeners.push((
                 Listener::Tcp(l),
                 Access::Api {

@@ -95,12 +95,7 @@ impl<'a> Cells<'a> {
         self.users
             .borrow_mut()
             .entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
+            .or_insert_with(|| crate::sys::users::name_of(uid))
             .clone()
             .unwrap_or_else(|| uid.to_string())
     }

@@ -222,7 +222,7 @@ impl Watch {
         }
         let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
         if let Some(t) = &telemetry {
-            t.scanned(stats.elapsed_ms);
+            t.scanned(&stats);
         }
         // Loaded and attached: from here on only what the loop uses. A
         // command listns starts keeps the bounding set, so that it runs
@@ -484,7 +484,7 @@ impl Watch {
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
         let (new, stats) = Scanner::new(&self.proc_root).scan()?;
         if let Some(t) = &self.telemetry {
-            t.rescan(stats.elapsed_ms);
+            t.rescan(&stats);
         }
         let rescan = self.inv.merge_rescan(new);
         self.stats = stats;

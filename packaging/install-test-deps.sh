@@ -3,7 +3,7 @@
 # is missing; does nothing when all is in place (a fraction of a second).
 #
 #   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate]
-#                                  [openapi-spec-validator] [strace] [man]
+#                                  [openapi-spec-validator] [strace] [man] [promtool]
 #
 # Without arguments: all of them.
 #   podman               podman and runc (apt; this machine's crun refuses its
@@ -18,6 +18,8 @@
 #   strace               strace (apt), to compare the system calls listns
 #                        makes with the unit's SystemCallFilter=
 #   man                  man-db (apt), to render the generated man pages
+#   promtool             Debian's prometheus package (apt), whose promtool
+#                        checks and unit-tests packaging/prometheus's rules
 #
 # apt needs root; without it the script says what to install and fails.
 set -euo pipefail
@@ -27,7 +29,7 @@ OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
 
 wanted=("$@")
-((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man)
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man promtool)
 
 say() { echo "install-test-deps: $*" >&2; }
 
@@ -47,9 +49,12 @@ for w in "${wanted[@]}"; do
     man)
       command -v man >/dev/null 2>&1 || apt_missing+=(man-db)
       ;;
+    promtool)
+      command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+      ;;
     kubernetes-validate | openapi-spec-validator) ;;
     *)
-      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man)"
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man, promtool)"
       exit 2
       ;;
   esac

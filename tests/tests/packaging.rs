@@ -386,6 +386,8 @@ fn unit_daemonset_and_image_agree() {
     );
 }
 
+#[path = "packaging/alerts.rs"]
+mod alerts;
 #[path = "packaging/container.rs"]
 mod container;
 #[path = "packaging/openapi.rs"]

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub rescans: Counter,
     pub scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub scan_unread: Family<UnreadLabel, Gauge>,
+    /// Unix time of the watch loop's last tick (once a second).
+    pub tick_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub lag: Histogram,
     pub hooks: Family<HookLabel, Gauge>,
     pub api_requests: Family<RequestLabels, Counter>,
@@ -90,6 +92,7 @@ impl Metrics {
             rescans: Counter::default(),
             scan_seconds: Gauge::default(),
             scan_unread: Family::default(),
+            tick_seconds: Gauge::default(),
             // 1 ms to about 16 s.
             lag: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                 0.001, 2.0, 15,
@@ -155,6 +158,12 @@ impl Metrics {
             "last_scan_unread",
             "What the last full scan could not read, by kind (denied, failed; not processes that ended mid-scan)",
             m.scan_unread.clone(),
+        );
+        registry.register_with_unit(
+            "loop_heartbeat_timestamp",
+            "Unix time of the watch loop's last tick (once a second): an alert on time() minus it finds a stalled loop",
+            prometheus_client::registry::Unit::Seconds,
+            m.tick_seconds.clone(),
         );
         registry.register_with_unit(
             "event_lag",

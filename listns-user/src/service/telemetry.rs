@@ -211,6 +211,9 @@ impl Telemetry {
     /// Once a second: the loop is alive; namespaces alive and hidden now.
     pub fn tick(&self, inv: &Inventory) {
         self.health.beat();
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            self.metrics.tick_seconds.set(now.as_secs_f64());
+        }
         if let Some(api) = &self.api {
             self.metrics.api_cut.inc_by(server::streams_cut(api));
             self.metrics.api_streams.set(api.streams() as i64);

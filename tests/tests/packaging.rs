@@ -216,10 +216,16 @@ fn daemonset_passes_kubernetes_validate_strict() {
     );
     let said =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        said.contains("passed for resource daemonset/listns"),
-        "{said}"
-    );
+    for resource in [
+        "daemonset/listns",
+        "service/listns",
+        "priorityclass/listns-node-agent",
+    ] {
+        assert!(
+            said.contains(&format!("passed for resource {resource}")),
+            "{resource}: {said}"
+        );
+    }
     // --strict does reject what Kubernetes would not know.
     let tmp = tempfile::tempdir().unwrap();
     let typo = tmp.path().join("typo.yaml");
@@ -241,21 +247,70 @@ fn daemonset_passes_kubernetes_validate_strict() {
     );
 }
 
-/// The DaemonSet's documents as JSON, parsed by PyYAML (kubernetes-validate's
-/// own dependency, in its venv).
-fn daemonset() -> Value {
+/// The documents of a YAML file under packaging/kubernetes as JSON, parsed
+/// by PyYAML (kubernetes-validate's own dependency, in its venv).
+fn manifests(file: &str) -> Vec<Value> {
     let python = kubernetes_validate().with_file_name("python");
     let out = output(Command::new(python).args([
         "-c",
         "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
-    ]).arg(root().join("packaging/kubernetes/daemonset.yaml")));
+    ]).arg(root().join("packaging/kubernetes").join(file)));
     let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
-    docs.as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "DaemonSet")
-        .expect("a DaemonSet document")
+    docs.as_array().unwrap().clone()
+}
+
+fn kind(docs: &[Value], kind: &str) -> Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} document"))
         .clone()
+}
+
+fn daemonset() -> Value {
+    kind(&manifests("daemonset.yaml"), "DaemonSet")
+}
+
+/// The pods run on x86_64 nodes only (the only build), with the priority
+/// class defined next to them; the headless Service selects them and names
+/// their metrics port, and the ServiceMonitor selects that Service and port.
+#[test]
+fn daemonset_service_and_servicemonitor_fit_together() {
+    if !require_tools(&["kubernetes-validate"]) {
+        return;
+    }
+    let docs = manifests("daemonset.yaml");
+    let ds = kind(&docs, "DaemonSet");
+    let pod = &ds["spec"]["template"];
+    assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/arch"], "amd64");
+    let class = kind(&docs, "PriorityClass");
+    assert_eq!(pod["spec"]["priorityClassName"], class["metadata"]["name"]);
+    let svc = kind(&docs, "Service");
+    assert_eq!(svc["spec"]["clusterIP"], "None", "one target per pod");
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod["metadata"]["labels"][k], v, "Service selector {k}");
+    }
+    let port = &svc["spec"]["ports"][0];
+    let container_ports = &pod["spec"]["containers"][0]["ports"];
+    assert!(
+        container_ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == port["targetPort"]),
+        "the Service's targetPort {} is no container port: {container_ports}",
+        port["targetPort"]
+    );
+    let monitors = manifests("servicemonitor.yaml");
+    let sm = kind(&monitors, "ServiceMonitor");
+    assert_eq!(sm["metadata"]["namespace"], svc["metadata"]["namespace"]);
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor selector {k}"
+        );
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], port["name"]);
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
 }
 
 #[test]

@@ -445,6 +445,8 @@ fn unit_daemonset_and_image_agree() {
 mod alerts;
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/dist.rs"]
+mod dist;
 #[path = "packaging/openapi.rs"]
 mod openapi;
 #[path = "packaging/privileged.rs"]

@@ -108,6 +108,10 @@ pub fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
             place(&mut lines, sep, part, width, indent);
             continue;
         }
+        // Too long for any line: it starts one, and is broken at spaces.
+        if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+            lines.push(" ".repeat(indent));
+        }
         for (i, (space, word)) in runs(part, 1).into_iter().enumerate() {
             let space = if i == 0 { sep } else { space };
             for (j, piece) in split_long(word, room).iter().enumerate() {
@@ -237,6 +241,22 @@ mod tests {
         // Nothing is lost: the words are all there, in order.
         let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         assert_eq!(words(&got), words(line));
+    }
+
+    #[test]
+    fn a_part_longer_than_a_line_starts_one() {
+        let line = "12:31:42.890861  created  uts,ipc,mnt,net,pid 4026532176,..310,..175,..312,..311  \
+                    by unshare pid 31026 via \
+                    unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC)";
+        assert_eq!(
+            wrap(line, Some(100), 26),
+            format!(
+                "12:31:42.890861  created  uts,ipc,mnt,net,pid 4026532176,..310,..175,..312,..311\n\
+                 {0:26}by unshare pid 31026 via\n\
+                 {0:26}unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC)",
+                ""
+            )
+        );
     }
 
     #[test]

@@ -279,8 +279,11 @@ impl<W: Write> EventWriter<W> {
             let line = WatchLine::Summary(summary::json(subject, followed, inv, now_ns));
             self.json_line(&line)
         } else {
+            // Continuations under the text after `-- summary: `, and
+            // under each namespace's inode.
             for line in summary::text(subject, followed, inv, now_ns) {
-                writeln!(self.w, "{line}")?;
+                let indent = if line.starts_with("--") { 12 } else { 7 };
+                writeln!(self.w, "{}", fit::wrap(&line, self.width, indent))?;
             }
             Ok(())
         }

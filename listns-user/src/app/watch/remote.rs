@@ -50,9 +50,10 @@ async fn run(args: &WatchArgs, from: &str) -> anyhow::Result<ExitCode> {
     let client = Client::new(from, args.token_file.as_deref())?;
     let local = matches!(client.target(), Target::Unix(_));
     if args.container.is_some() && !local {
-        eprintln!(
-            "listns: --container over TCP: the tasks of created, joined and left events cannot be \
-             looked up from here; only gone, hidden and discovered lines (their creator's container) match"
+        fit::note(
+            "--container over TCP: the tasks of created, joined and left events cannot be \
+             looked up from here; only gone, hidden and discovered lines (their creator's \
+             container) match",
         );
     }
     // The stream first, so that nothing between the inventory and it is missed.

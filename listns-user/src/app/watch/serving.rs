@@ -43,7 +43,7 @@ pub(super) fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
     }
     let (t, notes) = Telemetry::serve(serving)?;
     for n in notes {
-        eprintln!("listns: {n}");
+        crate::output::fit::note(&n);
     }
     Ok(Some(t))
 }

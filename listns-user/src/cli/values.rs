@@ -61,7 +61,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|_| {
-            format!("{s:?}: a duration is not negative (seconds, or 500ms, 2s, 1m, 1h)")
+            format!("{s:?} is not a duration: seconds (0 or more), or a unit: 500ms, 2s, 1m, 1h")
         });
     }
     humantime::parse_duration(t).map_err(|e| {

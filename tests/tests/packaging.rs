@@ -48,6 +48,40 @@ fn man_pages_and_completions_come_from_the_cli() {
             assert!(text.contains(&roff), "{page} lacks --{long}");
         }
     }
+    // listns's own sections, every example on its page, no README pointer.
+    for (page, which) in [
+        ("listns.1", listns::cli::manual::Page::List),
+        ("listns-watch.1", listns::cli::manual::Page::Watch),
+    ] {
+        let text = fs::read_to_string(man1.join(page)).unwrap();
+        for section in ["EXAMPLES", "EXIT STATUS", "ENVIRONMENT", "FILES"] {
+            assert!(
+                text.contains(&format!(".SH {section}\n")),
+                "{page} lacks {section}"
+            );
+        }
+        assert!(!text.contains("README"), "{page} points to the README");
+        for e in listns::cli::manual::EXAMPLES
+            .iter()
+            .filter(|e| e.page == which)
+        {
+            let roff = e.command.replace('-', "\\-").replace('\'', "\\(aq");
+            assert!(
+                text.contains(&roff),
+                "{page} lacks the example {}",
+                e.command
+            );
+        }
+    }
+    let watch_page = fs::read_to_string(man1.join("listns-watch.1")).unwrap();
+    assert!(watch_page.contains(".SH FILTER KEYS\n"));
+    for key in ["cgroup_id", "comm", "container", "event"] {
+        assert!(
+            watch_page.contains(key),
+            "the watch page lacks the -Q key {key}"
+        );
+    }
+    assert!(watch_page.contains("\\fB\\&125\\fR"), "no exit status 125");
     // man renders it (the formatting is valid roff).
     if require_tools(&["man"]) {
         let out = output(
@@ -65,6 +99,10 @@ fn man_pages_and_completions_come_from_the_cli() {
         assert!(
             text.contains("NAME"),
             "rendered page has no NAME section:\n{text}"
+        );
+        assert!(
+            text.contains("EXIT STATUS") && text.contains("listns watch -- unshare -n true"),
+            "rendered page lacks its sections:\n{text}"
         );
     }
 

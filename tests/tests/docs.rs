@@ -22,12 +22,22 @@ fn readme_cases() -> Vec<Case> {
     parse_markdown("README.md", include_str!("../../README.md")).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-// The man page's EXAMPLES go through here too, once they are a table in
-// listns's code: one more source, e.g.
+// The man page's EXAMPLES go through here too once their table is in
+// listns (`listns::cli::manual::EXAMPLES`, issue 23's command-line work):
+// one more source in `sources()`, e.g.
 //   fn man_cases() -> Vec<Case> {
-//       listns::cli::EXAMPLES.iter().map(|(cmd, _)| Case::command("man listns EXAMPLES", *cmd)).collect()
+//       listns::cli::manual::EXAMPLES
+//           .iter()
+//           .map(|e| {
+//               let mut c = Case::command(format!("man page EXAMPLES: {}", e.command), e.command);
+//               // Its text says "listns exits 3": the one that is not 0.
+//               if e.command.contains("exit 3") {
+//                   c.status = 3;
+//               }
+//               c
+//           })
+//           .collect()
 //   }
-// added to `sources()`.
 fn sources() -> Vec<Vec<Case>> {
     vec![readme_cases()]
 }

@@ -22,24 +22,32 @@ fn readme_cases() -> Vec<Case> {
     parse_markdown("README.md", include_str!("../../README.md")).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-// The man page's EXAMPLES go through here too once their table is in
-// listns (`listns::cli::manual::EXAMPLES`, issue 23's command-line work):
-// one more source in `sources()`, e.g.
-//   fn man_cases() -> Vec<Case> {
-//       listns::cli::manual::EXAMPLES
-//           .iter()
-//           .map(|e| {
-//               let mut c = Case::command(format!("man page EXAMPLES: {}", e.command), e.command);
-//               // Its text says "listns exits 3": the one that is not 0.
-//               if e.command.contains("exit 3") {
-//                   c.status = 3;
-//               }
-//               c
-//           })
-//           .collect()
-//   }
+/// The man page's EXAMPLES (`listns::cli::manual::EXAMPLES`, the one table
+/// `--help` and the man pages print), each run as a command.
+fn man_cases() -> Vec<Case> {
+    listns::cli::manual::EXAMPLES
+        .iter()
+        .map(|e| {
+            let mut c = Case::command(format!("man page EXAMPLES: {}", e.command), e.command);
+            // Its text says listns exits with the command's 3: the one that is not 0.
+            if e.command.contains("exit 3") {
+                c.status = 3;
+            }
+            c
+        })
+        .collect()
+}
+
 fn sources() -> Vec<Vec<Case>> {
-    vec![readme_cases()]
+    vec![readme_cases(), man_cases()]
+}
+
+#[test]
+fn man_page_examples_are_all_run() {
+    let cases = man_cases();
+    assert!(cases.len() >= 10, "{cases:#?}");
+    assert!(cases.iter().all(|c| c.skip.is_none()));
+    assert_eq!(cases.iter().filter(|c| c.status == 3).count(), 1);
 }
 
 #[test]

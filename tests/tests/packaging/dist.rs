@@ -206,11 +206,17 @@ fn the_release_installs_and_runs_without_cargo() {
             .arg(out.path().join(format!("listns-{version}-oci.tar"))),
     ));
     assert!(loaded.contains("Loaded image"), "{loaded}");
+    // This machine's podman needs runc and small ulimits (as the container
+    // tests run it).
     let ran = text(output(Command::new("podman").args([
         "run",
         "--rm",
         "--runtime",
         "runc",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
         &format!("{IMAGE}:{version}"),
         "--version",
     ])));

@@ -156,3 +156,194 @@ fn netns_named_only_by_a_netns_id() {
         "nsid {host_nsid} still reported after the netns died"
     );
 }
+
+/// A forked child in new namespaces of `flags` that waits until the
+/// returned pipe end is closed (or written), then exits.
+fn child_in(flags: libc::c_int) -> (i32, std::os::fd::OwnedFd) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let (ready_r, ready_w) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child makes raw syscalls only, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            let mut b = [0u8; 1];
+            libc::close(std::os::fd::AsRawFd::as_raw_fd(&w));
+            if flags != 0 && libc::unshare(flags) != 0 {
+                libc::_exit(1);
+            }
+            libc::write(
+                std::os::fd::AsRawFd::as_raw_fd(&ready_w),
+                b.as_ptr().cast(),
+                1,
+            );
+            libc::read(
+                std::os::fd::AsRawFd::as_raw_fd(&r),
+                b.as_mut_ptr().cast(),
+                1,
+            );
+            libc::_exit(0);
+        }
+    }
+    drop((r, ready_w));
+    let mut b = [0u8; 1];
+    assert_eq!(
+        nix::unistd::read(&ready_r, &mut b).unwrap(),
+        1,
+        "child failed to unshare"
+    );
+    (pid, w)
+}
+
+/// Lets a [`child_in`] child exit and reaps it.
+fn end_child(pid: i32, w: std::os::fd::OwnedFd) {
+    drop(w);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
+/// A uts namespace whose only reference is an nsfs file registered in an
+/// io_uring (`IORING_REGISTER_FILES`), its own fd closed and its creator
+/// gone: the ring's fdinfo names it, so it gets a row held by the ring.
+///
+/// lsns (util-linux 2.38.1) on the same state (recorded 2026-12-06, the
+/// namespace uts:[4026532174]) lists only the host's uts namespace:
+///
+/// ```text
+///         NS TYPE NPROCS PID USER COMMAND
+/// 4026531838 uts     114   2 root kthreadd
+/// ```
+#[test]
+fn namespace_held_only_by_an_io_uring_file_table() {
+    if !require_root() {
+        return;
+    }
+    let mut params = [0u8; 120]; // struct io_uring_params, zeroed
+    // SAFETY: io_uring_setup(2) with a valid params buffer.
+    let ring = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) };
+    if !listns_skip::require(
+        ring >= 0,
+        format_args!("io_uring_setup: {}", std::io::Error::last_os_error()),
+    ) {
+        return;
+    }
+    // SAFETY: the ring fd is ours from here.
+    let ring =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(ring as i32) };
+    let (pid, w) = child_in(libc::CLONE_NEWUTS);
+    let file = fs::File::open(format!("/proc/{pid}/ns/uts")).unwrap();
+    let inode = file.metadata().unwrap().ino();
+    let fds = [std::os::fd::AsRawFd::as_raw_fd(&file)];
+    // SAFETY: IORING_REGISTER_FILES (2) with an array of one open fd.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            std::os::fd::AsRawFd::as_raw_fd(&ring),
+            2,
+            fds.as_ptr(),
+            1,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "IORING_REGISTER_FILES: {}",
+        std::io::Error::last_os_error()
+    );
+    drop(file);
+    end_child(pid, w);
+
+    let list = listns_json();
+    let found = rows(&list, "uts", inode);
+    assert_eq!(found.len(), 1, "uts:[{inode}] rows: {found:?}");
+    let holders = found[0]["holders"].as_array().unwrap();
+    let me = std::process::id();
+    let ring_fd = std::os::fd::AsRawFd::as_raw_fd(&ring);
+    assert_eq!(
+        holders,
+        &vec![serde_json::json!({"kind": "io-uring", "pid": me, "fd": ring_fd})],
+        "holders of uts:[{inode}]"
+    );
+    drop(ring);
+}
+
+/// Unmounts lazily on drop.
+struct Mounted(std::ffi::CString);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // SAFETY: umount2(2) on a path we mounted.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// What pins a namespace that nothing can open: a pidfd, a `/proc/PID`
+/// directory fd and a `/proc/PID/net/dev` fd of an exited process, and a
+/// `proc` mount made by a pid namespace that has no task left. Each is
+/// listed in `scan.pins` with the process and fd that hold it.
+///
+/// lsns (util-linux 2.38.1) has no notion of these: on the same state it
+/// printed the same list as without them.
+#[test]
+fn pins_that_cannot_be_opened() {
+    if !require_root() {
+        return;
+    }
+    let (pid, w) = child_in(0);
+    // SAFETY: pidfd_open(2) on our own child.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the pidfd is ours from here.
+    let pidfd =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd as i32) };
+    let dir = fs::File::open(format!("/proc/{pid}")).unwrap();
+    let net = fs::File::open(format!("/proc/{pid}/net/dev")).unwrap();
+    end_child(pid, w);
+
+    let mnt_dir = tempfile::tempdir().unwrap();
+    let mnt_path = mnt_dir.path().to_str().unwrap().to_string();
+    run(
+        "unshare",
+        &["--pid", "--fork", "mount", "-t", "proc", "proc", &mnt_path],
+    );
+    let _mounted = Mounted(std::ffi::CString::new(mnt_path.clone()).unwrap());
+    let own_mnt = fs::metadata("/proc/self/ns/mnt").unwrap().ino();
+
+    let list = listns_json();
+    let pins = list["scan"]["pins"].as_array().expect("scan.pins");
+    let me = std::process::id();
+    let fd = |f: &dyn std::os::fd::AsRawFd| f.as_raw_fd();
+    let has = |kind: &str, fd: Option<i32>, path: &str| {
+        pins.iter().any(|p| {
+            p["kind"] == kind
+                && p["path"] == path
+                && match fd {
+                    Some(fd) => p["pid"] == me && p["fd"] == fd,
+                    None => p["fd"].is_null() && p["mnt_ns"] == own_mnt,
+                }
+        })
+    };
+    let all = serde_json::to_string(pins).unwrap();
+    assert!(
+        has("dead-pidfd", Some(fd(&pidfd)), "anon_inode:[pidfd]"),
+        "{all}"
+    );
+    assert!(
+        has(
+            "dead-proc-dir",
+            Some(fd(&dir)),
+            &format!("/proc/{pid} (deleted)")
+        ),
+        "{all}"
+    );
+    assert!(
+        has("proc-net", Some(fd(&net)), &format!("/proc/{pid}/net/dev")),
+        "{all}"
+    );
+    assert!(has("empty-pidns-proc", None, &mnt_path), "{all}");
+}

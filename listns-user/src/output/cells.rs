@@ -271,7 +271,7 @@ pub fn nprocs(ns: &Namespace) -> usize {
 pub fn holders_summary(ns: &Namespace) -> String {
     let mut procs = std::collections::BTreeSet::new();
     let (mut threads, mut fds, mut sockets, mut binds, mut children) = (0, 0, 0, 0, 0);
-    let mut tuns = 0;
+    let (mut tuns, mut rings) = (0, 0);
     for h in &ns.holders {
         match h {
             Holder::Process { pid, .. } => {
@@ -281,6 +281,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
             Holder::Fd { .. } => fds += 1,
             Holder::Socket { .. } => sockets += 1,
             Holder::Tun { .. } => tuns += 1,
+            Holder::IoUring { .. } => rings += 1,
             Holder::BindMount { .. } => binds += 1,
             Holder::Child { .. } => children += 1,
         }
@@ -307,6 +308,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
         (fds, "fds"),
         (sockets, "sockets"),
         (tuns, "tun"),
+        (rings, "io_uring"),
         (binds, "bind"),
         (children, "children"),
     ] {

@@ -27,6 +27,7 @@ pub mod attribution;
 mod bindmounts;
 pub mod container;
 mod details;
+mod fdinfo;
 pub mod hierarchy;
 pub mod host;
 pub mod initial;

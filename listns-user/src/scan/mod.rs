@@ -234,6 +234,7 @@ impl Scanner {
             stats.namespaces_opened = out.opened;
             stats.namespaces_unopened = out.unopened;
             stats.netnsid_failed = nsids.failed;
+            phase("ids, owners, parents");
             // Netns ids that name no namespace found.
             nsid_tables::read(&mut nsids, &mut stats);
             for (key, id) in nsids.found {

@@ -344,8 +344,9 @@ mod tests {
                 mnt_ns: 1,
             },
         );
+        inv.add_holder(NsType::Net, 9, None, Holder::IoUring { pid: 5, fd: 8 });
         let (_, ns) = inv.iter().next().unwrap();
-        assert_eq!(holders_summary(ns), "procs:2 fds:1 bind:1");
+        assert_eq!(holders_summary(ns), "procs:2 fds:1 io_uring:1 bind:1");
         assert_eq!(nprocs(ns), 2);
     }
 

@@ -347,3 +347,56 @@ fn pins_that_cannot_be_opened() {
     );
     assert!(has("empty-pidns-proc", None, &mnt_path), "{all}");
 }
+
+/// A `proc` mount of an empty pid namespace inside a mount namespace that
+/// no process is in (held by a bind mount): read through the child that
+/// enters it, and listed with that mount namespace and no process.
+#[test]
+fn empty_pidns_proc_mount_in_a_mount_namespace_no_process_is_in() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pin = dir.path().join("pin");
+    fs::create_dir(&pin).unwrap();
+    let pin_s = pin.to_str().unwrap().to_string();
+    // A private mount, so that what is mounted inside stays inside.
+    run("mount", &["--bind", &pin_s, &pin_s]);
+    let _pin = Mounted(std::ffi::CString::new(pin_s.clone()).unwrap());
+    run("mount", &["--make-private", &pin_s]);
+    let mnt_file = pin.join("mnt");
+    fs::write(&mnt_file, b"").unwrap();
+    let proc_dir = pin.join("proc");
+    fs::create_dir(&proc_dir).unwrap();
+    let proc_s = proc_dir.to_str().unwrap().to_string();
+    run(
+        "unshare",
+        &[
+            &format!("--mount={}", mnt_file.display()),
+            "--propagation",
+            "private",
+            "unshare",
+            "--pid",
+            "--fork",
+            "mount",
+            "-t",
+            "proc",
+            "proc",
+            &proc_s,
+        ],
+    );
+    let mnt_s = mnt_file.to_str().unwrap().to_string();
+    let _mnt = Mounted(std::ffi::CString::new(mnt_s).unwrap());
+    let mnt_inode = fs::metadata(&mnt_file).unwrap().ino();
+
+    let list = listns_json();
+    let pins = list["scan"]["pins"].as_array().expect("scan.pins");
+    assert!(
+        pins.iter().any(|p| p["kind"] == "empty-pidns-proc"
+            && p["mnt_ns"] == mnt_inode
+            && p["pid"] == 0
+            && p["fd"].is_null()
+            && p["path"] == proc_s.as_str()),
+        "no empty-pidns-proc pin for {proc_s} in mnt:[{mnt_inode}]: {pins:?}"
+    );
+}

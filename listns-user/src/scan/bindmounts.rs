@@ -78,7 +78,7 @@ pub fn read(
 /// lists no process: its pid namespace has no task left, and the mount
 /// holds it. Reached through `/proc/PID/root`; one that does not open is
 /// not reported.
-fn proc_mount_is_empty(root: BorrowedFd<'_>, pid: u32, path: &[u8]) -> bool {
+pub(super) fn proc_mount_is_empty(root: BorrowedFd<'_>, pid: u32, path: &[u8]) -> bool {
     let Ok(cpath) = std::ffi::CString::new(hierarchy::via_root(pid, path)) else {
         return false;
     };

@@ -79,16 +79,20 @@ fn has_unfound(list: &Value, seen_from: u64, nsid: u64, ifindex: u64, name: &str
 /// namespace found has that id.
 ///
 /// lsns (util-linux 2.38.1) on the same state (recorded 2026-12-06; the
-/// hidden netns was net:[4026532174], host nsid 1, found netns's nsid 0)
-/// does not show the hidden netns at all, only the others:
+/// hidden netns was net:[4026532174], its host nsid 1, the found netns
+/// net:[4026532240] with nsid 0 for it) lists neither the hidden netns nor
+/// the found one (no process is in it); `lsns -t net` printed only the host
+/// netns and another test's netns that had a process:
 ///
 /// ```text
-///         NS TYPE NPROCS   PID USER    NETNSID NSFS      COMMAND
-/// 4026531833 net     111     2 root unassigned           kthreadd
+///         NS TYPE NPROCS   PID USER    NETNSID NSFS                    COMMAND
+/// 4026531833 net     111     2 root unassigned                         kthreadd
+/// 4026532637 net       1 20051 root          0 /run/netns/netns-9f9... /bin/busybox sleep 600
 /// ```
 ///
-/// while `ip netns list-id` prints `nsid 1` in the host and `nsid 0` in the
-/// found netns, and listns -J's `scan.unfound_netns` has
+/// while `ip netns list-id` printed `nsid 1` (and that other test's
+/// `nsid 0`) in the host and `nsid 0` in the found netns, and listns -J's
+/// `scan.unfound_netns` had
 /// `{"seen_from": 4026531833, "nsid": 1, "links": [{"ifindex": 30, "name": "lsv0"}]}`
 /// and `{"seen_from": 4026532240, "nsid": 0, "links": [{"ifindex": 2, "name": "lsb0"}]}`.
 #[test]
@@ -283,8 +287,9 @@ impl Drop for Mounted {
 /// `proc` mount made by a pid namespace that has no task left. Each is
 /// listed in `scan.pins` with the process and fd that hold it.
 ///
-/// lsns (util-linux 2.38.1) has no notion of these: on the same state it
-/// printed the same list as without them.
+/// lsns (util-linux 2.38.1) shows none of them: `lsns` run before and after
+/// making them (recorded 2026-12-06) differed only in NPROCS, one fewer
+/// once the child had exited; the empty pid namespace has no row.
 #[test]
 fn pins_that_cannot_be_opened() {
     if !require_root() {

@@ -78,7 +78,8 @@ fn has_unfound(list: &Value, seen_from: u64, nsid: u64, ifindex: u64, name: &str
 /// the scan finds (`ip netns add`): both tables name it by id, and no
 /// namespace found has that id.
 ///
-/// lsns (util-linux 2.38.1) on the same state (recorded 2026-12-06; the
+/// lsns (util-linux 2.38.1) on the same state (recorded 2026-12-06, built
+/// by hand with devices lsv0/lsb0 in place of lscov0/lscovb0; the
 /// hidden netns was net:[4026532174], its host nsid 1, the found netns
 /// net:[4026532240] with nsid 0 for it) lists neither the hidden netns nor
 /// the found one (no process is in it); `lsns -t net` printed only the host

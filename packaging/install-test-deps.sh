@@ -3,7 +3,8 @@
 # is missing; does nothing when all is in place (a fraction of a second).
 #
 #   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate]
-#                                  [openapi-spec-validator] [strace] [man] [chromium]
+#                                  [openapi-spec-validator] [strace] [man] [promtool]
+#                                  [chromium]
 #
 # Without arguments: all of them.
 #   podman               podman and runc (apt; this machine's crun refuses its
@@ -18,6 +19,8 @@
 #   strace               strace (apt), to compare the system calls listns
 #                        makes with the unit's SystemCallFilter=
 #   man                  man-db (apt), to render the generated man pages
+#   promtool             Debian's prometheus package (apt), whose promtool
+#                        checks and unit-tests packaging/prometheus's rules
 #   chromium             chromium and chromium-driver (apt): the web page's
 #                        tests drive a headless browser over WebDriver
 #
@@ -29,7 +32,7 @@ OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
 
 wanted=("$@")
-((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man chromium)
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man promtool chromium)
 
 say() { echo "install-test-deps: $*" >&2; }
 
@@ -49,13 +52,16 @@ for w in "${wanted[@]}"; do
     man)
       command -v man >/dev/null 2>&1 || apt_missing+=(man-db)
       ;;
+    promtool)
+      command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+      ;;
     chromium)
       command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
       command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
       ;;
     kubernetes-validate | openapi-spec-validator) ;;
     *)
-      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man, chromium)"
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man, promtool, chromium)"
       exit 2
       ;;
   esac

@@ -21,6 +21,10 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+/// The licence the kernel is told: GPL-compatible, as the helpers the
+/// programs call (bpf_probe_read_kernel, ...) require. This crate is
+/// MIT OR GPL-2.0-only (LICENSE-MIT, LICENSE-GPL-2.0), which the kernel
+/// knows as "Dual MIT/GPL"; the rest of the workspace is MIT OR Apache-2.0.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
-static LICENSE: [u8; 4] = *b"GPL\0";
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

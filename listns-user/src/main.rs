@@ -4,20 +4,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use listns::cli::{Cli, Command};
+use listns::cli::Command;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = match Cli::try_parse_from(listns::cli::lsns_argv(std::env::args_os())) {
-        Ok(cli) => cli,
-        // Help and version exit 0; a bad command line exits 1, as lsns.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, notes) = match listns::cli::parse(argv.iter().cloned()) {
+        Ok(parsed) => parsed,
+        // Help and version exit 0; a bad command line exits 1, as lsns
+        // (125 when it asks to follow a command: see `usage_status`).
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             let _ = e.print();
-            return ExitCode::FAILURE;
+            return ExitCode::from(listns::cli::usage_status(&argv));
         }
     };
+    for note in notes {
+        eprintln!("listns: {note}");
+    }
+    let following = matches!(&cli.command, Some(Command::Watch(w)) if w.following());
     let result = match cli.command {
         Some(Command::Watch(args)) => listns::app::watch(args),
         None => listns::app::list(cli.list),
@@ -29,7 +34,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("listns: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(listns::app::failure_status(&err, following))
         }
     }
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ns::NsType;
 
+mod pins;
+pub use pins::{NetDevice, Pin, PinKind, UnfoundNetns};
+
 /// Counts of what was read and what could not be.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanStats {
@@ -50,6 +53,16 @@ pub struct ScanStats {
     pub namespaces_unopened: usize,
     /// Network namespaces whose NETNSID could not be asked for.
     pub netnsid_failed: usize,
+    /// Network namespaces that a netns id names and the scan did not
+    /// find (dumped with `RTM_GETNSID` in every netns found).
+    #[serde(default)]
+    pub unfound_netns: Vec<UnfoundNetns>,
+    /// Netns id tables that could not be read or matched.
+    #[serde(default)]
+    pub nsid_tables_failed: usize,
+    /// References that pin a namespace the scan cannot open.
+    #[serde(default)]
+    pub pins: Vec<Pin>,
     /// How each initial namespace was determined.
     pub initial: BTreeMap<NsType, InitialSource>,
     pub elapsed_ms: f64,
@@ -73,9 +86,11 @@ impl ScanStats {
             + self.mountinfo_bad_lines
             + self.netns_failed
             + self.netnsid_failed
+            + self.nsid_tables_failed
             + self.links_failed;
+        let pinned = pins::phrase(&self.unfound_netns, &self.pins);
         if self.processes_unread() == 0 && fds_unread == 0 && other == 0 {
-            return None;
+            return pinned;
         }
         let mut line = format!(
             "could not read {} of {} processes ({} exited, {} denied, {} other), {} fds ({} fd directories)",
@@ -109,6 +124,7 @@ impl ScanStats {
             (self.mountinfo_bad_lines, "mountinfo lines"),
             (self.netns_failed, "netns entries"),
             (self.netnsid_failed, "NETNSIDs"),
+            (self.nsid_tables_failed, "netns id tables"),
         ] {
             if n > 0 {
                 line.push_str(&format!(", {n} {what}"));
@@ -116,6 +132,10 @@ impl ScanStats {
         }
         if self.processes_denied + self.fd_dirs_failed > 0 && !nix::unistd::geteuid().is_root() {
             line.push_str("; not root: namespaces of other users' processes, their fds and sockets are missing");
+        }
+        if let Some(p) = pinned {
+            line.push_str("; ");
+            line.push_str(&p);
         }
         Some(line)
     }

@@ -297,6 +297,26 @@ pub fn recv_fd(sock: i32) -> Option<OwnedFd> {
     }
 }
 
+/// Puts an fd of the file at `path` in flight: opened, sent over one end of
+/// a new unix socketpair and closed here, never received. Returns both ends;
+/// dropping them drops the last reference the fd held. A namespace opened
+/// this way is then held by nothing a scan can see.
+pub fn in_flight(path: &str) -> (OwnedFd, OwnedFd) {
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    let mut sv = [0i32; 2];
+    // SAFETY: a socketpair into a valid array of two fds, owned at once.
+    let (a, b) = unsafe {
+        assert_eq!(
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()),
+            0
+        );
+        (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1]))
+    };
+    // SAFETY: both fds are open.
+    assert!(unsafe { send_fd(a.as_raw_fd(), file.as_raw_fd()) });
+    (a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,8 @@ fn podman_container_is_named_from_its_pid() {
 }
 
 /// Starts `listns watch --container NAME`, makes a UTS namespace on the
-/// host and one inside the container: only the second shows.
+/// host and one inside the container: only the second shows, and its
+/// created and joined lines name the container.
 fn watch_container_filter(id: &str) {
     let mut w = Command::new(listns_bin())
         .args(["watch", "--json", "--events-only", "--container", NAME])
@@ -222,9 +223,18 @@ fn watch_container_filter(id: &str) {
         .unwrap();
     let host_pid = host.id();
     assert!(host.wait_with_output().unwrap().status.success());
+    // Inside: a UTS namespace, then another process joining it (setns).
     output(
         "podman",
-        &["exec", NAME, "busybox", "unshare", "-u", "true"],
+        &[
+            "exec",
+            NAME,
+            "busybox",
+            "sh",
+            "-c",
+            "busybox unshare -u busybox sleep 3 & busybox sleep 1; \
+             busybox nsenter -t $! -u busybox sleep 1",
+        ],
     );
     let (tx, rx) = mpsc::channel();
     let stdout = w.stdout.take().unwrap();
@@ -237,18 +247,28 @@ fn watch_container_filter(id: &str) {
         }
     });
     let mut seen = Vec::new();
+    let of = |seen: &[Value], event: &str| {
+        seen.iter()
+            .find(|v| v["event"] == event && v["type"] == "uts")
+            .cloned()
+    };
     let found = wait_for(Duration::from_secs(15), || {
         while let Ok(v) = rx.try_recv() {
             seen.push(v);
         }
-        seen.iter()
-            .find(|v| v["event"] == "created" && v["type"] == "uts")
-            .cloned()
+        Some((of(&seen, "created")?, of(&seen, "joined")?))
     });
     let _ = w.kill();
     let _ = w.wait();
-    let ev = found.unwrap_or_else(|| panic!("no created uts inside {id}: {seen:#?}"));
+    let (ev, joined) =
+        found.unwrap_or_else(|| panic!("no created and joined uts inside {id}: {seen:#?}"));
     assert_ne!(ev["pid"], host_pid);
+    // The task's container, on the created and the joined line alike.
+    let container = serde_json::json!({"runtime": "podman", "id": id, "name": NAME});
+    assert_eq!(ev["container"], container, "{ev:#}");
+    assert_eq!(joined["container"], container, "{joined:#}");
+    assert_eq!(joined["syscall"], "setns", "{joined:#}");
+    assert_eq!(joined["ns"], ev["ns"], "joined the namespace made inside");
     assert!(
         seen.iter().all(|v| v["pid"] != host_pid),
         "a host process's event passed the filter: {seen:#?}"

@@ -1,4 +1,4 @@
-//! Privileged tests of `listns watch -- COMMAND` and `--pid PID`: the real
+//! Privileged tests of `listns watch -- COMMAND` and `--follow-pid PID`: the real
 //! binary follows a real process tree in the kernel, while other processes
 //! make namespaces of their own that must not show.
 //! Root is needed; without it each test says why and passes, except under
@@ -344,7 +344,7 @@ fn follow_pid_follows_a_running_process_and_its_new_children() {
             "watch",
             "--json",
             "--events-only",
-            "--pid",
+            "--follow-pid",
             &pid.to_string(),
         ])
         .stdin(Stdio::null())

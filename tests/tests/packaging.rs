@@ -48,6 +48,40 @@ fn man_pages_and_completions_come_from_the_cli() {
             assert!(text.contains(&roff), "{page} lacks --{long}");
         }
     }
+    // listns's own sections, every example on its page, no README pointer.
+    for (page, which) in [
+        ("listns.1", listns::cli::manual::Page::List),
+        ("listns-watch.1", listns::cli::manual::Page::Watch),
+    ] {
+        let text = fs::read_to_string(man1.join(page)).unwrap();
+        for section in ["EXAMPLES", "EXIT STATUS", "ENVIRONMENT", "FILES"] {
+            assert!(
+                text.contains(&format!(".SH {section}\n")),
+                "{page} lacks {section}"
+            );
+        }
+        assert!(!text.contains("README"), "{page} points to the README");
+        for e in listns::cli::manual::EXAMPLES
+            .iter()
+            .filter(|e| e.page == which)
+        {
+            let roff = e.command.replace('-', "\\-").replace('\'', "\\(aq");
+            assert!(
+                text.contains(&roff),
+                "{page} lacks the example {}",
+                e.command
+            );
+        }
+    }
+    let watch_page = fs::read_to_string(man1.join("listns-watch.1")).unwrap();
+    assert!(watch_page.contains(".SH FILTER KEYS\n"));
+    for key in ["cgroup_id", "comm", "container", "event"] {
+        assert!(
+            watch_page.contains(key),
+            "the watch page lacks the -Q key {key}"
+        );
+    }
+    assert!(watch_page.contains("\\fB\\&125\\fR"), "no exit status 125");
     // man renders it (the formatting is valid roff).
     if require_tools(&["man"]) {
         let out = output(
@@ -65,6 +99,10 @@ fn man_pages_and_completions_come_from_the_cli() {
         assert!(
             text.contains("NAME"),
             "rendered page has no NAME section:\n{text}"
+        );
+        assert!(
+            text.contains("EXIT STATUS") && text.contains("listns watch -- unshare -n true"),
+            "rendered page lacks its sections:\n{text}"
         );
     }
 
@@ -216,10 +254,16 @@ fn daemonset_passes_kubernetes_validate_strict() {
     );
     let said =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        said.contains("passed for resource daemonset/listns"),
-        "{said}"
-    );
+    for resource in [
+        "daemonset/listns",
+        "service/listns",
+        "priorityclass/listns-node-agent",
+    ] {
+        assert!(
+            said.contains(&format!("passed for resource {resource}")),
+            "{resource}: {said}"
+        );
+    }
     // --strict does reject what Kubernetes would not know.
     let tmp = tempfile::tempdir().unwrap();
     let typo = tmp.path().join("typo.yaml");
@@ -241,21 +285,70 @@ fn daemonset_passes_kubernetes_validate_strict() {
     );
 }
 
-/// The DaemonSet's documents as JSON, parsed by PyYAML (kubernetes-validate's
-/// own dependency, in its venv).
-fn daemonset() -> Value {
+/// The documents of a YAML file under packaging/kubernetes as JSON, parsed
+/// by PyYAML (kubernetes-validate's own dependency, in its venv).
+fn manifests(file: &str) -> Vec<Value> {
     let python = kubernetes_validate().with_file_name("python");
     let out = output(Command::new(python).args([
         "-c",
         "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
-    ]).arg(root().join("packaging/kubernetes/daemonset.yaml")));
+    ]).arg(root().join("packaging/kubernetes").join(file)));
     let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
-    docs.as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "DaemonSet")
-        .expect("a DaemonSet document")
+    docs.as_array().unwrap().clone()
+}
+
+fn kind(docs: &[Value], kind: &str) -> Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} document"))
         .clone()
+}
+
+fn daemonset() -> Value {
+    kind(&manifests("daemonset.yaml"), "DaemonSet")
+}
+
+/// The pods run on x86_64 nodes only (the only build), with the priority
+/// class defined next to them; the headless Service selects them and names
+/// their metrics port, and the ServiceMonitor selects that Service and port.
+#[test]
+fn daemonset_service_and_servicemonitor_fit_together() {
+    if !require_tools(&["kubernetes-validate"]) {
+        return;
+    }
+    let docs = manifests("daemonset.yaml");
+    let ds = kind(&docs, "DaemonSet");
+    let pod = &ds["spec"]["template"];
+    assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/arch"], "amd64");
+    let class = kind(&docs, "PriorityClass");
+    assert_eq!(pod["spec"]["priorityClassName"], class["metadata"]["name"]);
+    let svc = kind(&docs, "Service");
+    assert_eq!(svc["spec"]["clusterIP"], "None", "one target per pod");
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod["metadata"]["labels"][k], v, "Service selector {k}");
+    }
+    let port = &svc["spec"]["ports"][0];
+    let container_ports = &pod["spec"]["containers"][0]["ports"];
+    assert!(
+        container_ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == port["targetPort"]),
+        "the Service's targetPort {} is no container port: {container_ports}",
+        port["targetPort"]
+    );
+    let monitors = manifests("servicemonitor.yaml");
+    let sm = kind(&monitors, "ServiceMonitor");
+    assert_eq!(sm["metadata"]["namespace"], svc["metadata"]["namespace"]);
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor selector {k}"
+        );
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], port["name"]);
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
 }
 
 #[test]
@@ -386,8 +479,12 @@ fn unit_daemonset_and_image_agree() {
     );
 }
 
+#[path = "packaging/alerts.rs"]
+mod alerts;
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/dist.rs"]
+mod dist;
 #[path = "packaging/openapi.rs"]
 mod openapi;
 #[path = "packaging/privileged.rs"]

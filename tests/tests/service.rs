@@ -218,7 +218,7 @@ fn output_file_is_reopened_on_sighup() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ndjson");
-    let (listns, _) = watch(&["--json", "--output", path.to_str().unwrap()]);
+    let (listns, _) = watch(&["--json", "--events-file", path.to_str().unwrap()]);
     let created_by = |file: &std::path::Path, pid: u32| {
         std::fs::read_to_string(file).ok().is_some_and(|text| {
             // Complete lines only: listns may be half-way through writing

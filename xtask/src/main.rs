@@ -4,6 +4,7 @@
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
 //! builds the eBPF object). `run` and `test` set up the toolchain first.
 
+mod dist;
 mod fuzz;
 mod modmap;
 mod package;
@@ -57,8 +58,9 @@ enum Task {
     /// The FROM scratch container image (packaging/Containerfile, podman)
     /// holding a static listns.
     Package(package::PackageArgs),
-    /// Man pages and shell completions from the clap definitions, into target/dist.
-    Dist,
+    /// The release in target/dist: the static binary with its man pages, completions, unit,
+    /// manifests and alert rules as a tarball, the image as an OCI archive, an SBOM, SHA256SUMS.
+    Dist(dist::DistArgs),
     /// Writes schema/listns.schema.json, docs/json.md and
     /// schema/openapi.json from the JSON contract's types; with --check,
     /// fails where they differ instead.
@@ -173,9 +175,9 @@ fn run_task(task: Task) -> Result<()> {
             setup::setup()?;
             package::package(&root, &args)
         }
-        Task::Dist => {
+        Task::Dist(args) => {
             setup::setup()?;
-            package::dist(&root)
+            dist::dist(&root, &args)
         }
         Task::Schema { check } => {
             setup::setup()?;

@@ -1,7 +1,6 @@
 //! `cargo xtask package`: the `FROM scratch` container image of
-//! packaging/Containerfile, holding a static `listns`; `cargo xtask dist`:
-//! the man pages and shell completions in `target/dist`, generated from the
-//! clap definitions.
+//! packaging/Containerfile, holding a static `listns` (the static build is
+//! also the release tarball's, `dist.rs`).
 //!
 //! The static binary is built in release mode into `target/vm-build` (the
 //! kernel matrix's static target directory: the same RUSTFLAGS, so the host
@@ -41,12 +40,17 @@ pub fn package(root: &Path, args: &PackageArgs) -> Result<()> {
         "xtask package: static listns {version} in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    image(root, &bin, &version, args)
+}
+
+/// The image of an already built static `bin`.
+pub(crate) fn image(root: &Path, bin: &Path, version: &str, args: &PackageArgs) -> Result<()> {
     ensure_podman(root)?;
     // The build context holds the binary and nothing else.
     let context = root.join("target/package-context");
     let _ = fs::remove_dir_all(&context);
     fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
-    fs::copy(&bin, context.join("listns"))?;
+    fs::copy(bin, context.join("listns"))?;
     let t = Instant::now();
     let tags = [
         format!("{}:{version}", args.image),
@@ -79,28 +83,8 @@ pub fn package(root: &Path, args: &PackageArgs) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask dist`: runs the generator (a bin of the tests crate, which
-/// links the `listns` library and so its clap `Cli`; xtask itself does not,
-/// to stay buildable before the eBPF toolchain is set up).
-pub fn dist(root: &Path) -> Result<()> {
-    let dist = root.join("target/dist");
-    crate::cargo(
-        root,
-        &[
-            "run",
-            "--quiet",
-            "--package",
-            "listns-tests",
-            "--bin",
-            "listns-dist",
-            "--",
-            dist.to_str().context("target path is not UTF-8")?,
-        ],
-    )
-}
-
 /// Builds `listns` in release mode, statically linked; returns its path.
-fn build_static_release(root: &Path) -> Result<PathBuf> {
+pub(crate) fn build_static_release(root: &Path) -> Result<PathBuf> {
     let target_dir = root.join("target/vm-build");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo)
@@ -127,7 +111,7 @@ fn build_static_release(root: &Path) -> Result<PathBuf> {
 }
 
 /// `listns --version` says `listns X.Y.Z`.
-fn version_of(bin: &Path) -> Result<String> {
+pub(crate) fn version_of(bin: &Path) -> Result<String> {
     let out = Command::new(bin)
         .arg("--version")
         .output()
@@ -154,7 +138,7 @@ fn ensure_podman(root: &Path) -> Result<()> {
     run(Command::new(root.join("packaging/install-test-deps.sh")).arg("podman"))
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");

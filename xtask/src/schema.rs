@@ -135,6 +135,10 @@ fn object(out: &mut String, name: &str, def: &Value) {
     if let Some(d) = def["description"].as_str() {
         let _ = writeln!(out, "{}\n", d.replace('\n', " "));
     }
+    if let Some(values) = def["enum"].as_array() {
+        let values: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+        let _ = writeln!(out, "One of {}.", values.join(", "));
+    }
     let Some(props) = def["properties"].as_object() else {
         return;
     };
@@ -175,11 +179,22 @@ fn type_of(p: &Value) -> String {
         Value::Array(a) => a
             .iter()
             .filter_map(Value::as_str)
+            .map(|t| type_word(t, &format))
             .collect::<Vec<_>>()
             .join(" or "),
         Value::String(t) if t == "array" => format!("array of {}", type_of(&p["items"])),
-        Value::String(t) => format!("{t}{format}"),
+        Value::String(t) => type_word(t, &format),
         _ => "any".into(),
+    }
+}
+
+/// One JSON type's word: the null type is the JSON literal `null` (in
+/// code, so that it cannot be read as the string "null").
+fn type_word(t: &str, format: &str) -> String {
+    if t == "null" {
+        "`null`".into()
+    } else {
+        format!("{t}{format}")
     }
 }
 
@@ -201,10 +216,12 @@ mod tests {
                         "a": {"type": "integer", "description": "An a."},
                         "b": {"type": ["string", "null"]},
                         "c": {"type": "array", "items": {"$ref": "#/$defs/Other"}},
-                        "t": {"type": "string", "format": "date-time"}
+                        "t": {"type": "string", "format": "date-time"},
+                        "n": {"anyOf": [{"$ref": "#/$defs/Kind"}, {"type": "null"}]}
                     },
                     "required": ["a", "c"]
                 },
+                "Kind": {"description": "A kind.", "type": "string", "enum": ["x", "y"]},
                 "Line": {
                     "oneOf": [
                         {"description": "It came.", "properties": {"event": {"const": "came"}},
@@ -216,9 +233,11 @@ mod tests {
         let page = markdown(&schema);
         let want = "\n## Thing\n\nA thing.\n\n| key | type | |\n| --- | --- | --- |\n\
                     | `a` | integer | An a. |\n\
-                    | `b` | string or null (optional) |  |\n\
+                    | `b` | string or `null` (optional) |  |\n\
                     | `c` | array of Other |  |\n\
                     | `t` | string (date-time) (optional) |  |\n\
+                    | `n` | Kind or `null` (optional) |  |\n\
+                    \n## Kind\n\nA kind.\n\nOne of `\"x\"`, `\"y\"`.\n\
                     \n## Line\n\n- `came`: It came. (fields: Thing)\n";
         assert!(page.ends_with(want), "{page}");
     }

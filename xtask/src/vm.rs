@@ -42,7 +42,7 @@ pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 pub(crate) const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static";
 /// Integration test suites that do not depend on the kernel, left out of
 /// the guests.
-const HOST_ONLY: [&str; 4] = ["packaging", "service", "terminal", "skips"];
+const HOST_ONLY: [&str; 5] = ["packaging", "service", "terminal", "skips", "docs"];
 
 /// What `integration-test vm` was asked to do.
 #[derive(Debug, clap::Args)]

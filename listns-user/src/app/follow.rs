@@ -1,5 +1,5 @@
 //! The process tree `listns watch` follows: a command it runs
-//! (`-- COMMAND [ARGS...]`) or a process already running (`--pid PID`).
+//! (`-- COMMAND [ARGS...]`) or a process already running (`--follow-pid PID`).
 //!
 //! The kernel does the following (trace: a map of followed processes that
 //! the fork hook copies to every child). This file puts the first process
@@ -25,9 +25,40 @@ use nix::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
+    cli::manual::{EXIT_CANNOT_RUN, EXIT_FAILED, EXIT_NOT_FOUND},
     sys::{self, child::SpawnError},
     text::RawText,
 };
+
+/// The command could not be run: not found, or found but not runnable.
+#[derive(Debug)]
+pub struct CannotRun {
+    pub program: String,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for CannotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot run {}: {}", self.program, self.error)
+    }
+}
+
+impl std::error::Error for CannotRun {}
+
+/// The exit status of listns's own failure: 1, but when following, 127
+/// for a command not found, 126 for one that could not be run and 125 for
+/// anything else, as env(1) and timeout(1) report them, so that they
+/// cannot be taken for the command's own status.
+pub fn failure_status(err: &anyhow::Error, following: bool) -> u8 {
+    if !following {
+        return 1;
+    }
+    match err.chain().find_map(|e| e.downcast_ref::<CannotRun>()) {
+        Some(c) if c.error.raw_os_error() == Some(libc::ENOENT) => EXIT_NOT_FOUND,
+        Some(_) => EXIT_CANNOT_RUN,
+        None => EXIT_FAILED,
+    }
+}
 
 /// The followed process.
 pub struct Followee {
@@ -87,7 +118,13 @@ impl Followee {
         let child = match child {
             Ok(child) => child,
             Err(SpawnError::Hold(e)) => return Err(e),
-            Err(SpawnError::Spawn(e)) => bail!("cannot run {}: {e}", program.to_string_lossy()),
+            Err(SpawnError::Spawn(error)) => {
+                return Err(CannotRun {
+                    program: program.to_string_lossy().into_owned(),
+                    error,
+                }
+                .into());
+            }
         };
         let pidfd = pidfd.expect("held, so the pidfd was opened");
         Ok(Followee {
@@ -232,6 +269,37 @@ mod tests {
             let err = Followee::spawn(&argv, |_| bail!("map full")).err().unwrap();
             assert!(err.to_string().contains("map full"), "{err}");
             assert!(!std::path::Path::new("/tmp/listns-must-not-exist").exists());
+        });
+    }
+
+    #[test]
+    fn listns_failures_when_following_are_125_to_127() {
+        rt().block_on(async {
+            let spawn = |argv: &[&str]| {
+                let argv: Vec<OsString> = argv.iter().map(Into::into).collect();
+                Followee::spawn(&argv, |_| Ok(())).err().expect("refused")
+            };
+            let missing = spawn(&["/nonexistent/listns-no-such-command"]);
+            assert_eq!(failure_status(&missing, true), 127, "{missing}");
+            let missing = spawn(&["listns-no-such-command-on-path"]);
+            assert_eq!(failure_status(&missing, true), 127, "{missing}");
+            // A directory, and a file without the execute bit: found, not runnable.
+            let dir = tempfile::tempdir().unwrap();
+            assert_eq!(
+                failure_status(&spawn(&[dir.path().to_str().unwrap()]), true),
+                126
+            );
+            let file = dir.path().join("not-executable");
+            std::fs::write(&file, "#!/bin/sh\n").unwrap();
+            let noexec = spawn(&[file.to_str().unwrap()]);
+            assert_eq!(failure_status(&noexec, true), 126, "{noexec}");
+            // Anything else listns fails at is 125; not following, 1.
+            let other = anyhow::anyhow!("the tracer cannot start");
+            assert_eq!(failure_status(&other, true), 125);
+            assert_eq!(failure_status(&other, false), 1);
+            assert_eq!(failure_status(&missing, false), 1);
+            let wrapped = missing.context("following");
+            assert_eq!(failure_status(&wrapped, true), 127);
         });
     }
 

@@ -9,5 +9,6 @@ mod list;
 mod print;
 mod watch;
 
+pub use follow::failure_status;
 pub use list::list;
 pub use watch::watch;

@@ -109,6 +109,25 @@ fn a_gone_namespace_found_alive_again_is_discovered_without_the_dead_ones_creato
 }
 
 #[test]
+fn hidden_namespace_held_by_an_io_uring_becomes_a_row() {
+    // The watcher knows it by id from the tracer and called it hidden; a
+    // rescan finds it (by inode only: nothing opens it) in a ring's files.
+    let mut inv = Inventory::new();
+    let key = inv.entry(NsType::Uts, 70, Some(12)).0;
+    inv.get_mut(&key).unwrap().hidden = true;
+    let ring = Holder::IoUring { pid: 9, fd: 4 };
+    let mut scan = Inventory::new();
+    scan.add_holder(NsType::Uts, 70, None, ring.clone());
+    let r = inv.merge_rescan(scan);
+    assert!(r.discovered.is_empty(), "{:?}", r.discovered);
+    let ns = inv.get(&key).unwrap();
+    assert!(!ns.hidden);
+    assert_eq!(ns.holders.iter().collect::<Vec<_>>(), vec![&ring]);
+    assert_eq!(ring.kind(), "io-uring");
+    assert_eq!(ring.pid(), Some(9));
+}
+
+#[test]
 fn listns_ids_no_scan_explains_become_hidden() {
     let mut inv = Inventory::new();
     inv.add_holder(NsType::Net, 10, Some(1), proc_holder(7));

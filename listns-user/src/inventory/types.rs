@@ -47,6 +47,10 @@ pub enum Holder {
     /// A tun/tap fd whose device lives in it (found with TUNGETDEVNETNS):
     /// the device, and so the netns, lives as long as the fd.
     Tun { pid: u32, fd: i32 },
+    /// An io_uring whose registered (fixed) files include an nsfs file of
+    /// it, as the ring's fdinfo `UserFiles:` shows: the file lives as long
+    /// as the ring, even with its own fd closed, and nothing reopens it.
+    IoUring { pid: u32, fd: i32 },
     /// A namespace it owns (user namespaces) or its child (pid and user
     /// namespaces), which keeps a reference to it.
     Child { ty: NsType, ns: u64 },
@@ -62,6 +66,7 @@ impl Holder {
             Holder::BindMount { .. } => "bind-mount",
             Holder::Socket { .. } => "socket",
             Holder::Tun { .. } => "tun",
+            Holder::IoUring { .. } => "io-uring",
             Holder::Child { .. } => "child",
         }
     }
@@ -73,7 +78,8 @@ impl Holder {
             | Holder::Thread { pid, .. }
             | Holder::Fd { pid, .. }
             | Holder::Socket { pid, .. }
-            | Holder::Tun { pid, .. } => Some(pid),
+            | Holder::Tun { pid, .. }
+            | Holder::IoUring { pid, .. } => Some(pid),
             Holder::BindMount { .. } | Holder::Child { .. } => None,
         }
     }
@@ -92,6 +98,7 @@ impl Holder {
             Holder::Socket { pid, .. } => (u64::from(pid), 4),
             Holder::Tun { pid, .. } => (u64::from(pid), 5),
             Holder::Child { .. } => (NONE, 6),
+            Holder::IoUring { pid, .. } => (u64::from(pid), 7),
         };
         (pid << 8) | rank
     }
@@ -114,7 +121,8 @@ impl Ord for Holder {
                 ) => (a, l).cmp(&(b, m)),
                 (Fd { fd: a, .. }, Fd { fd: b, .. })
                 | (Socket { fd: a, .. }, Socket { fd: b, .. })
-                | (Tun { fd: a, .. }, Tun { fd: b, .. }) => a.cmp(b),
+                | (Tun { fd: a, .. }, Tun { fd: b, .. })
+                | (IoUring { fd: a, .. }, IoUring { fd: b, .. }) => a.cmp(b),
                 (BindMount { path: a, mnt_ns: m }, BindMount { path: b, mnt_ns: n }) => {
                     (a, m).cmp(&(b, n))
                 }

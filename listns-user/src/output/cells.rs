@@ -95,12 +95,7 @@ impl<'a> Cells<'a> {
         self.users
             .borrow_mut()
             .entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
+            .or_insert_with(|| crate::sys::users::name_of(uid))
             .clone()
             .unwrap_or_else(|| uid.to_string())
     }
@@ -271,7 +266,7 @@ pub fn nprocs(ns: &Namespace) -> usize {
 pub fn holders_summary(ns: &Namespace) -> String {
     let mut procs = std::collections::BTreeSet::new();
     let (mut threads, mut fds, mut sockets, mut binds, mut children) = (0, 0, 0, 0, 0);
-    let mut tuns = 0;
+    let (mut tuns, mut rings) = (0, 0);
     for h in &ns.holders {
         match h {
             Holder::Process { pid, .. } => {
@@ -281,6 +276,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
             Holder::Fd { .. } => fds += 1,
             Holder::Socket { .. } => sockets += 1,
             Holder::Tun { .. } => tuns += 1,
+            Holder::IoUring { .. } => rings += 1,
             Holder::BindMount { .. } => binds += 1,
             Holder::Child { .. } => children += 1,
         }
@@ -307,6 +303,7 @@ pub fn holders_summary(ns: &Namespace) -> String {
         (fds, "fds"),
         (sockets, "sockets"),
         (tuns, "tun"),
+        (rings, "io_uring"),
         (binds, "bind"),
         (children, "children"),
     ] {
@@ -342,8 +339,9 @@ mod tests {
                 mnt_ns: 1,
             },
         );
+        inv.add_holder(NsType::Net, 9, None, Holder::IoUring { pid: 5, fd: 8 });
         let (_, ns) = inv.iter().next().unwrap();
-        assert_eq!(holders_summary(ns), "procs:2 fds:1 bind:1");
+        assert_eq!(holders_summary(ns), "procs:2 fds:1 io_uring:1 bind:1");
         assert_eq!(nprocs(ns), 2);
     }
 

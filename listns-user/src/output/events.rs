@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{contract::Time, sanitize::escape_bytes};
 use crate::inventory::live::{Change, ChangeKind, TaskEvent, TaskEventKind};
-use crate::inventory::{Namespace, NsKey};
+use crate::inventory::{Container, Namespace, NsKey};
 use crate::ns::flag_names;
 
 pub fn now_ns() -> u64 {
@@ -13,6 +13,10 @@ pub fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
+
+/// Where the continuation of a wrapped event line starts: under its first
+/// namespace, after `HH:MM:SS.micros  created  `.
+pub const INDENT: usize = 26;
 
 fn kind_name(kind: ChangeKind) -> &'static str {
     match kind {
@@ -78,10 +82,14 @@ pub fn compact_inodes(inodes: &[u64]) -> String {
 
 /// One line for a task event, naming every namespace it touched (those
 /// `changes` that were not filtered out), created first, then joined,
-/// then left:
-/// `created  uts,ipc,net 4026532385,..386,..387  by unshare pid 629 via unshare(CLONE_NEWUTS|...)`.
+/// then left, and the task's container where known:
+/// `created  uts,ipc,net 4026532385,..386,..387  by unshare pid 629 via unshare(CLONE_NEWUTS|...)  in web (0123456789ab)`.
 /// `None` when there is nothing to name.
-pub fn task_text(ev: &TaskEvent, changes: &[&Change]) -> Option<String> {
+pub fn task_text(
+    ev: &TaskEvent,
+    changes: &[&Change],
+    container: Option<&Container>,
+) -> Option<String> {
     let mut parts = Vec::new();
     for kind in [ChangeKind::Created, ChangeKind::Joined, ChangeKind::Left] {
         let of_kind: Vec<&Change> = changes.iter().copied().filter(|c| c.kind == kind).collect();
@@ -105,6 +113,9 @@ pub fn task_text(ev: &TaskEvent, changes: &[&Change]) -> Option<String> {
         ev.pid,
         how(ev)
     ));
+    if let Some(c) = container {
+        line.push_str(&format!("  in {}", escape_bytes(c.label().as_bytes())));
+    }
     Some(line)
 }
 
@@ -255,7 +266,7 @@ mod tests {
     fn hostile_comm_is_inert_text() {
         let ev = event("x\u{1b}]0;pwned\u{7}\n\"{");
         let c = new(ChangeKind::Created, NsType::Net, 4026532000);
-        let text = task_text(&ev, &[&c]).unwrap();
+        let text = task_text(&ev, &[&c], None).unwrap();
         assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
         assert!(text.contains("via unshare(CLONE_NEWNET)"), "{text}");
     }
@@ -271,19 +282,37 @@ mod tests {
             new(ChangeKind::Created, NsType::Ipc, 4026532386),
         ];
         let refs: Vec<&Change> = changes.iter().collect();
-        let line = task_text(&ev, &refs).unwrap();
+        let line = task_text(&ev, &refs, None).unwrap();
         assert_eq!(
             line,
             "22:13:20.123456  created  net,uts,ipc 4026532387,..385,..386  left net 4026531840  \
              by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)"
         );
-        assert_eq!(task_text(&ev, &[]), None, "nothing touched, no line");
+        assert_eq!(task_text(&ev, &[], None), None, "nothing touched, no line");
         ev.tid = 6;
-        let line = task_text(&ev, &refs[..1]).unwrap();
+        let line = task_text(&ev, &refs[..1], None).unwrap();
         assert!(
             line.contains("  left     net 4026531840  by unshare pid 5 tid 6 "),
             "{line}"
         );
+    }
+
+    #[test]
+    fn events_name_the_container_escaped() {
+        let ev = event("unshare");
+        let c = new(ChangeKind::Joined, NsType::Net, 4026532000);
+        let box_ = Container {
+            name: Some("web\u{1b}[2J".into()),
+            ..Container::new("podman", "0123456789abcdef")
+        };
+        let line = task_text(&ev, &[&c], Some(&box_)).unwrap();
+        assert!(
+            line.ends_with("via unshare(CLONE_NEWNET)  in web\\x1b[2J (0123456789ab)"),
+            "{line}"
+        );
+        let unnamed = Container::new("podman", "0123456789abcdef");
+        let line = task_text(&ev, &[&c], Some(&unnamed)).unwrap();
+        assert!(line.ends_with("  in podman:0123456789ab"), "{line}");
     }
 
     #[test]

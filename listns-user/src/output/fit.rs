@@ -91,9 +91,196 @@ pub fn terminal_width() -> Option<usize> {
     Some(terminal_size::terminal_size_of(&stdout).map_or(80, |(w, _)| w.0 as usize))
 }
 
+/// `line` as lines of at most `width` terminal columns. It is broken where
+/// it has two or more spaces (between the parts of an event line) where it
+/// can, else at single spaces; each continuation is indented by `indent`
+/// columns. A word longer than a continuation line is broken after a `|`
+/// or `,` in it, and where even that is not enough cut with `…` (the full
+/// form is in --json). `None` (a pipe, a file): the line as is.
+pub fn wrap(line: &str, width: Option<usize>, indent: usize) -> String {
+    let Some(width) = width.filter(|w| line.width() > *w && *w > indent + 10) else {
+        return line.to_string();
+    };
+    let room = width - indent;
+    let mut lines = vec![String::new()];
+    for (sep, part) in runs(line, 2) {
+        if part.width() <= room {
+            place(&mut lines, sep, part, width, indent);
+            continue;
+        }
+        // Too long for any line: it starts one, and is broken at spaces.
+        if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+            lines.push(" ".repeat(indent));
+        }
+        for (i, (space, word)) in runs(part, 1).into_iter().enumerate() {
+            let space = if i == 0 { sep } else { space };
+            for (j, piece) in split_long(word, room).iter().enumerate() {
+                place(
+                    &mut lines,
+                    if j == 0 { space } else { "" },
+                    piece,
+                    width,
+                    indent,
+                );
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+/// Appends `piece` (after `sep`) to the last line, or starts a new one.
+fn place(lines: &mut Vec<String>, sep: &str, piece: &str, width: usize, indent: usize) {
+    let cur = lines.last_mut().expect("one line at least");
+    if cur.trim().is_empty() {
+        cur.push_str(piece);
+    } else if cur.width() + sep.width() + piece.width() <= width {
+        cur.push_str(sep);
+        cur.push_str(piece);
+    } else {
+        lines.push(format!("{:indent$}{piece}", ""));
+    }
+}
+
+/// The parts of `line` between runs of at least `min` spaces, each with the
+/// run before it (shorter runs stay inside a part).
+fn runs(line: &str, min: usize) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let (mut sep_start, mut part_start) = (0, 0);
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b' ' {
+            let run_end = bytes[i..]
+                .iter()
+                .position(|&b| b != b' ')
+                .map_or(bytes.len(), |n| i + n);
+            if run_end - i >= min {
+                if part_start < i {
+                    out.push((&line[sep_start..part_start], &line[part_start..i]));
+                }
+                sep_start = i;
+                part_start = run_end;
+            }
+            i = run_end;
+        } else {
+            i += 1;
+        }
+    }
+    if part_start < line.len() {
+        out.push((&line[sep_start..part_start], &line[part_start..]));
+    }
+    out
+}
+
+/// A word too long for a line, in pieces of at most `room` columns,
+/// broken after `|` or `,`; a piece with no such place is cut with `…`.
+fn split_long(word: &str, room: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for part in word.split_inclusive(['|', ',']) {
+        if !cur.is_empty() && cur.width() + part.width() > room {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(part);
+    }
+    out.push(cur);
+    out.into_iter().map(|p| cut(&p, room)).collect()
+}
+
+/// Prints `listns: NOTE` on stderr, wrapped to the terminal when stderr
+/// is one (continuations indented under the note's text).
+pub fn note(text: &str) {
+    let line = format!("listns: {text}");
+    eprintln!("{}", wrap(&line, stderr_width(), 8));
+}
+
+/// The width of the terminal stderr is, as [`terminal_width`] for stdout.
+fn stderr_width() -> Option<usize> {
+    let stderr = std::io::stderr();
+    if !stderr.is_terminal() {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    Some(terminal_size::terminal_size_of(&stderr).map_or(80, |(w, _)| w.0 as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_lines_and_pipes_are_left_alone() {
+        let line = "12:00:00.000000  created  net 4026532000  by unshare pid 5";
+        assert_eq!(wrap(line, Some(100), 26), line);
+        let long = "x ".repeat(80);
+        assert_eq!(wrap(&long, None, 26), long);
+    }
+
+    #[test]
+    fn long_lines_wrap_under_the_indent_within_the_width() {
+        let line = "22:13:20.123456  created  net,uts,ipc 4026532387,..385,..386  left net \
+                    4026531840  by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)";
+        let got = wrap(line, Some(100), 26);
+        assert_eq!(
+            got,
+            format!(
+                "22:13:20.123456  created  net,uts,ipc 4026532387,..385,..386  left net 4026531840\n\
+                 {:26}by unshare pid 5 via unshare(CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC)",
+                ""
+            )
+        );
+        for l in got.lines() {
+            assert!(l.width() <= 100, "{l:?}");
+        }
+        // Nothing is lost: the words are all there, in order.
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(words(&got), words(line));
+    }
+
+    #[test]
+    fn a_part_longer_than_a_line_starts_one() {
+        let line = "12:31:42.890861  created  uts,ipc,mnt,net,pid 4026532176,..310,..175,..312,..311  \
+                    by unshare pid 31026 via \
+                    unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC)";
+        assert_eq!(
+            wrap(line, Some(100), 26),
+            format!(
+                "12:31:42.890861  created  uts,ipc,mnt,net,pid 4026532176,..310,..175,..312,..311\n\
+                 {0:26}by unshare pid 31026 via\n\
+                 {0:26}unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWUTS|CLONE_NEWIPC)",
+                ""
+            )
+        );
+    }
+
+    #[test]
+    fn a_word_longer_than_a_line_breaks_after_a_bar_or_is_cut() {
+        let flags = "via clone(CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|\
+                     CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWTIME)";
+        let got = wrap(
+            &format!("12:00:00.000000  created  net 1  {flags}"),
+            Some(60),
+            26,
+        );
+        for l in got.lines() {
+            assert!(l.width() <= 60, "{l:?}\n{got}");
+        }
+        assert!(got.contains("CLONE_NEWTIME)"), "{got}");
+        assert!(!got.contains('…'), "{got}");
+        let got = wrap(
+            &format!("12:00:00.000000  created  {}", "a".repeat(90)),
+            Some(60),
+            26,
+        );
+        let last = got.lines().last().unwrap();
+        assert!(last.ends_with('…') && last.width() == 60, "{got}");
+    }
 
     fn col(width: usize, min: usize, cut: bool, first: bool) -> Col {
         Col {

@@ -3,13 +3,16 @@
 //! names come from mounts under /run/netns in the scanner's own mount
 //! namespace.
 
-use std::{collections::HashMap, os::fd::BorrowedFd};
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, BorrowedFd},
+};
 
 use super::{hierarchy, mounts};
 use crate::{
     inventory::{Holder, Inventory},
     ns::NsType,
-    stats::ScanStats,
+    stats::{Pin, PinKind, ScanStats},
     sys,
     text::RawText,
 };
@@ -39,6 +42,17 @@ pub fn read(
         stats.mount_namespaces_read += 1;
         let parsed = mounts::parse(&buf);
         stats.mountinfo_bad_lines += parsed.bad_lines;
+        for path in &parsed.procs {
+            if proc_mount_is_empty(root, pid, path) {
+                stats.pins.push(Pin::new(
+                    PinKind::EmptyPidnsProc,
+                    pid,
+                    None,
+                    Some(mnt),
+                    path,
+                ));
+            }
+        }
         for m in parsed.mounts {
             let ns = inv.entry(m.ty, m.inum, None).1;
             if self_mnt.map(|(_, s)| s) == Some(mnt)
@@ -58,4 +72,21 @@ pub fn read(
                 .push(hierarchy::via_root(pid, &m.path));
         }
     }
+}
+
+/// Whether the `proc` mount at `path` (in the mount namespace of `pid`)
+/// lists no process: its pid namespace has no task left, and the mount
+/// holds it. Reached through `/proc/PID/root`; one that does not open is
+/// not reported.
+pub(super) fn proc_mount_is_empty(root: BorrowedFd<'_>, pid: u32, path: &[u8]) -> bool {
+    let Ok(cpath) = std::ffi::CString::new(hierarchy::via_root(pid, path)) else {
+        return false;
+    };
+    let Ok(dir) = sys::open_dir(root, &cpath) else {
+        return false;
+    };
+    // The mount point may have been covered since mountinfo was read.
+    let is_proc = nix::sys::statfs::fstatfs(&dir)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    is_proc && sys::list_numbers(dir.as_fd()).is_ok_and(|pids| pids.is_empty())
 }

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     inventory::{Holder, Inventory, Process},
     ns::NsType,
-    stats::ScanStats,
+    stats::{Pin, ScanStats},
 };
 
 /// Accumulates per-process reads into sightings.
@@ -87,6 +87,14 @@ impl Merged {
                 FdSeen::Ns { fd, ty, inum } => self.sight(ty, inum, Holder::Fd { pid, fd }),
                 FdSeen::Socket { fd, inode } => self.sockets.add(inode, pid, fd),
                 FdSeen::Tun { fd } => self.tuns.push((pid, fd)),
+                FdSeen::Ring { fd, ref files } => {
+                    for &(ty, inum) in files {
+                        self.sight(ty, inum, Holder::IoUring { pid, fd });
+                    }
+                }
+                FdSeen::Pin { fd, kind, ref link } => {
+                    stats.pins.push(Pin::new(kind, pid, Some(fd), None, link));
+                }
             }
         }
         let mut proc = Process {

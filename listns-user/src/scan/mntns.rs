@@ -18,11 +18,11 @@ use std::{
     os::fd::{AsFd, BorrowedFd},
 };
 
-use super::{hierarchy, mounts};
+use super::{bindmounts, hierarchy, mounts};
 use crate::{
     inventory::{Holder, Inventory},
     ns::NsType,
-    stats::ScanStats,
+    stats::{Pin, PinKind, ScanStats},
     sys::{self, child::InMountNs},
     text::RawText,
 };
@@ -73,6 +73,12 @@ pub fn read_unentered(
             stats.mount_namespaces_entered += 1;
             let parsed = mounts::parse(&buf);
             stats.mountinfo_bad_lines += parsed.bad_lines;
+            for path in &parsed.procs {
+                if bindmounts::proc_mount_is_empty(root, child.pid(), path) {
+                    let pin = Pin::new(PinKind::EmptyPidnsProc, 0, None, Some(mnt), path);
+                    stats.pins.push(pin);
+                }
+            }
             for m in parsed.mounts {
                 let ns = inv.entry(m.ty, m.inum, None).1;
                 ns.holders.insert(Holder::BindMount {

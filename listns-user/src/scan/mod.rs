@@ -10,7 +10,8 @@
 //! 4. `ip netns` entries (`netns`), then the mounts of mount namespaces
 //!    that no process is in, through a child that enters them (`mntns`);
 //! 5. ids, owners and parents (`hierarchy`), and NETNSID of each network
-//!    namespace opened on the way (`netnsid`);
+//!    namespace opened on the way (`netnsid`); netns ids that name no
+//!    namespace found (`nsid_tables`);
 //! 6. which namespaces are the host's (`initial`);
 //! 7. command lines and containers of the processes shown (`details`,
 //!    `container`).
@@ -26,6 +27,7 @@ pub mod attribution;
 mod bindmounts;
 pub mod container;
 mod details;
+mod fdinfo;
 pub mod hierarchy;
 pub mod host;
 pub mod initial;
@@ -34,6 +36,7 @@ mod mntns;
 pub mod mounts;
 pub mod netns;
 pub mod netnsid;
+mod nsid_tables;
 pub mod procs;
 pub mod runtime;
 pub mod sockets;
@@ -231,6 +234,9 @@ impl Scanner {
             stats.namespaces_opened = out.opened;
             stats.namespaces_unopened = out.unopened;
             stats.netnsid_failed = nsids.failed;
+            phase("ids, owners, parents");
+            // Netns ids that name no namespace found.
+            nsid_tables::read(&mut nsids, &mut stats);
             for (key, id) in nsids.found {
                 if let Some(ns) = inv.get_mut(&key) {
                     ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));

@@ -22,6 +22,8 @@ pub struct NsfsMount {
 #[derive(Debug, Default)]
 pub struct Parsed {
     pub mounts: Vec<NsfsMount>,
+    /// Mount points of `proc` mounts, unescaped.
+    pub procs: Vec<Vec<u8>>,
     pub bad_lines: usize,
 }
 
@@ -33,7 +35,8 @@ pub fn parse(content: &[u8]) -> Parsed {
             continue;
         }
         match parse_line(line) {
-            Ok(Some(m)) => out.mounts.push(m),
+            Ok(Some(Ok(m))) => out.mounts.push(m),
+            Ok(Some(Err(path))) => out.procs.push(path),
             Ok(None) => {}
             Err(()) => out.bad_lines += 1,
         }
@@ -41,8 +44,9 @@ pub fn parse(content: &[u8]) -> Parsed {
     out
 }
 
-/// `Ok(None)` for a well-formed line that is not an nsfs mount.
-fn parse_line(line: &[u8]) -> Result<Option<NsfsMount>, ()> {
+/// `Ok(None)` for a well-formed line that is neither an nsfs mount nor a
+/// `proc` mount (`Ok(Some(Err(mount point)))`).
+fn parse_line(line: &[u8]) -> Result<Option<Result<NsfsMount, Vec<u8>>>, ()> {
     let mut fields = line.split(|&b| b == b' ');
     let _id = fields.next().ok_or(())?;
     let _parent = fields.next().ok_or(())?;
@@ -58,15 +62,18 @@ fn parse_line(line: &[u8]) -> Result<Option<NsfsMount>, ()> {
             None => return Err(()),
         }
     };
+    if fstype == b"proc" {
+        return Ok(Some(Err(unescape(mount_point))));
+    }
     if fstype != b"nsfs" {
         return Ok(None);
     }
     let (ty, inum) = ns::parse_link(&unescape(root)).ok_or(())?;
-    Ok(Some(NsfsMount {
+    Ok(Some(Ok(NsfsMount {
         ty,
         inum,
         path: unescape(mount_point),
-    }))
+    })))
 }
 
 /// Undoes the kernel's `\ooo` escaping; a backslash not followed by three
@@ -127,6 +134,7 @@ this line is broken
     fn finds_nsfs_mounts_with_escapes() {
         let p = parse(SAMPLE);
         assert_eq!(p.bad_lines, 2, "the broken line and the bad root");
+        assert_eq!(p.procs, vec![b"/proc".to_vec()]);
         let got: Vec<_> = p
             .mounts
             .iter()

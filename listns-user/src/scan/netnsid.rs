@@ -86,8 +86,8 @@ pub type Answer = io::Result<Option<u32>>;
 /// One rtnetlink socket that answers NSID questions for the namespace it
 /// was opened in.
 pub struct NetnsIds {
-    socket: Socket,
-    seq: u32,
+    pub(super) socket: Socket,
+    pub(super) seq: u32,
     buf: Vec<u8>,
 }
 
@@ -191,6 +191,11 @@ pub struct Collector {
     /// Opened at the first namespace; `Err` once opening failed.
     ids: Option<Result<NetnsIds, ()>>,
     pending: Vec<(crate::inventory::NsKey, std::os::fd::OwnedFd)>,
+    /// The namespaces asked, kept open (up to [`super::nsid_tables::KEEP`])
+    /// for matching the netns id tables (`nsid_tables`).
+    pub kept: Vec<(crate::inventory::NsKey, std::os::fd::OwnedFd)>,
+    /// More namespaces than that were found: the tables are not read.
+    pub too_many: bool,
     /// Every namespace asked and its id (`None`: unassigned).
     pub found: Vec<(crate::inventory::NsKey, Option<u32>)>,
     /// Namespaces whose id could not be asked for.
@@ -208,6 +213,8 @@ impl Collector {
         Collector {
             ids: None,
             pending: Vec::new(),
+            kept: Vec::new(),
+            too_many: false,
             found: Vec::new(),
             failed: 0,
         }
@@ -252,6 +259,19 @@ impl Collector {
                 self.failed += pending.len();
             }
         }
+        if self.kept.len() + pending.len() <= super::nsid_tables::KEEP {
+            self.kept.extend(pending);
+        } else {
+            self.too_many = true;
+        }
+    }
+
+    /// The socket opened for the scan, if it opened.
+    pub fn socket(&mut self) -> Option<&mut NetnsIds> {
+        let ids = self.ids.get_or_insert_with(|| {
+            NetnsIds::open().map_err(|e| log::warn!("NETNSID unavailable: {e}"))
+        });
+        ids.as_mut().ok()
     }
 }
 

@@ -10,7 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
 
+use super::fdinfo;
 use crate::ns::{self, NsType};
+use crate::stats::PinKind;
 use crate::sys::{self, NumName};
 
 /// The links under `ns/`, in the order slots are stored.
@@ -92,12 +94,33 @@ pub fn parse_stat(content: &[u8]) -> Option<Stat> {
     })
 }
 
-/// An nsfs fd, a socket fd or a tun/tap fd seen in `/proc/PID/fd`.
+/// An nsfs fd, a socket fd, a tun/tap fd, an io_uring holding nsfs files
+/// or an fd that pins what cannot be opened, seen in `/proc/PID/fd`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdSeen {
-    Ns { fd: i32, ty: NsType, inum: u64 },
-    Socket { fd: i32, inode: u64 },
-    Tun { fd: i32 },
+    Ns {
+        fd: i32,
+        ty: NsType,
+        inum: u64,
+    },
+    Socket {
+        fd: i32,
+        inode: u64,
+    },
+    Tun {
+        fd: i32,
+    },
+    /// The namespaces among an io_uring's registered files.
+    Ring {
+        fd: i32,
+        files: Vec<(NsType, u64)>,
+    },
+    /// An fd that pins a namespace no one can open; its link text.
+    Pin {
+        fd: i32,
+        kind: PinKind,
+        link: Vec<u8>,
+    },
 }
 
 /// Everything read about one process.
@@ -273,6 +296,11 @@ fn read_fds(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
                     }
                 } else if text == b"/dev/net/tun" {
                     out.fds.push(FdSeen::Tun { fd: fd as i32 });
+                } else if let Some(kind) = fdinfo::classify(text) {
+                    let text = text.to_vec();
+                    if let Some(seen) = read_fdinfo(fddir.as_fd(), fd, kind, text) {
+                        out.fds.push(seen);
+                    }
                 } else if text.ends_with(b"]")
                     && let Some((ty, inum)) = ns::parse_link(text)
                 {
@@ -295,6 +323,33 @@ fn read_fds(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
             Err(Errno::ENOENT) => {}
             Err(_) => out.fds_failed += 1,
         }
+    }
+}
+
+/// What an io_uring, pidfd or /proc fd pins, from its fdinfo where needed.
+fn read_fdinfo(
+    fddir: BorrowedFd<'_>,
+    fd: u32,
+    kind: fdinfo::Kind,
+    link: Vec<u8>,
+) -> Option<FdSeen> {
+    let fd = fd as i32;
+    let info = || {
+        let name = std::ffi::CString::new(format!("../fdinfo/{fd}")).ok()?;
+        let mut buf = Vec::new();
+        sys::read_at(fddir, &name, &mut buf).ok().map(|_| buf)
+    };
+    match kind {
+        fdinfo::Kind::Ring => {
+            let files = fdinfo::ring_files(&info()?);
+            (!files.is_empty()).then_some(FdSeen::Ring { fd, files })
+        }
+        fdinfo::Kind::Pidfd => fdinfo::pidfd_exited(&info()?).then_some(FdSeen::Pin {
+            fd,
+            kind: PinKind::DeadPidfd,
+            link,
+        }),
+        fdinfo::Kind::Pin(kind) => Some(FdSeen::Pin { fd, kind, link }),
     }
 }
 

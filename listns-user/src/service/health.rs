@@ -41,8 +41,12 @@ impl Default for Health {
 impl Health {
     /// The watch loop is alive and has written what it had.
     pub fn beat(&self) {
+        self.beat_at(self.start.elapsed());
+    }
+
+    fn beat_at(&self, now: Duration) {
         self.beat_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+            .store(now.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn set_fallback(&self, on: bool) {
@@ -54,8 +58,15 @@ impl Health {
     }
 
     /// The tracer is attached (or watch fell back to rescans) and the
-    /// initial inventory is out: watching from now on.
+    /// initial inventory is out: watching from now on. The stall clock of
+    /// `/livez` starts here: the loop beats only once the start-up scan is
+    /// over, and a long start-up (a big node) is not a stall.
     pub fn set_started(&self) {
+        self.set_started_at(self.start.elapsed());
+    }
+
+    fn set_started_at(&self, now: Duration) {
+        self.beat_at(now);
         self.started.store(true, Ordering::Relaxed);
     }
 
@@ -70,6 +81,11 @@ impl Health {
     }
 
     fn stalled_at(&self, now: Duration) -> Option<String> {
+        if !self.started.load(Ordering::Relaxed) {
+            // Starting is /healthz's business (503 "starting"); liveness
+            // counts from the end of the start-up scan.
+            return None;
+        }
         let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
         (since > STALL_AFTER).then(|| {
             format!(
@@ -143,5 +159,24 @@ mod tests {
         let stalled = h.problem_at(Duration::from_secs(30)).unwrap();
         assert!(stalled.starts_with("consumer stalled"), "{stalled}");
         assert_eq!(h.stalled_at(Duration::from_secs(30)), Some(stalled));
+    }
+
+    #[test]
+    fn liveness_counts_from_the_end_of_start_up() {
+        let h = Health::default();
+        h.beat_at(Duration::ZERO);
+        // A start-up scan of 60 s (a big node): starting, not stalled.
+        assert_eq!(h.stalled_at(Duration::from_secs(60)), None);
+        assert!(
+            h.problem_at(Duration::from_secs(60))
+                .unwrap()
+                .starts_with("starting")
+        );
+        h.set_started_at(Duration::from_secs(60));
+        assert_eq!(h.stalled_at(Duration::from_secs(65)), None);
+        assert_eq!(h.problem_at(Duration::from_secs(65)), None);
+        // From then on the loop must beat.
+        let stalled = h.stalled_at(Duration::from_secs(71)).unwrap();
+        assert!(stalled.contains("for 11 s"), "{stalled}");
     }
 }

@@ -28,6 +28,12 @@ pub struct RequestLabels {
     pub code: u16,
 }
 
+/// A kind of thing a scan reads (`listns_last_scan_unread`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnreadLabel {
+    pub what: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
@@ -46,6 +52,9 @@ pub struct Metrics {
     pub lost: Counter,
     pub rescans: Counter,
     pub scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub scan_unread: Family<UnreadLabel, Gauge>,
+    /// Unix time of the watch loop's last tick (once a second).
+    pub tick_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub lag: Histogram,
     pub hooks: Family<HookLabel, Gauge>,
     pub api_requests: Family<RequestLabels, Counter>,
@@ -82,6 +91,8 @@ impl Metrics {
             lost: Counter::default(),
             rescans: Counter::default(),
             scan_seconds: Gauge::default(),
+            scan_unread: Family::default(),
+            tick_seconds: Gauge::default(),
             // 1 ms to about 16 s.
             lag: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                 0.001, 2.0, 15,
@@ -142,6 +153,17 @@ impl Metrics {
             "Duration of the last full scan",
             prometheus_client::registry::Unit::Seconds,
             m.scan_seconds.clone(),
+        );
+        registry.register(
+            "last_scan_unread",
+            "What the last full scan could not read, by kind (denied, failed; not processes that ended mid-scan)",
+            m.scan_unread.clone(),
+        );
+        registry.register_with_unit(
+            "loop_heartbeat_timestamp",
+            "Unix time of the watch loop's last tick (once a second): an alert on time() minus it finds a stalled loop",
+            prometheus_client::registry::Unit::Seconds,
+            m.tick_seconds.clone(),
         );
         registry.register_with_unit(
             "event_lag",
@@ -236,6 +258,9 @@ mod tests {
             .set(1);
         m.lag.observe(0.002);
         m.scan_seconds.set(0.25);
+        m.scan_unread
+            .get_or_create(&UnreadLabel { what: "fds" })
+            .set(2);
         let text = m.encode();
         for line in [
             "listns_namespaces_created_total{type=\"net\"} 3",
@@ -243,6 +268,7 @@ mod tests {
             "listns_namespaces{type=\"pid\"} 0",
             "listns_hook_attached{hook=\"sched_process_fork\"} 1",
             "listns_last_scan_duration_seconds 0.25",
+            "listns_last_scan_unread{what=\"fds\"} 2",
             "listns_event_lag_seconds_count 1",
             "listns_ringbuf_lost_records_total 0",
             "listns_rescans_total 0",

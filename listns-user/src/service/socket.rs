@@ -43,13 +43,13 @@ pub enum Bound {
 /// only, and by `group` when given.
 pub fn bind(path: &Path, group: Option<&str>) -> io::Result<Bound> {
     let gid = group
-        .map(|g| match nix::unistd::Group::from_name(g) {
-            Ok(Some(g)) => Ok(g.gid),
+        .map(|g| match crate::sys::users::group_id(g) {
+            Ok(Some(gid)) => Ok(nix::unistd::Gid::from_raw(gid)),
             Ok(None) => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no group {g:?}"),
             )),
-            Err(e) => Err(io::Error::from(e)),
+            Err(e) => Err(e),
         })
         .transpose()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use super::{
     Health, Metrics,
-    metrics::of_type,
+    metrics::{UnreadLabel, of_type},
     server::{self, Access, Listener, Routes},
     socket::{self, Bound, SocketFile},
 };
@@ -194,18 +194,28 @@ impl Telemetry {
         self.metrics.lost.inc_by(n);
     }
 
-    pub fn rescan(&self, elapsed_ms: f64) {
+    pub fn rescan(&self, stats: &ScanStats) {
         self.metrics.rescans.inc();
-        self.scanned(elapsed_ms);
+        self.scanned(stats);
     }
 
-    pub fn scanned(&self, elapsed_ms: f64) {
-        self.metrics.scan_seconds.set(elapsed_ms / 1e3);
+    /// A full scan ended: how long it took and what it could not read.
+    pub fn scanned(&self, stats: &ScanStats) {
+        self.metrics.scan_seconds.set(stats.elapsed_ms / 1e3);
+        for (what, n) in unread(stats) {
+            self.metrics
+                .scan_unread
+                .get_or_create(&UnreadLabel { what })
+                .set(n as i64);
+        }
     }
 
     /// Once a second: the loop is alive; namespaces alive and hidden now.
     pub fn tick(&self, inv: &Inventory) {
         self.health.beat();
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            self.metrics.tick_seconds.set(now.as_secs_f64());
+        }
         if let Some(api) = &self.api {
             self.metrics.api_cut.inc_by(server::streams_cut(api));
             self.metrics.api_streams.set(api.streams() as i64);
@@ -231,4 +241,21 @@ impl Telemetry {
                 .set(hidden[i]);
         }
     }
+}
+
+/// What a scan could not read, by kind, for `listns_last_scan_unread`
+/// (processes that ended mid-scan are not counted: that is no error).
+fn unread(s: &ScanStats) -> [(&'static str, usize); 10] {
+    [
+        ("processes", s.processes_denied + s.processes_failed),
+        ("ns_links", s.links_failed),
+        ("threads", s.threads_failed),
+        ("fds", s.fds_failed + s.fd_dirs_failed),
+        ("sockets", s.sockets_failed),
+        ("tun", s.tun_failed),
+        ("mount_namespaces", s.mount_namespaces_unentered),
+        ("mountinfo", s.mountinfo_failed + s.mountinfo_bad_lines),
+        ("netns_entries", s.netns_failed),
+        ("netnsid", s.netnsid_failed),
+    ]
 }

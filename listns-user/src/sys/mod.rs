@@ -11,6 +11,7 @@
 //! - [`listns`]: the `listns(2)` syscall.
 //! - [`bpf`]: the batched map delete aya lacks.
 //! - [`child`]: a command held before exec; a child inside a mount namespace.
+//! - [`users`]: user and group names, without NSS in a static build.
 //!
 //! This module imports nothing from the rest of the crate.
 
@@ -20,6 +21,7 @@ pub mod fs;
 pub mod listns;
 pub mod nsfs;
 pub mod pidfd;
+pub mod users;
 
 pub use fs::{
     NumName, fstat, fstatat, list_names, list_numbers, open_dir, open_path_dir, open_read,

@@ -1,4 +1,4 @@
-//! The following half of `listns watch` (`-- COMMAND`, `--pid PID`):
+//! The following half of `listns watch` (`-- COMMAND`, `--follow-pid PID`):
 //! starting or attaching to the followed process, waiting for the fate of
 //! its namespaces once it exited, and the summary.
 
@@ -8,19 +8,19 @@ use super::{Watch, next_batch, sleep_until};
 use crate::{
     app::follow::Followee,
     cli::WatchArgs,
-    output::{events, summary::Subject},
+    output::{events, fit, summary::Subject},
 };
 
 impl Watch {
-    /// Runs the command, or attaches to `--pid`, with the kernel following it.
+    /// Runs the command, or attaches to `--follow-pid`, with the kernel following it.
     pub(super) fn follow(&mut self, args: &WatchArgs) -> anyhow::Result<Followee> {
         let tracer = self.tracer.as_mut().expect("following starts the tracer");
         let mut insert = |pid| tracer.follow(pid).map_err(anyhow::Error::from);
-        let f = match args.pid {
+        let f = match args.follow_pid {
             Some(pid) => Followee::attach(pid, insert)?,
             None => Followee::spawn(&args.command, &mut insert)?,
         };
-        eprintln!("listns: following pid {} and its descendants", f.pid);
+        fit::note(&format!("following pid {} and its descendants", f.pid));
         Ok(f)
     }
 

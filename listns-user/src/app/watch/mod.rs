@@ -1,6 +1,6 @@
 //! `listns watch`: start the tracer, scan, print the inventory, then print
 //! every namespace event as it happens and keep the inventory current.
-//! With `-- COMMAND` or `--pid PID` it follows one process tree and ends
+//! With `-- COMMAND` or `--follow-pid PID` it follows one process tree and ends
 //! with a summary of what that tree did with namespaces.
 //!
 //! The tracer starts before the scan so that nothing created while the scan
@@ -23,27 +23,23 @@ use super::{
 mod following;
 mod remote;
 mod serving;
+mod start;
 mod waits;
 use crate::{
     api::Publisher,
     cli::WatchArgs,
     inventory::{Inventory, NsKey, followed::Followed, live::ChangeKind},
-    lifecycle::{Lifecycle, Method, Tuning, Verdict, listns_syscall},
+    lifecycle::{Lifecycle, Verdict, listns_syscall},
     output::contract::{Lost, Rescan, Time},
     output::{
-        Selection,
-        contract::VerdictKind,
-        events,
-        sink::Sink,
-        stream::{self, EventWriter},
-        summary::Subject,
+        contract::VerdictKind, events, fit, sink::Sink, stream::EventWriter, summary::Subject,
     },
-    scan::{Scanner, attribution::Containers, host, initial},
-    service::{Telemetry, privileges},
+    scan::{Scanner, attribution::Containers},
+    service::Telemetry,
     stats::ScanStats,
-    trace::{Batch, Options, Tracer},
+    trace::{Batch, Tracer},
 };
-use serving::{serve, wanted};
+use serving::wanted;
 use waits::{exited, next_batch, sleep_until};
 
 /// How often watch rescans when the tracer cannot run.
@@ -71,17 +67,14 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let following = !args.command.is_empty() || args.pid.is_some();
+    let following = args.following();
     let mut w = Watch::start(&args, following)?;
     let followee = if following {
         Some(w.follow(&args)?)
     } else {
         None
     };
-    let stop = sleep_until(
-        args.duration
-            .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s)),
-    );
+    let stop = sleep_until(args.duration.map(|d| tokio::time::Instant::now() + d));
     tokio::pin!(stop);
     let mut fallback = tokio::time::interval(FALLBACK_RESCAN);
     fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -112,7 +105,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = sigint.recv() => {
                 if ours && !interrupted {
                     interrupted = true;
-                    eprintln!("listns: waiting for the command to exit (interrupt again to stop now)");
+                    fit::note("waiting for the command to exit (interrupt again to stop now)");
                     continue;
                 }
                 break;
@@ -130,8 +123,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut status = ExitCode::SUCCESS;
     if let Some(f) = &followee {
-        w.settle(Duration::from_secs_f64(args.settle.max(0.0)))
-            .await?;
+        w.settle(args.settle).await?;
         let subject = Subject {
             command: f.command.clone(),
             pid: f.pid,
@@ -168,148 +160,6 @@ struct Watch {
 }
 
 impl Watch {
-    /// Starts the tracer (or says why it cannot and what that misses),
-    /// scans, seeds the kernel's map and prints the inventory.
-    fn start(args: &WatchArgs, following: bool) -> anyhow::Result<Watch> {
-        // A bad -Q fails before any program loads.
-        let filter = args
-            .filter
-            .as_deref()
-            .map(stream::event_filter)
-            .transpose()?;
-        let proc_root = PathBuf::from("/proc");
-        if let Some(partial) = host::check(&proc_root) {
-            eprintln!("listns: {partial}");
-        }
-        let out =
-            EventWriter::new(Sink::open(args.output.as_deref())?, args.json).with_filter(filter);
-        let telemetry = serve(args)?;
-        let opts = Options {
-            initial: initial::quick(&proc_root),
-            btf: args.btf.clone(),
-            ring_bytes: args.ring_buffer_size,
-            follow: following,
-            ..Options::default()
-        };
-        let tracer = match Tracer::start(&opts) {
-            Ok(t) => {
-                for line in t.status.notes.iter().chain(&t.status.failed) {
-                    eprintln!("listns: {line}");
-                }
-                Some(t)
-            }
-            Err(e) if following => {
-                return Err(anyhow::Error::new(e)
-                    .context("following a process tree needs the tracer, which cannot start"));
-            }
-            Err(e) => {
-                eprintln!(
-                    "listns: cannot start the tracer: {:#}\nlistns: falling back to a rescan every {} s: \
-                     namespaces that live shorter than that are missed and creators are unknown \
-                     (`discovered` events instead of `created`)",
-                    anyhow::Error::new(e),
-                    FALLBACK_RESCAN.as_secs()
-                );
-                None
-            }
-        };
-        if let Some(t) = &telemetry {
-            t.tracer(
-                tracer
-                    .as_ref()
-                    .map(|t| (t.status.attached.as_slice(), t.status.missing.as_slice())),
-            );
-        }
-        let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
-        if let Some(t) = &telemetry {
-            t.scanned(stats.elapsed_ms);
-        }
-        // Loaded and attached: from here on only what the loop uses. A
-        // command listns starts keeps the bounding set, so that it runs
-        // with the privileges it was given.
-        // Root, or a service given capabilities (systemd's
-        // AmbientCapabilities= for an unprivileged user) alike.
-        if let Err(e) = privileges::drop_unneeded(args.command.is_empty()) {
-            eprintln!(
-                "listns: could not drop unneeded capabilities ({e}); running with all of them"
-            );
-        }
-        if let Some(summary) = stats.summary() {
-            eprintln!("listns: {summary}");
-        }
-        let (method, how) = Method::detect();
-        eprintln!("listns: {how}");
-        match listns_syscall::list_all() {
-            Ok(ids) => {
-                let n = inv.add_unexplained(&ids, |id| method.inode_of(id)).len();
-                if n > 0 {
-                    eprintln!(
-                        "listns: listns() knows {n} namespaces that no scan explains: listed as hidden"
-                    );
-                }
-            }
-            Err(e) => eprintln!(
-                "listns: {e}: namespaces created before this start and held where no scan looks cannot be found"
-            ),
-        }
-        let tuning = Tuning {
-            forget_after: Duration::from_secs_f64(args.forget_after),
-            max_gone: args.max_gone,
-            ..Tuning::default()
-        };
-        let print = WatchFilter {
-            types: args.types.clone(),
-            container: args.container.clone(),
-            follow: following,
-        };
-        if let Some(want) = &print.container
-            && !inv
-                .processes
-                .values()
-                .any(|p| p.container.as_ref().is_some_and(|c| c.matches(want)))
-        {
-            eprintln!(
-                "listns: no running container is called {want:?}: only events of one that starts under that name or id will show"
-            );
-        }
-        let api = telemetry
-            .as_ref()
-            .and_then(|t| t.api.clone())
-            .map(Publisher::new);
-        let mut w = Watch {
-            api,
-            stats,
-            containers: Containers::new(proc_root.clone()),
-            proc_root,
-            tracer,
-            inv,
-            lifecycle: Lifecycle::new(method, tuning, Instant::now()),
-            out,
-            telemetry,
-            print,
-            followed: following.then(Followed::new),
-            loss_rescan: None,
-        };
-        w.seed();
-        w.publish();
-        // A command run here has no namespaces yet: its events say it all.
-        if !args.events_only && args.command.is_empty() {
-            let filter = Selection {
-                types: args.types.clone(),
-                pid: args.pid,
-                ..Selection::default()
-            };
-            let print = &w.print;
-            w.out
-                .existing(&w.inv, &filter, |cells, k, ns| print.existing(cells, k, ns))?;
-        }
-        w.out.flush()?;
-        if let Some(t) = &w.telemetry {
-            t.started();
-        }
-        Ok(w)
-    }
-
     /// Applies the kernel's records and prints what passes the filters;
     /// after lost records, schedules a rescan.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
@@ -323,7 +173,7 @@ impl Watch {
             let ev = &owned;
             let changes = self.inv.apply(ev);
             let creates = changes.iter().any(|c| c.kind == ChangeKind::Created);
-            let container = if creates || self.print.container.is_some() {
+            let mut container = if creates || self.print.container.is_some() {
                 self.containers.of(ev)
             } else {
                 None
@@ -352,7 +202,12 @@ impl Watch {
                 .iter()
                 .filter(|c| self.print.change(ev, container.as_ref(), c))
                 .collect();
-            self.out.task(ev, &shown)?;
+            // Joined and left lines name the container too: looked up
+            // only for a line that is printed.
+            if container.is_none() && !creates && !shown.is_empty() {
+                container = self.containers.of(ev);
+            }
+            self.out.task(ev, &shown, container.as_ref())?;
             if ev.process_gone() {
                 self.containers.forget(ev.pid);
             }
@@ -484,7 +339,7 @@ impl Watch {
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
         let (new, stats) = Scanner::new(&self.proc_root).scan()?;
         if let Some(t) = &self.telemetry {
-            t.rescan(stats.elapsed_ms);
+            t.rescan(&stats);
         }
         let rescan = self.inv.merge_rescan(new);
         self.stats = stats;
@@ -524,9 +379,10 @@ impl Watch {
         };
         let failed = t.seed(&self.inv);
         if failed > 0 {
-            eprintln!(
-                "listns: {failed} namespaces could not be marked as known in the kernel; they may be reported as created when joined"
-            );
+            fit::note(&format!(
+                "{failed} namespaces could not be marked as known in the kernel; they may be \
+                 reported as created when joined"
+            ));
         }
     }
 

@@ -5,7 +5,7 @@
 //! same JSON lines (without the stream's `cursor`), the same `-Q`, `-t` and
 //! `--container`. No reconnection: a stream that ends or is cut is an error.
 
-use std::{borrow::Cow, process::ExitCode, time::Duration};
+use std::{borrow::Cow, process::ExitCode};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -23,6 +23,7 @@ use crate::{
     output::{
         Selection,
         contract::{self, ApiError, Container, Task, Time, VerdictKind, Which},
+        fit,
         sink::Sink,
         stream::{self, EventWriter},
     },
@@ -49,15 +50,22 @@ async fn run(args: &WatchArgs, from: &str) -> anyhow::Result<ExitCode> {
     let client = Client::new(from, args.token_file.as_deref())?;
     let local = matches!(client.target(), Target::Unix(_));
     if args.container.is_some() && !local {
-        eprintln!(
-            "listns: --container over TCP: the tasks of created, joined and left events cannot be \
-             looked up from here; only gone, hidden and discovered lines (their creator's container) match"
+        fit::note(
+            "--container over TCP: the tasks of created, joined and left events cannot be \
+             looked up from here; only gone, hidden and discovered lines (their creator's \
+             container) match",
         );
     }
     // The stream first, so that nothing between the inventory and it is missed.
     let mut events = client.stream("/v1/events/stream").await?;
-    let mut out =
-        EventWriter::new(Sink::open(args.output.as_deref())?, args.json).with_filter(filter);
+    let mut out = EventWriter::new(Sink::open(args.events_file.as_deref())?, args.json)
+        .with_filter(filter)
+        .with_width(
+            args.events_file
+                .is_none()
+                .then(fit::terminal_width)
+                .flatten(),
+        );
     let print = WatchFilter {
         types: args.types.clone(),
         container: args.container.clone(),
@@ -79,7 +87,7 @@ async fn run(args: &WatchArgs, from: &str) -> anyhow::Result<ExitCode> {
         (local && args.container.is_some()).then(|| Containers::new("/proc".into()));
     let stop = async {
         match args.duration {
-            Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+            Some(d) => tokio::time::sleep(d).await,
             None => std::future::pending().await,
         }
     };
@@ -128,6 +136,9 @@ struct ChangeIn<'a> {
     uid: u32,
     fd: Option<i32>,
     cgroup_id: u64,
+    /// Absent from watchers older than this field.
+    #[serde(default, borrow)]
+    container: Option<Container<'a>>,
 }
 
 /// A verdict line (`gone`, `hidden`, `discovered`).
@@ -161,10 +172,13 @@ fn write<W: std::io::Write>(
         _ => None,
     };
     if let Some(kind) = kind {
-        let (ev, change) = task_event(kind, ChangeIn::deserialize(line)?)?;
-        let container = containers.and_then(|c| c.of(&ev));
+        let mut c = ChangeIn::deserialize(line)?;
+        let sent = c.container.take().map(crate::inventory::Container::from);
+        let (ev, change) = task_event(kind, c)?;
+        // The watcher's word, else a lookup here for --container.
+        let container = sent.or_else(|| containers.and_then(|c| c.of(&ev)));
         if print.change(&ev, container.as_ref(), &change) {
-            out.task(&ev, &[&change])?;
+            out.task(&ev, &[&change], container.as_ref())?;
         }
         return Ok(());
     }

@@ -12,7 +12,8 @@ fn created() -> Value {
         "cursor": 3, "event": "created", "time": "2023-11-14T22:13:20.123456Z",
         "type": "net", "ns": 4026532385u64, "id": 12, "link": "net", "pid": 629,
         "tid": 630, "comm": "unshare", "syscall": "unshare", "flags": ["CLONE_NEWNET"],
-        "ppid": 1, "uid": 0, "fd": null, "cgroup_id": 77
+        "ppid": 1, "uid": 0, "fd": null, "cgroup_id": 77,
+        "container": {"runtime": "podman", "id": "0123456789abcdef", "name": "db"}
     })
 }
 
@@ -45,7 +46,8 @@ fn text_lines_are_the_local_ones() {
     let text = printed(false, None, WatchFilter::default(), &[created(), hidden()]);
     assert_eq!(
         text,
-        "22:13:20.123456  created  net 4026532385  by unshare pid 629 tid 630 via unshare(CLONE_NEWNET)\n\
+        "22:13:20.123456  created  net 4026532385  by unshare pid 629 tid 630 via \
+         unshare(CLONE_NEWNET)  in db (0123456789ab)\n\
          22:13:21.000001  HIDDEN   uts 4026532001  alive, but nothing a scan can see holds it;  \
          created by sh\\xff pid 12 via clone at 22:13:20.123456\n"
     );
@@ -95,10 +97,14 @@ fn filters_apply_as_locally() {
         container: Some(c.into()),
         ..Default::default()
     };
-    // No container lookup here: the change's task has none; the verdict's
-    // creator is in "web".
+    // No container lookup here: the change's task is in "db" as the
+    // watcher said; the verdict's creator is in "web".
     assert_eq!(only(None, container("web")), vec![json!("hidden")]);
-    assert_eq!(only(None, container("db")), Vec::<Value>::new());
+    assert_eq!(only(None, container("db")), vec![json!("created")]);
+    let mut unknown = created();
+    unknown["container"] = Value::Null;
+    let lines = printed(true, None, container("db"), &[unknown]);
+    assert_eq!(lines, "", "a task in no known container");
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub(super) fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
     let default_socket = args.api_socket.as_os_str() == crate::api::DEFAULT_SOCKET;
     // A followed command is a short look at one tree: it serves the API
     // only where it is asked to.
-    let following = !args.command.is_empty() || args.pid.is_some();
+    let following = args.following();
     let serving = Serving {
         metrics: args.metrics,
         socket: (!(args.no_api || following && default_socket && args.api_group.is_none()))
@@ -43,7 +43,7 @@ pub(super) fn serve(args: &WatchArgs) -> anyhow::Result<Option<Telemetry>> {
     }
     let (t, notes) = Telemetry::serve(serving)?;
     for n in notes {
-        eprintln!("listns: {n}");
+        crate::output::fit::note(&n);
     }
     Ok(Some(t))
 }

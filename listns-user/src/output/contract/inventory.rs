@@ -275,6 +275,7 @@ fn holder(h: Holder<'_>) -> Result<inv::Holder, BadDocument> {
         },
         Holder::Socket { pid, fd } => inv::Holder::Socket { pid, fd },
         Holder::Tun { pid, fd } => inv::Holder::Tun { pid, fd },
+        Holder::IoUring { pid, fd } => inv::Holder::IoUring { pid, fd },
         Holder::Child { ty, ns } => inv::Holder::Child { ty, ns },
     })
 }

@@ -348,6 +348,9 @@ pub enum Holder<'a> {
     Socket { pid: u32, fd: i32 },
     /// A tun/tap fd whose device lives in it (a network namespace).
     Tun { pid: u32, fd: i32 },
+    /// An io_uring (fd `fd` of `pid`) whose registered files include an
+    /// nsfs file of it, with that file's own fd closed.
+    IoUring { pid: u32, fd: i32 },
     /// A namespace it owns or parents, which keeps a reference to it.
     Child {
         #[serde(rename = "type")]
@@ -373,6 +376,7 @@ impl<'a> From<&'a inv::Holder> for Holder<'a> {
             }
             H::Socket { pid, fd } => Holder::Socket { pid, fd },
             H::Tun { pid, fd } => Holder::Tun { pid, fd },
+            H::IoUring { pid, fd } => Holder::IoUring { pid, fd },
             H::Child { ty, ns } => Holder::Child { ty, ns },
         }
     }

@@ -119,7 +119,7 @@ fn change_lines_carry_the_event() {
             "event": "joined", "time": "2023-11-14T22:13:20.123456Z", "type": "net",
             "ns": 4026532000u64, "id": 77, "link": "net", "pid": 7, "tid": 8, "ppid": 1,
             "uid": 0, "comm": "a\u{fffd}b\u{1b}[2J", "comm_hex": "61ff621b5b324a",
-            "syscall": "setns", "flags": ["CLONE_NEWNET"], "fd": 3, "cgroup_id": 9,
+            "syscall": "setns", "flags": ["CLONE_NEWNET"], "fd": 3, "cgroup_id": 9, "container": null,
         })
     );
     // A hostile comm stays one valid line.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Container, Hex, Holders, NamespaceRow, Origin, Task, Text, Time, Which, exact};
 use crate::inventory::{
-    Namespace, NsKey,
+    self as inv, Namespace, NsKey,
     live::{self, ChangeKind, TaskEvent, TaskEventKind},
 };
 
@@ -38,9 +38,19 @@ pub enum WatchLine<'a> {
 }
 
 impl<'a> WatchLine<'a> {
-    /// The line for one namespace a task event created, joined or left.
+    /// The line for one namespace a task event created, joined or left
+    /// (its container unknown).
     pub fn change(ev: &'a TaskEvent, c: &live::Change) -> Self {
-        let line = Change::new(ev, c);
+        Self::change_in(ev, c, None)
+    }
+
+    /// The same, with the task's container where known.
+    pub fn change_in(
+        ev: &'a TaskEvent,
+        c: &live::Change,
+        container: Option<&'a inv::Container>,
+    ) -> Self {
+        let line = Change::new(ev, c, container);
         match c.kind {
             ChangeKind::Created => WatchLine::Created(line),
             ChangeKind::Joined => WatchLine::Joined(line),
@@ -97,10 +107,13 @@ pub struct Change<'a> {
     pub fd: Option<i32>,
     /// The id of the task's cgroup (the inode of its cgroup2 directory).
     pub cgroup_id: u64,
+    /// The task's container (its name and id); null when it is in none,
+    /// or when that could not be told (a task that exited at once).
+    pub container: Option<Container<'a>>,
 }
 
 impl<'a> Change<'a> {
-    pub fn new(ev: &'a TaskEvent, c: &live::Change) -> Self {
+    pub fn new(ev: &'a TaskEvent, c: &live::Change, container: Option<&'a inv::Container>) -> Self {
         Change {
             time: Time(ev.time_ns),
             which: Which::from(&c.key),
@@ -110,6 +123,7 @@ impl<'a> Change<'a> {
             uid: ev.uid,
             fd: (ev.kind == TaskEventKind::Setns).then_some(ev.fd),
             cgroup_id: ev.cgroup_id,
+            container: container.map(Container::from),
         }
     }
 }

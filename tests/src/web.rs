@@ -5,6 +5,7 @@
 //! packaging/install-test-deps.sh (component `chromium`) when missing.
 
 use std::{
+    io::{Read, Write},
     net::TcpStream,
     os::unix::process::CommandExt,
     path::PathBuf,
@@ -260,4 +261,43 @@ fn which(tool: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A watcher serving the API (and the page) on loopback port `port`.
+pub fn watcher(port: u16, extra: &[&str]) -> (crate::watch::Watch, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("api.sock");
+    let port_s = port.to_string();
+    let mut args = vec![
+        "--events-only",
+        "--api-socket",
+        sock.to_str().unwrap(),
+        "--api",
+        &port_s,
+    ];
+    args.extend_from_slice(extra);
+    let w = crate::watch::Watch::spawn(&args);
+    let up = crate::wait_for(Duration::from_secs(60), || {
+        let a =
+            crate::api::get(&crate::api::At::Unix(&sock), "/v1/namespaces?type=net", &[]).ok()?;
+        (a.status == 200).then_some(())
+    });
+    assert!(up.is_some(), "the API never answered: {:?}", w.stderr());
+    (w, dir)
+}
+
+/// A raw GET with the Host header given: (status, head, body).
+pub fn get_as(port: u16, host: &str, path: &str, extra: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
 }

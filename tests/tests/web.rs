@@ -3,62 +3,13 @@
 //! kernel with stat), and Debian's headless chromium driven over
 //! WebDriver. Screenshots go to target/web-screenshots/.
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    process::Command,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use listns_tests::{
-    free_port, listns_bin, ns_inode, wait_for,
-    watch::Watch,
-    web::{Browser, Sandbox, require_browser},
+    free_port, listns_bin, ns_inode,
+    web::{Browser, Sandbox, get_as, require_browser, watcher},
 };
 use serde_json::{Value, json};
-
-/// A watcher serving the API (and the page) on loopback port `port`.
-fn watcher(port: u16, extra: &[&str]) -> (Watch, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("api.sock");
-    let port_s = port.to_string();
-    let mut args = vec![
-        "--events-only",
-        "--api-socket",
-        sock.to_str().unwrap(),
-        "--api",
-        &port_s,
-    ];
-    args.extend_from_slice(extra);
-    let w = Watch::spawn(&args);
-    let up = wait_for(Duration::from_secs(60), || {
-        let a = listns_tests::api::get(
-            &listns_tests::api::At::Unix(&sock),
-            "/v1/namespaces?type=net",
-            &[],
-        )
-        .ok()?;
-        (a.status == 200).then_some(())
-    });
-    assert!(up.is_some(), "the API never answered: {:?}", w.stderr());
-    (w, dir)
-}
-
-/// A raw GET with the Host header given: (status, head, body).
-fn get_as(port: u16, host: &str, path: &str, extra: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n"
-    )
-    .unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
 /// The console's errors, except those `allowed` says are expected.
 async fn console_errors(b: &Browser, allowed: impl Fn(&str) -> bool) -> Vec<String> {
@@ -261,6 +212,62 @@ async fn page_shows_a_new_namespace_live_filters_and_sees_it_gone() {
         "{kinds}"
     );
     b.screenshot("gone").await;
+
+    // A sandbox that lives a few milliseconds (its comm names it): a
+    // visible mark on the time line, at least 5 px wide, that opens it.
+    let dir = tempfile::tempdir().unwrap();
+    let blip = dir.path().join("web-blip");
+    std::os::unix::fs::symlink("/usr/bin/unshare", &blip).unwrap();
+    assert!(
+        Command::new(&blip)
+            .args(["-u", "true"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    const BLIP: &str = "const r = [...document.querySelectorAll('#timeline rect.bar.gone')]\
+                        .find(r => r.querySelector('title').textContent.includes(' web-blip\\n'));\
+                        return r && [r.getBBox().width, r.dataset.key, +r.dataset.id || null]";
+    let (bar, _) = b
+        .until(Duration::from_secs(15), BLIP, vec![])
+        .await
+        .expect("no mark for a sandbox of a few milliseconds");
+    assert!(bar[0].as_f64().unwrap() >= 5.0, "{bar}");
+    // Zoomed to 10 ms around now, then back to everything: still there.
+    b.js("[...document.querySelectorAll('#zooms button')].find(z => z.textContent === '10 ms').click()", vec![]).await;
+    let range = b
+        .js(
+            "return document.getElementById('tl-range').textContent",
+            vec![],
+        )
+        .await;
+    assert_eq!(range, json!("10 ms shown"));
+    b.js("[...document.querySelectorAll('#zooms button')].find(z => z.textContent === 'all').click()", vec![]).await;
+    // Clicked (by its id where the kernel has them: the inode may be the
+    // earlier sandbox's), its detail opens.
+    b.js(
+        "[...document.querySelectorAll('#timeline rect.bar.gone')]\
+         .find(r => arguments[1] ? +r.dataset.id === arguments[1] : r.dataset.key === arguments[0])\
+         .dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+        vec![bar[1].clone(), bar[2].clone()],
+    )
+    .await;
+    let inode = bar[1]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("uts:")
+        .to_string();
+    let id = bar[2].as_u64().map_or(String::new(), |i| i.to_string());
+    b.until(
+        Duration::from_secs(5),
+        "const d = document.getElementById('detail'), h = d.querySelector('h3');\
+         return h && h.textContent.includes(arguments[0]) && h.textContent.includes('GONE')\
+         && (!arguments[1] || [...d.querySelectorAll('tr')].some(t => t.textContent === 'id' + arguments[1]))",
+        vec![json!(inode), json!(id)],
+    )
+    .await
+    .expect("clicking the mark did not open the gone sandbox");
+    b.screenshot("blip").await;
     b.close().await;
 }
 

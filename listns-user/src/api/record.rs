@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     inventory::{
-        Namespace, NsKey,
+        Container, Namespace, NsKey,
         live::{Change, TaskEvent},
     },
     output::contract::{Event, Lost, Rescan, VerdictKind, WatchLine},
@@ -22,6 +22,9 @@ pub enum Record {
     Change {
         ev: Arc<TaskEvent>,
         change: Change,
+        /// The task's container, where the loop knew it (always for
+        /// `created`; for joins and leaves when it printed them).
+        container: Option<Arc<Container>>,
     },
     /// A verdict, with the namespace as it was when it was reached.
     Verdict {
@@ -37,7 +40,11 @@ pub enum Record {
 impl Record {
     fn line(&self) -> WatchLine<'_> {
         match self {
-            Record::Change { ev, change } => WatchLine::change(ev, change),
+            Record::Change {
+                ev,
+                change,
+                container,
+            } => WatchLine::change_in(ev, change, container.as_deref()),
             Record::Verdict {
                 kind,
                 key,

@@ -24,7 +24,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use super::record::{Kept, Record};
 use crate::{
     inventory::{
-        Inventory, Namespace, NsKey, State,
+        Container, Inventory, Namespace, NsKey, State,
         live::{Change, TaskEvent},
     },
     output::contract::{Lost, Rescan, VerdictKind},
@@ -291,15 +291,17 @@ impl Publisher {
 
     /// The namespaces a task event created, joined or left: one event
     /// each, sharing one copy of the task event.
-    pub fn task(&mut self, ev: TaskEvent, changes: &[Change]) {
+    pub fn task(&mut self, ev: TaskEvent, changes: &[Change], container: Option<&Container>) {
         if changes.is_empty() {
             return;
         }
         let ev = Arc::new(ev);
+        let container = container.map(|c| Arc::new(c.clone()));
         for c in changes {
             let record = Record::Change {
                 ev: ev.clone(),
                 change: c.clone(),
+                container: container.clone(),
             };
             self.keep(record, Some(c.key));
         }

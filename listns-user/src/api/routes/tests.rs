@@ -221,3 +221,48 @@ fn events_refuse_a_cursor_this_watcher_never_gave() {
     let r = events(&shared, &params("since=0", &["since", "limit"]));
     assert_eq!(body(&r), json!({"events": [], "next": 0, "dropped": 0}));
 }
+
+/// A change event keeps the container the loop knew (created lines always
+/// have one when the creator is in a container), as the CLI prints it.
+#[test]
+fn change_events_carry_the_container() {
+    use crate::inventory::{
+        Container, NsKey,
+        live::{Change, ChangeKind, TaskEvent, TaskEventKind},
+    };
+    let shared = Shared::new(Inventory::new(), ScanStats::default(), 10);
+    let mut publisher = super::super::state::Publisher::new(shared.clone());
+    let web = Container {
+        runtime: "podman",
+        id: "0123456789abcdef".into(),
+        name: Some("web".into()),
+        pod: None,
+        k8s_namespace: None,
+        k8s_container: None,
+    };
+    let created = Change {
+        kind: ChangeKind::Created,
+        key: NsKey::new(NsType::Uts, 4026532500, Some(70)),
+        link: "uts",
+    };
+    let joined = Change {
+        kind: ChangeKind::Joined,
+        key: NsKey::new(NsType::Net, 4026532501, Some(71)),
+        link: "net",
+    };
+    publisher.task(
+        TaskEvent::test(TaskEventKind::Unshare, 50),
+        &[created],
+        Some(&web),
+    );
+    publisher.task(TaskEvent::test(TaskEventKind::Setns, 51), &[joined], None);
+    let events = body(&events(&shared, &params("since=0", &["since", "limit"])));
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["event"], "created");
+    assert_eq!(events[0]["container"]["name"], "web");
+    assert_eq!(events[0]["container"]["id"], "0123456789abcdef");
+    assert_eq!(events[0]["container"]["runtime"], "podman");
+    assert_eq!(events[1]["event"], "joined");
+    assert_eq!(events[1]["container"], Value::Null);
+}

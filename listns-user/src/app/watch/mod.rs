@@ -213,7 +213,7 @@ impl Watch {
             }
             self.lifecycle.note(&changes, &self.inv, now);
             if let Some(api) = self.api.as_mut() {
-                api.task(owned, &changes);
+                api.task(owned, &changes, container.as_ref());
             }
         }
         if batch.lost > 0 {

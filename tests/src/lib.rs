@@ -7,6 +7,7 @@
 //! never a silent skip.
 
 pub mod api;
+pub mod held;
 pub mod kernel;
 pub mod lsns;
 pub mod watch;

@@ -388,6 +388,8 @@ fn unit_daemonset_and_image_agree() {
 
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/coverage.rs"]
+mod coverage;
 #[path = "packaging/openapi.rs"]
 mod openapi;
 #[path = "packaging/privileged.rs"]

@@ -134,14 +134,21 @@ fn the_units_capabilities_list_what_root_lists() {
     drop(held);
 }
 
-/// Removes the test's image, whatever happens.
+/// Removes the test's image (every tag of the repository), whatever
+/// happens.
 struct ImageCleanup(&'static str);
 
 impl Drop for ImageCleanup {
     fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["rmi", "--force", self.0])
-            .output();
+        let ids = Command::new("podman")
+            .args(["images", "--quiet", "--filter"])
+            .arg(format!("reference={}", self.0))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in ids.split_whitespace() {
+            let _ = Command::new("podman").args(["rmi", "--force", id]).output();
+        }
     }
 }
 
@@ -225,7 +232,7 @@ fn the_image_under_the_daemonsets_security_context_lists_what_root_lists() {
         return;
     }
     let repo = "localhost/listns-cov-test";
-    let _cleanup = ImageCleanup("localhost/listns-cov-test:latest");
+    let _cleanup = ImageCleanup(repo);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())

@@ -188,10 +188,14 @@ fn ensure_debootstrap() -> Result<()> {
 
 /// `listns`: the ordinary (dynamically linked) debug build, as `cargo
 /// xtask test` builds it (this host and the guest are both Debian
-/// bookworm: the same glibc). Not the image's static build: its static
-/// glibc loads the guest's NSS modules (libnss-systemd) to name a user and
-/// crashed there (SIGSEGV in `listns -J` and in the service, seen in this
-/// guest). `listns-held`: static (it names no user), built as the kernel
+/// bookworm: the same glibc). Not the image's static build: it crashed in
+/// this guest (SIGSEGV in `listns -J` as root, and in the service, each
+/// time after the scan), most likely in its static glibc loading the
+/// guest's NSS module libnss-systemd to name a user (packaging/Containerfile
+/// warns of that; the host, without libnss-systemd, runs it fine). When the
+/// static build names no user through NSS, it can be installed here too
+/// (one line in [`guest_files`]).
+/// `listns-held`: static (it names no user), built as the kernel
 /// matrix builds the test executables (same target directory, flags and
 /// profile), so that after the matrix only the bin itself compiles.
 fn build(root: &Path) -> Result<[PathBuf; 2]> {

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod docs;
+pub mod held;
 pub mod kernel;
 pub mod lsns;
 pub mod watch;

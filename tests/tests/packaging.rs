@@ -483,6 +483,8 @@ fn unit_daemonset_and_image_agree() {
 mod alerts;
 #[path = "packaging/container.rs"]
 mod container;
+#[path = "packaging/coverage.rs"]
+mod coverage;
 #[path = "packaging/dist.rs"]
 mod dist;
 #[path = "packaging/openapi.rs"]

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | run | test | integration-test vm | bench |
+//! Project tasks: `cargo xtask setup | run | test | integration-test vm|systemd | bench |
 //! fuzz | package | dist | schema`.
 //!
 //! xtask orchestrates; it compiles nothing itself (listns-user/build.rs
@@ -75,6 +75,9 @@ enum IntegrationTarget {
     /// The kernel matrix: the privileged tests on the host kernel and on
     /// Debian's 6.1 and 6.12 kernels and Debian unstable's newest, booted under QEMU (see README).
     Vm(vm::VmArgs),
+    /// packaging/systemd/listns.service under a real systemd: a Debian guest
+    /// under QEMU, its checks printed as pass/fail (xtask/src/vm/systemd.rs).
+    Systemd(vm::systemd::SystemdArgs),
 }
 
 fn main() {
@@ -121,6 +124,10 @@ fn run_task(task: Task) -> Result<()> {
         Task::IntegrationTest(IntegrationTarget::Vm(args)) => {
             setup::setup()?;
             vm::run(&root, &args)
+        }
+        Task::IntegrationTest(IntegrationTarget::Systemd(args)) => {
+            setup::setup()?;
+            vm::systemd::run(&root, &args)
         }
         Task::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
             // Ten minutes by default: never part of a plain `bench`.

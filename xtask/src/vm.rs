@@ -32,6 +32,7 @@ mod initramfs;
 mod kernel;
 mod runs;
 mod sid;
+pub(crate) mod systemd;
 
 pub(crate) use host::{elf_is_static, on_path};
 use runs::Outcome;

@@ -1,7 +1,12 @@
 //! Can this process see the host? In a container without the host's PID
 //! namespace (a common mistake), /proc shows the container's processes
 //! only and PID 2 is not kthreadd: a scan then finds the container's
-//! namespaces and calls them the host's. Say so instead.
+//! namespaces and calls them the host's. Say so instead, once, at start-up;
+//! and say what the kernel withholds there too: since Linux 7.0 ("tighten
+//! nstree visibility", also in some 6.18 and 6.12 stable kernels),
+//! listns(2), nsfs file handles and NS_MNT_GET_NEXT answer in full only to
+//! a caller in the initial PID namespace with CAP_SYS_ADMIN in the initial
+//! user namespace.
 
 use std::path::Path;
 
@@ -23,8 +28,12 @@ impl std::fmt::Display for Partial {
              pid:[{INIT_PID_INO}]): /proc shows only the processes of this container, so the \
              namespaces of every other process on the host are missing below, and the \
              \"initial\" namespaces are this container's. The eBPF tracer, if it runs, still \
-             sees every task on the host. For the whole host run it with the host's PID \
-             namespace (podman/docker run --pid=host, Kubernetes hostPID: true).",
+             sees every task on the host. The kernel, too, answers listns(2), nsfs file \
+             handles and NS_MNT_GET_NEXT in full only to a process in the host's PID namespace \
+             (Linux 7.0, and stable kernels that took that change): here they may refuse or \
+             answer for fewer namespaces, so namespaces that only they find (hidden ones) may be \
+             missed and liveness checks by handle may fail. For the whole host run it with the \
+             host's PID namespace (podman/docker run --pid=host, Kubernetes hostPID: true).",
             self.pid_ns
         )
     }
@@ -52,5 +61,6 @@ mod tests {
         let p = check(dir.path()).unwrap();
         assert_eq!(p.pid_ns, 4026532999);
         assert!(p.to_string().contains("--pid=host"));
+        assert!(p.to_string().contains("listns(2), nsfs file handles"));
     }
 }

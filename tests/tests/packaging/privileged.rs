@@ -23,6 +23,7 @@ use listns_tests::{
 pub(crate) fn cap_number(name: &str) -> u32 {
     match name {
         "dac_read_search" => 2,
+        "sys_chroot" => 18,
         "net_admin" => 12,
         "sys_ptrace" => 19,
         "sys_admin" => 21,
@@ -33,7 +34,7 @@ pub(crate) fn cap_number(name: &str) -> u32 {
 }
 
 /// This build's listns copied where any user may run it.
-fn world_executable_listns(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn world_executable_listns(dir: &std::path::Path) -> std::path::PathBuf {
     let bin = dir.join("listns");
     fs::copy(listns_bin(), &bin).unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -44,7 +45,7 @@ fn world_executable_listns(dir: &std::path::Path) -> std::path::PathBuf {
 /// `setpriv` with the credentials the unit gives the service: an
 /// unprivileged user (as DynamicUser=), no new privileges, and the unit's
 /// capabilities as the bounding, inheritable and ambient sets.
-fn as_the_unit(bin: &std::path::Path, caps: &[String]) -> Command {
+pub(crate) fn as_the_unit(bin: &std::path::Path, caps: &[String]) -> Command {
     let set = format!(
         "-all,{}",
         caps.iter()

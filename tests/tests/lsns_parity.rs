@@ -105,16 +105,29 @@ fn persistent_and_task_select_as_lsns() {
         .filter(|&i| i != 0)
         .collect();
     assert_eq!(mine, own);
-    // The installed lsns agrees on -p.
-    let lsns = Command::new("lsns")
-        .args(["-n", "-r", "-o", "NS", "-p", &pid])
-        .output()
-        .expect("lsns");
-    let theirs: BTreeSet<u64> = String::from_utf8_lossy(&lsns.stdout)
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect();
-    assert_eq!(mine, theirs);
+    // The installed lsns agrees on -p. lsns reads every process before
+    // choosing one and can fail when another test's process vanishes
+    // meanwhile: a failed run is retried, and its error shown.
+    let mut said = Vec::new();
+    let theirs: BTreeSet<u64> = (0..5)
+        .find_map(|_| {
+            let lsns = Command::new("lsns")
+                .args(["-n", "-r", "-o", "NS", "-p", &pid])
+                .output()
+                .expect("lsns");
+            let got: BTreeSet<u64> = String::from_utf8_lossy(&lsns.stdout)
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect();
+            said.push(format!(
+                "{}: {}",
+                lsns.status,
+                String::from_utf8_lossy(&lsns.stderr).trim()
+            ));
+            (lsns.status.success() && !got.is_empty()).then_some(got)
+        })
+        .unwrap_or_default();
+    assert_eq!(mine, theirs, "lsns -p {pid}: {said:?}");
     drop(sock);
 }
 

@@ -22,7 +22,9 @@ pub struct NsfsMount {
 #[derive(Debug, Default)]
 pub struct Parsed {
     pub mounts: Vec<NsfsMount>,
-    /// Mount points of `proc` mounts, unescaped.
+    /// Mount points of `proc` mounts, unescaped; not those mounted with
+    /// `hidepid=` or `subset=pid`, whose listing can be empty while their
+    /// pid namespace is not (systemd's `ProtectProc=`, `ProcSubset=`).
     pub procs: Vec<Vec<u8>>,
     pub bad_lines: usize,
 }
@@ -63,7 +65,20 @@ fn parse_line(line: &[u8]) -> Result<Option<Result<NsfsMount, Vec<u8>>>, ()> {
         }
     };
     if fstype == b"proc" {
-        return Ok(Some(Err(unescape(mount_point))));
+        let _source = fields.next();
+        let hiding = fields
+            .next()
+            .unwrap_or_default()
+            .split(|&b| b == b',')
+            .any(|o| {
+                o.starts_with(b"subset=")
+                    || (o.starts_with(b"hidepid=") && !matches!(o, b"hidepid=0" | b"hidepid=off"))
+            });
+        return Ok(if hiding {
+            None
+        } else {
+            Some(Err(unescape(mount_point)))
+        });
     }
     if fstype != b"nsfs" {
         return Ok(None);
@@ -122,6 +137,9 @@ mod tests {
 
     const SAMPLE: &[u8] = b"\
 21 26 0:20 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+22 26 0:20 / /run/p0 rw,relatime - proc proc rw,hidepid=0
+23 26 0:20 / /run/p1 rw,relatime - proc proc rw,hidepid=invisible
+24 26 0:20 / /run/p2 rw,relatime - proc proc rw,subset=pid
 412 30 0:4 net:[4026532288] /run/netns/demo rw,nosuid,nodev,noexec,relatime shared:230 - nsfs nsfs rw
 413 30 0:4 user:[4026532300] /tmp/my\\040dir/u\\134x rw,relatime - nsfs nsfs rw
 414 30 0:4 mnt:[4026532301] /tmp/odd\\9x\\04 rw - nsfs nsfs rw
@@ -134,7 +152,8 @@ this line is broken
     fn finds_nsfs_mounts_with_escapes() {
         let p = parse(SAMPLE);
         assert_eq!(p.bad_lines, 2, "the broken line and the bad root");
-        assert_eq!(p.procs, vec![b"/proc".to_vec()]);
+        // Not the proc mounts whose listing may hide pids.
+        assert_eq!(p.procs, vec![b"/proc".to_vec(), b"/run/p0".to_vec()]);
         let got: Vec<_> = p
             .mounts
             .iter()

@@ -39,6 +39,22 @@ finish() {
 
 say INFO kernel "$(uname -r), $(systemctl --version | head -1)"
 
+# The release as a user installs it, with no cargo or Rust here: the
+# tarball of `cargo xtask dist`, its static binary, man page and unit.
+mkdir -p "$W/dist"
+if tar -xzf /root/listns-dist.tar.gz -C "$W/dist" --strip-components=1 &&
+  install -m 0755 "$W/dist/listns" /usr/local/bin/listns &&
+  install -D -m 0644 "$W/dist/man/man1/listns.1" /usr/local/share/man/man1/listns.1 &&
+  install -m 0644 "$W/dist/systemd/listns.service" /etc/systemd/system/listns.service &&
+  systemctl daemon-reload; then
+  check install "the release tarball: $(listns --version 2>&1), static, no cargo in the guest" \
+    sh -c '! command -v cargo >/dev/null && { ldd /usr/local/bin/listns 2>&1 || true; } |
+      grep -Eq "statically linked|not a dynamic executable" && listns --version >/dev/null'
+else
+  say FAIL install "unpacking and installing the release tarball failed"
+  finish
+fi
+
 # The held state: one namespace of every kind the scan finds, each held by
 # nothing else (listns-held, the same as the coverage test's).
 mkfifo "$W/held.in"

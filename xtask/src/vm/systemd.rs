@@ -186,15 +186,9 @@ fn ensure_debootstrap() -> Result<()> {
     Ok(())
 }
 
-/// `listns`: the ordinary (dynamically linked) debug build, as `cargo
-/// xtask test` builds it (this host and the guest are both Debian
-/// bookworm: the same glibc). Not the image's static build: it crashed in
-/// this guest (SIGSEGV in `listns -J` as root, and in the service, each
-/// time after the scan), most likely in its static glibc loading the
-/// guest's NSS module libnss-systemd to name a user (packaging/Containerfile
-/// warns of that; the host, without libnss-systemd, runs it fine). When the
-/// static build names no user through NSS, it can be installed here too
-/// (one line in [`guest_files`]).
+/// `listns`: the release tarball of `cargo xtask dist` (its static
+/// binary, man pages and unit), which the guest's check script unpacks and
+/// installs as a user would; there is no cargo in the guest.
 /// `listns-held`: static (it names no user), built as the kernel
 /// matrix builds the test executables (same target directory, flags and
 /// profile), so that after the matrix only the bin itself compiles.
@@ -210,10 +204,21 @@ fn build(root: &Path) -> Result<[PathBuf; 2]> {
         }
         Ok(())
     };
-    run(
-        Command::new(&cargo).args(["build", "--package", "listns-user", "--bin", "listns"]),
-        "listns",
+    let dist = root.join("target/vm-cache/systemd-guest/dist");
+    let _ = fs::remove_dir_all(&dist);
+    crate::dist::dist(
+        root,
+        &crate::dist::DistArgs {
+            out: Some(dist.clone()),
+            no_image: true,
+            image: "localhost/listns".into(),
+        },
     )?;
+    let tarball = fs::read_dir(&dist)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-x86_64-linux.tar.gz"))
+        .context("cargo xtask dist wrote no tarball")?;
     let vm_build = root.join("target/vm-build");
     run(
         Command::new(&cargo)
@@ -228,7 +233,7 @@ fn build(root: &Path) -> Result<[PathBuf; 2]> {
     if !elf_is_static(&held)? {
         bail!("{} is dynamically linked", held.display());
     }
-    Ok([root.join("target/debug/listns"), held])
+    Ok([tarball, held])
 }
 
 /// The Debian mirror this host's apt uses (the first source whose address
@@ -338,20 +343,17 @@ fn guest_files(root: &Path, bins: &[PathBuf; 2]) -> Result<Vec<(&'static str, u3
         0
     );
     Ok(vec![
+        // The release as `cargo xtask dist` makes it; check.sh installs
+        // its binary, man page and unit.
         (
-            "usr/local/bin/listns",
-            0o755,
+            "root/listns-dist.tar.gz",
+            0o644,
             GuestFile::Copy(bins[0].clone()),
         ),
         (
             "usr/local/bin/listns-held",
             0o755,
             GuestFile::Copy(bins[1].clone()),
-        ),
-        (
-            "etc/systemd/system/listns.service",
-            0o644,
-            GuestFile::Copy(unit),
         ),
         (
             "usr/local/lib/listns-check/check.sh",

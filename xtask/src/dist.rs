@@ -76,7 +76,7 @@ pub fn dist(root: &Path, args: &DistArgs) -> Result<()> {
     fs::create_dir_all(&stage)?;
 
     fs::copy(&bin, stage.join("listns")).context("copying the static binary")?;
-    // Without the symbol table: about half the size. Panics still name
+    // Without the symbol table (12.7 MB become 10.4). Panics still name
     // their place (that text is data, not symbols).
     run(Command::new("strip")
         .arg("--strip-all")

@@ -77,6 +77,9 @@ pub struct Scanner {
     /// Threads that read processes (at least 1).
     workers: usize,
     details: Details,
+    /// Whether a helper thread may enter every network namespace found to
+    /// read its netns id table (not for a watcher's scans: [`Self::watching`]).
+    enter_netns: bool,
 }
 
 impl Scanner {
@@ -88,7 +91,18 @@ impl Scanner {
             netns_dirs: vec!["/run/netns".into(), "/var/run/netns".into()],
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             details: Details::default(),
+            enter_netns: true,
         }
+    }
+
+    /// For the scans of a watcher, whose tracer reports every setns(2):
+    /// only the scanner's own netns id table is read, without entering the
+    /// others. Entering them would make the watcher report its own joins
+    /// and leaves, and with a small ring buffer its rescan after lost
+    /// records would overflow it again, rescan after rescan.
+    pub fn watching(mut self) -> Self {
+        self.enter_netns = false;
+        self
     }
 
     pub fn details(mut self, d: Details) -> Self {
@@ -236,7 +250,7 @@ impl Scanner {
             stats.netnsid_failed = nsids.failed;
             phase("ids, owners, parents");
             // Netns ids that name no namespace found.
-            nsid_tables::read(&mut nsids, &mut stats);
+            nsid_tables::read(&mut nsids, &mut stats, self.enter_netns);
             for (key, id) in nsids.found {
                 if let Some(ns) = inv.get_mut(&key) {
                     ns.netnsid = Some(id.map_or(NetnsId::Unassigned, NetnsId::Id));

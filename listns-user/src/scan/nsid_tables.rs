@@ -48,7 +48,7 @@ use crate::{
 pub const KEEP: usize = 4096;
 
 /// Reads the tables and records what matches nothing in `stats`.
-pub fn read(nsids: &mut Collector, stats: &mut ScanStats) {
+pub fn read(nsids: &mut Collector, stats: &mut ScanStats, enter_others: bool) {
     let kept = std::mem::take(&mut nsids.kept);
     let own = std::fs::File::open("/proc/thread-self/ns/net").map(OwnedFd::from);
     let own_inum = own
@@ -77,6 +77,9 @@ pub fn read(nsids: &mut Collector, stats: &mut ScanStats) {
     let Ok(own) = own else {
         return;
     };
+    if !enter_others {
+        return;
+    }
     if nsids.too_many {
         stats.nsid_tables_failed += 1;
         log::warn!(

@@ -270,7 +270,13 @@ impl Watch {
     fn on_lifecycle(&mut self) -> anyhow::Result<()> {
         let now_ns = events::now_ns();
         let proc_root = self.proc_root.clone();
-        let scan = || Scanner::new(&proc_root).scan().ok().map(|(inv, _)| inv);
+        let scan = || {
+            Scanner::new(&proc_root)
+                .watching()
+                .scan()
+                .ok()
+                .map(|(inv, _)| inv)
+        };
         let (mut gone, mut hidden, mut discovered) = (Vec::new(), Vec::new(), Vec::new());
         for verdict in self
             .lifecycle
@@ -337,7 +343,7 @@ impl Watch {
     /// the namespaces nothing holds any more. Returns the inventory's size
     /// and what the rescan found that was not known.
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
-        let (new, stats) = Scanner::new(&self.proc_root).scan()?;
+        let (new, stats) = Scanner::new(&self.proc_root).watching().scan()?;
         if let Some(t) = &self.telemetry {
             t.rescan(&stats);
         }

@@ -80,7 +80,7 @@ impl Watch {
                     .map(|t| (t.status.attached.as_slice(), t.status.missing.as_slice())),
             );
         }
-        let (mut inv, stats) = Scanner::new(&proc_root).scan()?;
+        let (mut inv, stats) = Scanner::new(&proc_root).watching().scan()?;
         if let Some(t) = &telemetry {
             t.scanned(&stats);
         }

@@ -108,7 +108,17 @@ fn follow_command_json_shows_only_its_namespaces_then_the_summary() {
     }
     let noise = Noise::start();
     let before = noise.made();
-    let out = listns_watch(&["--json", "--", "sh", "-c", SCRIPT]);
+    // A large ring: this test is about following, not losses (the
+    // emulated guests once lost the tree's `created` record to the noise).
+    let out = listns_watch(&[
+        "--json",
+        "--ring-buffer-size",
+        "64M",
+        "--",
+        "sh",
+        "-c",
+        SCRIPT,
+    ]);
     let during = noise.made() - before;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "exit status; stderr: {stderr}");

@@ -199,3 +199,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let status = resp.status().as_u16();
     Some((status, resp.body_mut().read_to_string().ok()?))
 }
+
+/// Waits for `child` to exit within `limit` (stretched by [`scaled`]); kills
+/// it and fails the test, naming `what`, when it does not.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let limit = scaled(limit);
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

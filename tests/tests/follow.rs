@@ -8,7 +8,7 @@ use std::{
     io::{BufRead, BufReader, Read},
     process::{Child, Command, Output, Stdio},
     sync::mpsc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use listns_skip::require_root;
@@ -80,18 +80,11 @@ fn listns_watch(args: &[&str]) -> Output {
         let _ = stderr.read_to_end(&mut v);
         v
     });
-    let limit = listns_tests::scaled(Duration::from_secs(60));
-    let end = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("listns watch {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = listns_tests::wait_within(
+        &mut child,
+        Duration::from_secs(60),
+        &format!("listns watch {args:?}"),
+    );
     Output {
         status,
         stdout: out.join().unwrap(),

@@ -9,7 +9,7 @@ use std::{
     io::Read,
     os::unix::{fs::PermissionsExt, process::ExitStatusExt},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use listns_skip::require_root;
@@ -30,18 +30,11 @@ fn listns(args: &[&str]) -> (i32, String) {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let limit = listns_tests::scaled(Duration::from_secs(60));
-    let end = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("listns {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = listns_tests::wait_within(
+        &mut child,
+        Duration::from_secs(60),
+        &format!("listns {args:?}"),
+    );
     let stderr = err.join().unwrap();
     let code = status.code().unwrap_or_else(|| {
         panic!(

@@ -77,18 +77,7 @@ pub fn cut(text: &str, width: usize) -> String {
 /// number (as libsmartcols honours it), else the terminal's own width, else
 /// 80 (libsmartcols' default).
 pub fn terminal_width() -> Option<usize> {
-    let stdout = std::io::stdout();
-    if !stdout.is_terminal() {
-        return None;
-    }
-    if let Some(n) = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-    {
-        return Some(n);
-    }
-    Some(terminal_size::terminal_size_of(&stdout).map_or(80, |(w, _)| w.0 as usize))
+    width_of(std::io::stdout())
 }
 
 /// `line` as lines of at most `width` terminal columns. It is broken where
@@ -196,8 +185,13 @@ pub fn note(text: &str) {
 
 /// The width of the terminal stderr is, as [`terminal_width`] for stdout.
 fn stderr_width() -> Option<usize> {
-    let stderr = std::io::stderr();
-    if !stderr.is_terminal() {
+    width_of(std::io::stderr())
+}
+
+/// `COLUMNS` when set, else the terminal's width (80 if it cannot be
+/// asked); None when `stream` is not a terminal.
+fn width_of(stream: impl std::os::fd::AsFd + IsTerminal) -> Option<usize> {
+    if !stream.is_terminal() {
         return None;
     }
     if let Some(n) = std::env::var("COLUMNS")
@@ -207,7 +201,7 @@ fn stderr_width() -> Option<usize> {
     {
         return Some(n);
     }
-    Some(terminal_size::terminal_size_of(&stderr).map_or(80, |(w, _)| w.0 as usize))
+    Some(terminal_size::terminal_size_of(&stream).map_or(80, |(w, _)| w.0 as usize))
 }
 
 #[cfg(test)]

@@ -200,19 +200,7 @@ fn held_latency(dir: &Path) -> Result<()> {
         bail!("cannot raise RLIMIT_NOFILE to {}", HELD + 1024);
     }
     // unshare is per thread: a helper thread makes them, the fds keep them.
-    let files = std::thread::spawn(|| -> Result<Vec<std::fs::File>> {
-        (0..HELD)
-            .map(|_| {
-                // SAFETY: unshare on this helper thread only.
-                if unsafe { libc::unshare(libc::CLONE_NEWUTS) } != 0 {
-                    bail!("unshare: {}", std::io::Error::last_os_error());
-                }
-                Ok(std::fs::File::open("/proc/thread-self/ns/uts")?)
-            })
-            .collect()
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("namespace maker panicked"))??;
+    let files = crate::web::hold(HELD)?;
     let socket = dir.join("api.sock");
     let _ = std::fs::remove_file(&socket);
     let w = Watch::start_with(&["--api-socket".as_ref(), socket.as_os_str()])?;

@@ -18,7 +18,7 @@ const LOADS: usize = 5;
 
 /// `n` UTS namespaces, each held by an fd of this process (unshare is per
 /// thread: a helper thread makes them).
-fn hold(n: usize) -> Result<Vec<std::fs::File>> {
+pub(crate) fn hold(n: usize) -> Result<Vec<std::fs::File>> {
     std::thread::spawn(move || -> Result<Vec<std::fs::File>> {
         (0..n)
             .map(|_| {

@@ -4,7 +4,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -24,6 +24,47 @@ pub struct Health {
     /// Whether start-up is over (tracer attached or fallen back, initial
     /// inventory out): until then listns is not watching yet.
     started: AtomicBool,
+    /// What the watch loop is doing now (an index into `STEPS`), so that
+    /// a stall says where the loop is stuck.
+    step: AtomicU8,
+}
+
+/// The watch loop's steps, as `Health::enter` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    Waiting = 0,
+    Records,
+    Lifecycle,
+    Rescan,
+    Snapshot,
+    Other,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Waiting => "waiting for work",
+            Step::Records => "applying the kernel's records",
+            Step::Lifecycle => "checking liveness",
+            Step::Rescan => "rescanning after lost records",
+            Step::Snapshot => "publishing a snapshot for the API",
+            Step::Other => "other work",
+        }
+    }
+
+    fn from_u8(v: u8) -> Step {
+        [
+            Step::Waiting,
+            Step::Records,
+            Step::Lifecycle,
+            Step::Rescan,
+            Step::Snapshot,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == v)
+        .unwrap_or(Step::Other)
+    }
 }
 
 impl Default for Health {
@@ -34,6 +75,7 @@ impl Default for Health {
             fallback: AtomicBool::new(false),
             missing: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
+            step: AtomicU8::new(Step::Waiting as u8),
         }
     }
 }
@@ -47,6 +89,11 @@ impl Health {
     fn beat_at(&self, now: Duration) {
         self.beat_ms
             .store(now.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The watch loop starts `step` (`Step::Waiting` when it is done).
+    pub fn enter(&self, step: Step) {
+        self.step.store(step as u8, Ordering::Relaxed);
     }
 
     pub fn set_fallback(&self, on: bool) {
@@ -89,8 +136,9 @@ impl Health {
         let since = now.saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)));
         (since > STALL_AFTER).then(|| {
             format!(
-                "consumer stalled: the watch loop has made no progress for {} s",
-                since.as_secs()
+                "consumer stalled: the watch loop has made no progress for {} s (it is {})",
+                since.as_secs(),
+                Step::from_u8(self.step.load(Ordering::Relaxed)).name()
             )
         })
     }
@@ -178,5 +226,10 @@ mod tests {
         // From then on the loop must beat.
         let stalled = h.stalled_at(Duration::from_secs(71)).unwrap();
         assert!(stalled.contains("for 11 s"), "{stalled}");
+        // And says where it is stuck.
+        assert!(stalled.ends_with("(it is waiting for work)"), "{stalled}");
+        h.enter(Step::Lifecycle);
+        let stalled = h.stalled_at(Duration::from_secs(71)).unwrap();
+        assert!(stalled.ends_with("(it is checking liveness)"), "{stalled}");
     }
 }

@@ -111,6 +111,12 @@ impl Default for Options {
     }
 }
 
+/// Records per batch at most: with a backlog (a burst, a slow machine)
+/// the loop still goes round between batches, so that it beats, publishes
+/// the API's snapshots and runs the liveness checks, instead of applying
+/// the whole ring buffer (20,000 records) in one go.
+const BATCH_MAX: usize = 1024;
+
 /// A batch of events from the kernel.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -286,14 +292,17 @@ impl Tracer {
     /// drain before exit).
     pub fn drain_now(&mut self) -> Batch {
         let mut batch = Batch::default();
-        self.drain_into(&mut batch);
+        self.drain_into(&mut batch, usize::MAX);
         batch.missed = self.take_missed(true);
         batch.lost = self.take_lost() + batch.missed;
         batch
     }
 
-    fn drain_into(&mut self, batch: &mut Batch) {
-        while let Some(item) = self.ring.next() {
+    /// Decodes at most `max` records into `batch`.
+    fn drain_into(&mut self, batch: &mut Batch, max: usize) {
+        while batch.events.len() < max
+            && let Some(item) = self.ring.next()
+        {
             match record::decode(&item, &self.clock) {
                 Ok(ev) => batch.events.push(ev),
                 Err(e) => {
@@ -311,7 +320,7 @@ impl Tracer {
     pub async fn next_batch(&mut self) -> Result<Batch, TraceError> {
         loop {
             let mut batch = Batch::default();
-            self.drain_into(&mut batch);
+            self.drain_into(&mut batch, BATCH_MAX);
             batch.missed = self.take_missed(false);
             batch.lost = self.take_lost() + batch.missed;
             if !batch.events.is_empty() || batch.lost > 0 || batch.malformed > 0 {

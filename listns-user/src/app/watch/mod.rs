@@ -35,7 +35,7 @@ use crate::{
         contract::VerdictKind, events, fit, sink::Sink, stream::EventWriter, summary::Subject,
     },
     scan::{Scanner, attribution::Containers},
-    service::Telemetry,
+    service::{Telemetry, health::Step},
     stats::ScanStats,
     trace::{Batch, Tracer},
 };
@@ -87,6 +87,7 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut interrupted = false;
     let mut ended = None;
     loop {
+        w.enter(Step::Waiting);
         let snapshot_due = w.api.as_ref().and_then(Publisher::due);
         tokio::select! {
             batch = next_batch(&mut w.tracer) => w.on_batch(batch?)?,
@@ -163,6 +164,7 @@ impl Watch {
     /// Applies the kernel's records and prints what passes the filters;
     /// after lost records, schedules a rescan.
     fn on_batch(&mut self, batch: Batch) -> anyhow::Result<()> {
+        self.enter(Step::Records);
         let now = Instant::now();
         // Each event's time, for the lag metric once its lines are out.
         let times: Vec<u64> = match &self.telemetry {
@@ -234,6 +236,8 @@ impl Watch {
         self.out.flush()?;
         if let Some(t) = &self.telemetry {
             t.written(&times, events::now_ns());
+            // Applying records is progress: a long backlog is not a stall.
+            t.health.beat();
         }
         Ok(())
     }
@@ -242,6 +246,7 @@ impl Watch {
     /// not know (namespaces whose records were lost) is reported
     /// `discovered`, then a `rescan` line sums it up.
     fn on_loss_rescan(&mut self) -> anyhow::Result<()> {
+        self.enter(Step::Rescan);
         self.loss_rescan = None;
         let (namespaces, discovered) = self.rescan()?;
         let now_ns = events::now_ns();
@@ -268,6 +273,7 @@ impl Watch {
     /// Runs the liveness checks that are due and forgets what has been gone
     /// long enough.
     fn on_lifecycle(&mut self) -> anyhow::Result<()> {
+        self.enter(Step::Lifecycle);
         let now_ns = events::now_ns();
         let proc_root = self.proc_root.clone();
         let scan = || {
@@ -333,6 +339,7 @@ impl Watch {
 
     /// Without the tracer: what a rescan found that was not known.
     fn on_fallback_tick(&mut self) -> anyhow::Result<()> {
+        self.enter(Step::Rescan);
         let (_, discovered) = self.rescan()?;
         self.print_verdicts(VerdictKind::Discovered, discovered, events::now_ns())?;
         self.out.flush()?;
@@ -359,6 +366,13 @@ impl Watch {
         Ok((self.inv.len(), rescan.discovered))
     }
 
+    /// Tells the health check what the loop is doing (a stall names it).
+    fn enter(&self, step: Step) {
+        if let Some(t) = &self.telemetry {
+            t.health.enter(step);
+        }
+    }
+
     /// Once a second: tells the health check the loop is alive, and the
     /// gauges what is alive and hidden now.
     fn on_heartbeat(&mut self) {
@@ -369,6 +383,7 @@ impl Watch {
 
     /// A snapshot of the inventory for the API's requests.
     fn publish(&mut self) {
+        self.enter(Step::Snapshot);
         if let Some(api) = self.api.as_mut() {
             let took = api.publish(&self.inv, &self.stats);
             if let Some(t) = &self.telemetry {

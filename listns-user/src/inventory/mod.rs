@@ -104,7 +104,12 @@ impl Inventory {
 
     /// Whether this is one of the host's initial namespaces.
     pub fn is_initial(&self, key: &NsKey) -> bool {
-        self.initial.get(&key.ty) == Some(&key.inum)
+        self.is_initial_inode(key.ty, key.inum)
+    }
+
+    /// `is_initial` of a (type, inode) sighting.
+    pub fn is_initial_inode(&self, ty: NsType, inum: u64) -> bool {
+        self.initial.get(&ty) == Some(&inum)
     }
 
     /// Puts a namespace in under its exact key, as another inventory had it

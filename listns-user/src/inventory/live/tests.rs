@@ -203,22 +203,49 @@ fn thread_unshare_is_held_by_the_thread() {
     );
 }
 
+/// The host's initial namespaces keep the holders the scan found: an exit
+/// or a fork there reports nothing and changes nothing; moving into or out
+/// of one is still reported.
 #[test]
-fn exit_in_initial_namespaces_reports_nothing() {
+fn initial_namespaces_are_not_kept_per_event() {
     let mut inv = inventory();
-    let ev = event(
+    let host_net = NsKey::new(NsType::Net, 1, Some(1001));
+    let before = inv.get(&host_net).unwrap().holders.clone();
+    let exit = event(
         TaskEventKind::Exit,
         10,
         10,
         vec![slot(SLOT_NET, 1, 1, false)],
     );
-    assert!(inv.apply(&ev).is_empty());
-    assert!(
-        inv.get(&NsKey::new(NsType::Net, 1, Some(1001)))
-            .unwrap()
-            .holders
-            .is_empty()
+    assert!(inv.apply(&exit).is_empty());
+    let fork = event(
+        TaskEventKind::Fork,
+        11,
+        11,
+        vec![slot(SLOT_NET, 1, 1, false), slot(SLOT_UTS, 60, 2, true)],
     );
+    let changes = inv.apply(&fork);
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.kind, c.key.inum))
+            .collect::<Vec<_>>(),
+        vec![(ChangeKind::Created, 60)]
+    );
+    assert_eq!(inv.get(&host_net).unwrap().holders, before);
+    // pid 11 goes back into the host's uts namespace with setns: a join.
+    let setns = event(
+        TaskEventKind::Setns,
+        11,
+        11,
+        vec![slot(SLOT_UTS, 2, 60, false)],
+    );
+    let kinds: Vec<_> = inv
+        .apply(&setns)
+        .iter()
+        .map(|c| (c.kind, c.key.inum))
+        .collect();
+    assert_eq!(kinds, vec![(ChangeKind::Left, 60), (ChangeKind::Joined, 2)]);
 }
 
 fn exit(pid: u32, tid: u32, group_dead: Option<bool>, slots: &[(usize, u64)]) -> TaskEvent {

@@ -95,6 +95,11 @@ pub struct Event {
     pub ts_ns: u64,
     /// cgroup v2 id of the task that acted (the parent for a fork).
     pub cgroup_id: u64,
+    /// The task concerned's cgroup (the child's for a fork) in the
+    /// hierarchy userspace attributes containers by (`Offsets::css_set_cgroup`):
+    /// its kernfs node id, which is the cgroup directory's inode number and
+    /// is never reused; 0 when it could not be read.
+    pub cgroup: u64,
     /// unshare: its flags; setns: its nstype argument; fork and exit: 0
     /// (clone flags are not visible from sched_process_fork; userspace
     /// derives the CLONE_NEW* bits from `changed`).
@@ -141,7 +146,7 @@ pub const TASK_GROUP_UNKNOWN: u16 = 4;
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(core::mem::size_of::<NsRef>() == 16);
-const _: () = assert!(EVENT_SIZE == 80 + 2 * NS_SLOTS * 16);
+const _: () = assert!(EVENT_SIZE == 88 + 2 * NS_SLOTS * 16);
 
 /// An offset that this kernel's BTF does not have: the field is reported as
 /// unknown (0), never guessed.
@@ -175,6 +180,17 @@ pub struct Offsets {
     /// kernels without namespace ids, to forget namespaces that die.
     pub nsproxy_count: u32,
     pub ns_common_count: u32,
+    /// The task's cgroup in the hierarchy containers are attributed by:
+    /// `task->cgroups` (a css_set), then the pointer at `css_set_cgroup` in
+    /// it (`dfl_cgrp`, a cgroup, for cgroup2; `subsys[i]`, a css, for a v1
+    /// controller), then `css_cgroup` (`css->cgroup`; `OFF_MISSING` when
+    /// the pointer is a cgroup already), `cgroup->kn`, `kn->id`.
+    pub task_cgroups: u32,
+    pub css_set_cgroup: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+    pub _pad: u32,
 }
 
 impl Offsets {
@@ -197,6 +213,12 @@ impl Offsets {
         ns_common_ns_id: OFF_MISSING,
         nsproxy_count: OFF_MISSING,
         ns_common_count: OFF_MISSING,
+        task_cgroups: OFF_MISSING,
+        css_set_cgroup: OFF_MISSING,
+        css_cgroup: OFF_MISSING,
+        cgroup_kn: OFF_MISSING,
+        kernfs_node_id: OFF_MISSING,
+        _pad: 0,
     };
 }
 

@@ -79,6 +79,7 @@ pub fn reserve(kind: EventKind) -> Option<Record> {
     }
     put!(ts_ns, bpf_ktime_get_ns());
     put!(cgroup_id, bpf_get_current_cgroup_id());
+    put!(cgroup, 0);
     put!(flags, 0);
     put!(ret, 0);
     put!(kind, kind as u32);

@@ -63,6 +63,7 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
     ev.tid = task::tid(current);
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
+    ev.cgroup = task::cgroup(current);
     task::clear_refs(&mut ev.prev);
     let mut flags = match follow::live_threads(current) {
         Some(0) => TASK_GROUP_DEAD,

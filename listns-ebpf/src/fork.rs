@@ -27,6 +27,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     ev.tid = task::tid(child);
     ev.ppid = task::ppid(child);
     ev.uid = task::uid(child);
+    ev.cgroup = task::cgroup(child);
     task::read_namespaces(parent, &mut ev.prev);
     task::read_namespaces(child, &mut ev.ns);
     emit::classify(&mut ev, true);

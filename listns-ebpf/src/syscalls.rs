@@ -83,6 +83,7 @@ fn exit(ctx: &TracePointContext, kind: EventKind) {
     ev.tid = key as u32;
     ev.ppid = task::ppid(current);
     ev.uid = task::uid(current);
+    ev.cgroup = task::cgroup(current);
     task::copy_refs(&mut ev.prev, &p.prev);
     let _ = PENDING.remove(key);
     task::read_namespaces(current, &mut ev.ns);

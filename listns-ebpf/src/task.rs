@@ -163,6 +163,19 @@ pub fn uid(task: *const u8) -> u32 {
     read::<u32>(cred, off!(cred_uid)).unwrap_or(u32::MAX)
 }
 
+/// The kernfs node id of `task`'s cgroup in the hierarchy userspace
+/// chose (see `Offsets::css_set_cgroup`); 0 when unknown.
+#[inline(always)]
+pub fn cgroup(task: *const u8) -> u64 {
+    let set = read_ptr(task, off!(task_cgroups));
+    let mut cgrp = read_ptr(set, off!(css_set_cgroup));
+    if off!(css_cgroup) != OFF_MISSING {
+        cgrp = read_ptr(cgrp, off!(css_cgroup));
+    }
+    let kn = read_ptr(cgrp, off!(cgroup_kn));
+    read_or_zero::<u64>(kn, off!(kernfs_node_id))
+}
+
 /// Kernels without namespace ids whose BTF has the reference counts.
 #[inline(always)]
 pub fn forgets_dying_namespaces() -> bool {

@@ -274,3 +274,66 @@ fn watch_container_filter(id: &str) {
         "a host process's event passed the filter: {seen:#?}"
     );
 }
+
+/// A process that enters a container's cgroup, makes a namespace, moves
+/// out and exits at once is still attributed to the container: the hook
+/// records the cgroup it was in, and its file (read afterwards, as the
+/// attribution once did) would say it is in none, or be gone. The
+/// container is a cgroupfs-style `docker/ID` cgroup made by the test in
+/// the hierarchy listns attributes by (in a kernel-matrix guest, which
+/// mounts none, a cgroup2 mount the test makes).
+#[test]
+fn creator_is_attributed_by_the_cgroup_it_was_in() {
+    use listns::scan::attribution::Containers;
+    if !require_root() {
+        return;
+    }
+    let mut mounted = None;
+    if Containers::on_host("/proc".into()).mount_point().is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::mount::mount(
+            Some("cgroup2"),
+            dir.path(),
+            Some("cgroup2"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount cgroup2");
+        mounted = Some(dir);
+    }
+    let containers = Containers::on_host("/proc".into());
+    let top = containers
+        .mount_point()
+        .expect("a cgroup hierarchy")
+        .to_path_buf();
+    let id = format!(
+        "{:064x}",
+        std::process::id() as u128 * 0x9e37_79b9_7f4a_7c15
+    );
+    let parent = top.join(format!("listns-test-{}", std::process::id()));
+    let cgroup = parent.join("docker").join(&id);
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let mut w = listns_tests::watch::Watch::start(&[]);
+    let script = format!(
+        "echo $$ > {procs} && exec unshare -u sh -c 'echo $$ > {root}'",
+        procs = cgroup.join("cgroup.procs").display(),
+        root = top.join("cgroup.procs").display()
+    );
+    let child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let pid = child.id();
+    let status = child.wait_with_output().unwrap().status;
+    let created = w.wait(Duration::from_secs(10), |v| {
+        listns_tests::watch::is(v, "created", "uts") && v["pid"] == pid
+    });
+    w.interrupt();
+    for d in [&cgroup, &cgroup.parent().unwrap().to_path_buf(), &parent] {
+        let _ = std::fs::remove_dir(d);
+    }
+    if let Some(dir) = mounted {
+        let _ = nix::mount::umount(dir.path());
+    }
+    assert!(status.success(), "the creator failed: {status}");
+    let created = created.unwrap_or_else(|| panic!("no created uts by pid {pid}"));
+    assert_eq!(created["container"]["runtime"], "docker", "{created:#}");
+    assert_eq!(created["container"]["id"], id.as_str(), "{created:#}");
+}

@@ -51,6 +51,9 @@ pub struct TaskEvent {
     pub uid: u32,
     pub comm: RawText,
     pub cgroup_id: u64,
+    /// The task's cgroup in the hierarchy containers are attributed by
+    /// (its kernfs id; 0 when the record has none).
+    pub cgroup: u64,
     pub flags: u64,
     pub fd: i32,
     pub slots: Vec<Slot>,
@@ -95,6 +98,7 @@ impl TaskEvent {
             uid: 0,
             comm: "test".into(),
             cgroup_id: 0,
+            cgroup: 0,
             flags: 0,
             fd: -1,
             slots: Vec::new(),

@@ -15,7 +15,9 @@ pub mod followed;
 pub mod live;
 mod types;
 
-pub use types::{Container, Holder, Namespace, NetnsId, NsKey, Origin, Process, State};
+pub use types::{
+    CgroupHierarchy, Container, Holder, Namespace, NetnsId, NsKey, Origin, Process, State,
+};
 
 /// The whole inventory.
 #[derive(Clone, Debug, Default)]

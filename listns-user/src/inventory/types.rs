@@ -212,6 +212,16 @@ impl Namespace {
     }
 }
 
+/// The cgroup hierarchy the tracer reads each task's cgroup in, for
+/// container attribution: the unified (cgroup2) one, or on a host with v1
+/// controllers one of them (runtimes put a container in every hierarchy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupHierarchy {
+    Unified,
+    /// A v1 controller by name (`memory`, `pids`, ...).
+    Controller(String),
+}
+
 /// A container a process is in: the runtime and id that its cgroup path
 /// claims, and what users call it where the runtime's files say
 /// (`scan::runtime`). Serialized as the JSON `container` object.

@@ -1,6 +1,14 @@
 //! The container of the task behind a tracer event: from its cgroup
-//! (`container`), named by the runtime's files (`runtime`), remembered per
-//! pid while the process lives.
+//! (`container`), named by the runtime's files (`runtime`).
+//!
+//! Every record carries the task's cgroup, read by the hooks in one
+//! hierarchy (`CgroupHierarchy`: cgroup2, or a v1 controller on a host that
+//! has them): its kernfs id, which is never reused. What that cgroup claims
+//! is a fact of the cgroup, so it is looked up once per cgroup (by file
+//! handle: the directory's path, even after the task has gone) and kept;
+//! a task that moves to another cgroup carries the new id in its next
+//! record. Where records carry no cgroup (BTF without the offsets), the
+//! task's `/proc/PID/cgroup` is read instead, as the scan does.
 
 use std::{
     collections::HashMap,
@@ -8,112 +16,162 @@ use std::{
         fd::{AsFd, OwnedFd},
         unix::ffi::OsStrExt,
     },
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 
-use super::{container, runtime::Resolver};
-use crate::inventory::{
-    Container,
-    live::{TaskEvent, TaskEventKind},
-};
+use super::{container, mounts, runtime::Resolver};
+use crate::inventory::{CgroupHierarchy, Container, live::TaskEvent};
 
-/// The containers of the tasks behind events: from their cgroup, named by
-/// the runtime's files, remembered per pid while the process lives.
+/// The containers of the tasks behind events.
 pub struct Containers {
     /// The procfs directory, open (files are read relative to it).
     proc: Option<OwnedFd>,
     buf: Vec<u8>,
     resolver: Resolver,
-    /// Only containers found: a process not (yet) in one is asked again,
-    /// since runtimes move their processes into the container's cgroup
-    /// after creating its namespaces.
-    by_pid: HashMap<u32, Container>,
-    /// `/sys/fs/cgroup`, where it is a cgroup2 mount.
-    cgroup2: Option<PathBuf>,
-    /// What the cgroup file says (the claim, before naming), per cgroup2
-    /// id: see `of`.
+    /// The hierarchy the hooks read, and where it is mounted here.
+    hierarchy: Option<Mounted>,
+    /// What each cgroup claims (before naming), by kernfs id.
     by_cgroup: HashMap<u64, Option<Container>>,
+    /// Named containers, per pid with the cgroup they were found for: a
+    /// process is asked again when it moves, and while it is in no container (runtimes move their
+    /// processes into the container's cgroup after making its namespaces).
+    by_pid: HashMap<u32, (u64, Container)>,
 }
 
-/// Pids (and cgroups) remembered at most (the map is cleared beyond that).
-const MAX_PIDS: usize = 4096;
+/// A cgroup hierarchy as mounted in listns's mount namespace.
+struct Mounted {
+    hierarchy: CgroupHierarchy,
+    /// The mount point, open: file handles are opened on it.
+    dir: OwnedFd,
+    mount_point: PathBuf,
+    /// The cgroup at the mount point (`/` unless a sub-tree is mounted).
+    root: PathBuf,
+}
+
+/// Pids and cgroups remembered at most (each map is cleared beyond that).
+const MAX_ENTRIES: usize = 4096;
+
+/// The v1 controllers to attribute by on a host that has them, in order of
+/// preference: the ones runtimes always use.
+const CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuset", "blkio", "devices"];
 
 impl Containers {
+    /// Attribution from `/proc/PID/cgroup` under `proc_root` only.
     pub fn new(proc_root: PathBuf) -> Self {
         let proc = std::fs::File::open(&proc_root).ok().map(OwnedFd::from);
-        // Only a pure cgroup2 host's claims are cached, and there the
-        // hierarchy is at /sys/fs/cgroup (a hybrid host's `unified` mount
-        // would not do: its cgroup files have v1 lines too).
-        let cgroup2 = PathBuf::from("/sys/fs/cgroup");
-        let cgroup2 = nix::sys::statfs::statfs(&cgroup2)
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-            .then_some(cgroup2);
         Containers {
             resolver: Resolver::new("/", &proc_root),
             proc,
             buf: Vec::new(),
-            by_pid: HashMap::new(),
-            cgroup2,
+            hierarchy: None,
             by_cgroup: HashMap::new(),
+            by_pid: HashMap::new(),
         }
+    }
+
+    /// Attribution by the cgroup that records carry, in the hierarchy
+    /// `hierarchy_of` chose; what to tell the tracer.
+    pub fn on_host(proc_root: PathBuf) -> Self {
+        let mut c = Containers::new(proc_root);
+        let mountinfo = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
+        c.hierarchy = hierarchy_of(&mountinfo).and_then(|(hierarchy, point, root)| {
+            let dir = std::fs::File::open(&point).ok()?.into();
+            Some(Mounted {
+                hierarchy,
+                dir,
+                mount_point: point,
+                root,
+            })
+        });
+        c
+    }
+
+    /// The hierarchy records should carry the cgroup of, if any.
+    pub fn hierarchy(&self) -> Option<&CgroupHierarchy> {
+        self.hierarchy.as_ref().map(|m| &m.hierarchy)
+    }
+
+    /// Where that hierarchy is mounted.
+    pub fn mount_point(&self) -> Option<&Path> {
+        self.hierarchy.as_ref().map(|m| m.mount_point.as_path())
+    }
+
+    /// The tracer could not read cgroups: back to the files.
+    pub fn without_hierarchy(&mut self) {
+        self.hierarchy = None;
     }
 
     /// The container of the task behind `ev`, if any.
-    ///
-    /// One read of `/proc/PID/cgroup` per process, except where the file
-    /// is a pure cgroup2 one (`0::PATH`, no v1 hierarchy): there the path,
-    /// and so the claim, is a function of the cgroup, whose id the kernel
-    /// put in the record, so the claim is kept per cgroup id and a
-    /// process in a known cgroup costs no system call. It is kept only when
-    /// the record's id is the id of the directory the file names (the task
-    /// was not moved in between), and never for a fork, whose record
-    /// carries the parent's cgroup (clone3 can place the child elsewhere).
     pub fn of(&mut self, ev: &TaskEvent) -> Option<Container> {
         let pid = ev.pid;
-        if let Some(c) = self.by_pid.get(&pid) {
+        let by_id = self.hierarchy.is_some() && ev.cgroup != 0;
+        let cgroup = if by_id { ev.cgroup } else { 0 };
+        if let Some((cg, c)) = self.by_pid.get(&pid)
+            && *cg == cgroup
+        {
             return Some(c.clone());
         }
-        let cacheable = ev.kind != TaskEventKind::Fork && ev.cgroup_id != 0;
-        let claim = match self.by_cgroup.get(&ev.cgroup_id) {
-            Some(claim) if cacheable => claim.clone(),
-            _ => {
-                let proc = self.proc.as_ref()?;
-                let claim = container::of_pid(proc.as_fd(), pid, &mut self.buf);
-                if cacheable && self.cgroup_is(ev.cgroup_id) {
-                    if self.by_cgroup.len() >= MAX_PIDS {
-                        self.by_cgroup.clear();
+        let (claim, exact) = if by_id {
+            match self.by_cgroup.get(&cgroup) {
+                Some(claim) => (claim.clone(), true),
+                None => {
+                    let (claim, exact) = self.claim_of_cgroup(cgroup, pid);
+                    if exact {
+                        if self.by_cgroup.len() >= MAX_ENTRIES {
+                            self.by_cgroup.clear();
+                        }
+                        self.by_cgroup.insert(cgroup, claim.clone());
                     }
-                    self.by_cgroup.insert(ev.cgroup_id, claim.clone());
+                    (claim, exact)
                 }
-                claim
             }
-        }?;
-        let c = self.resolver.resolve(&claim, Some(pid));
-        if self.by_pid.len() >= MAX_PIDS {
-            self.by_pid.clear();
+        } else {
+            let proc = self.proc.as_ref()?;
+            (container::of_pid(proc.as_fd(), pid, &mut self.buf), true)
+        };
+        let c = self.resolver.resolve(&claim?, Some(pid));
+        if exact {
+            if self.by_pid.len() >= MAX_ENTRIES {
+                self.by_pid.clear();
+            }
+            self.by_pid.insert(pid, (cgroup, c.clone()));
         }
-        self.by_pid.insert(pid, c.clone());
         Some(c)
     }
 
-    /// Whether the cgroup file just read (`buf`) is a pure cgroup2 one
-    /// whose directory has the id `id`.
-    fn cgroup_is(&self, id: u64) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        let (Some(root), Some(path)) = (&self.cgroup2, self.buf.strip_prefix(b"0::")) else {
-            return false;
+    /// What cgroup `id` claims, and whether that is certain. By file
+    /// handle: the cgroup's own path, whoever is in it now. Failing that
+    /// (no CAP_DAC_READ_SEARCH, the cgroup removed already), the task's
+    /// cgroup file, certain only if its line for the hierarchy names the
+    /// directory with that id (the task has not moved since).
+    fn claim_of_cgroup(&mut self, id: u64, pid: u32) -> (Option<Container>, bool) {
+        let Some(m) = &self.hierarchy else {
+            return (None, false);
         };
-        let Some(path) = path.strip_suffix(b"\n") else {
-            return false;
-        };
-        // One line only, and a plain absolute path (not "/.." from another
-        // cgroup namespace).
-        if path.contains(&b'\n') || !path.starts_with(b"/") || path.windows(3).any(|w| w == b"/..")
+        if let Ok(fd) = crate::sys::nsfs::open_cgroup_by_id(m.dir.as_fd(), id)
+            && let Some(path) = m.cgroup_path(&fd)
         {
-            return false;
+            return (
+                container::from_cgroup_path(&String::from_utf8_lossy(path.as_os_str().as_bytes())),
+                true,
+            );
         }
-        let path = std::ffi::OsStr::from_bytes(&path[1..]);
-        std::fs::metadata(root.join(path)).is_ok_and(|m| m.ino() == id)
+        let Some(proc) = &self.proc else {
+            return (None, false);
+        };
+        self.buf.clear();
+        let name = crate::sys::NumName::with_suffix(pid.into(), "/cgroup");
+        if crate::sys::read_at(proc.as_fd(), name.as_cstr(), &mut self.buf).is_err() {
+            return (None, false);
+        }
+        let Some(path) = line_for(&self.buf, &m.hierarchy) else {
+            return (None, false);
+        };
+        let exact = m.id_of(&path) == Some(id);
+        (
+            container::from_cgroup_path(&String::from_utf8_lossy(&path)),
+            exact,
+        )
     }
 
     /// The process exited.
@@ -122,37 +180,109 @@ impl Containers {
     }
 }
 
+impl Mounted {
+    /// The cgroup path of an open cgroup directory: where it is under the
+    /// mount point, below the mount's root.
+    fn cgroup_path(&self, dir: &OwnedFd) -> Option<PathBuf> {
+        use std::os::fd::AsRawFd;
+        let at = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
+        let rel = at.strip_prefix(&self.mount_point).ok()?;
+        Some(self.root.join(rel))
+    }
+
+    /// The kernfs id (inode number) of the cgroup at `path`.
+    fn id_of(&self, path: &[u8]) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(path));
+        let rel = path.strip_prefix(&self.root).ok()?;
+        std::fs::metadata(self.mount_point.join(rel))
+            .ok()
+            .map(|m| m.ino())
+    }
+}
+
+/// The path that a cgroup file gives for `h`: the `0::` line for cgroup2,
+/// the line whose controllers include the controller for v1.
+fn line_for(file: &[u8], h: &CgroupHierarchy) -> Option<Vec<u8>> {
+    file.split(|&b| b == b'\n').find_map(|line| {
+        let mut f = line.splitn(3, |&b| b == b':');
+        let (id, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let ours = match h {
+            CgroupHierarchy::Unified => id == b"0" && controllers.is_empty(),
+            CgroupHierarchy::Controller(c) => controllers
+                .split(|&b| b == b',')
+                .any(|name| name == c.as_bytes()),
+        };
+        ours.then(|| path.to_vec())
+    })
+}
+
+/// The hierarchy to attribute by, from a mountinfo file: cgroup2 where it
+/// is the only one (a pure cgroup2 host), else the first of `CONTROLLERS`
+/// mounted as v1 (a hybrid or v1 host, whose cgroup2 mount, if any, holds
+/// no controller and rarely any container), else cgroup2 wherever it is.
+/// With its mount point and the cgroup mounted there.
+fn hierarchy_of(mountinfo: &[u8]) -> Option<(CgroupHierarchy, PathBuf, PathBuf)> {
+    let mut unified = None;
+    let mut v1: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
+    for m in mounts::cgroup_mounts(mountinfo) {
+        match m.controllers {
+            None => {
+                unified.get_or_insert((m.mount_point, m.root));
+            }
+            Some(list) => {
+                if let Some(rank) = CONTROLLERS.iter().position(|c| list.iter().any(|l| l == c)) {
+                    v1.push((rank, m.mount_point, m.root));
+                }
+            }
+        }
+    }
+    v1.sort_by_key(|(rank, _, _)| *rank);
+    if let Some((rank, point, root)) = v1.into_iter().next() {
+        return Some((
+            CgroupHierarchy::Controller(CONTROLLERS[rank].to_string()),
+            point,
+            root,
+        ));
+    }
+    unified.map(|(point, root)| (CgroupHierarchy::Unified, point, root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::live::TaskEventKind;
 
-    /// The task behind an unshare by `pid` in cgroup `cgroup_id`.
-    fn by(pid: u32, cgroup_id: u64) -> TaskEvent {
+    const ID: &str = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+
+    /// The task behind an unshare by `pid` whose record carries `cgroup`.
+    fn by(pid: u32, cgroup: u64) -> TaskEvent {
         TaskEvent {
-            cgroup_id,
+            cgroup,
             ..TaskEvent::test(TaskEventKind::Unshare, pid)
         }
     }
 
-    /// The creator's container comes from `PID/cgroup` under the procfs
-    /// root, read relative to it; a process that is gone has none, and a
-    /// found one is remembered until the process exits.
+    fn write_cgroup_file(proc: &Path, pid: u32, text: &str) {
+        std::fs::create_dir_all(proc.join(pid.to_string())).unwrap();
+        std::fs::write(proc.join(format!("{pid}/cgroup")), text).unwrap();
+    }
+
+    /// Without a hierarchy (records without cgroups) the creator's
+    /// container comes from `PID/cgroup` under the procfs root; a process
+    /// that is gone has none, and a found one is remembered until it exits.
     #[test]
     fn containers_are_read_from_the_cgroup_file_of_the_pid() {
         let root = tempfile::tempdir().unwrap();
-        let id = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
-        std::fs::create_dir(root.path().join("4242")).unwrap();
-        std::fs::write(
-            root.path().join("4242/cgroup"),
-            format!("12:pids:/\n4:memory:/docker/{id}\n0::/\n"),
-        )
-        .unwrap();
-        std::fs::create_dir(root.path().join("7")).unwrap();
-        std::fs::write(root.path().join("7/cgroup"), "0::/init.scope\n").unwrap();
+        write_cgroup_file(
+            root.path(),
+            4242,
+            &format!("12:pids:/\n4:memory:/docker/{ID}\n0::/\n"),
+        );
+        write_cgroup_file(root.path(), 7, "0::/init.scope\n");
         let mut c = Containers::new(root.path().to_path_buf());
-        c.cgroup2 = None;
         let got = c.of(&by(4242, 0)).expect("a docker container");
-        assert_eq!((got.runtime, got.id.as_str()), ("docker", id));
+        assert_eq!((got.runtime, got.id.as_str()), ("docker", ID));
         assert_eq!(c.of(&by(7, 0)), None);
         assert_eq!(c.of(&by(99, 0)), None, "no such process");
         // Remembered while the process lives, even if its file goes.
@@ -162,56 +292,131 @@ mod tests {
         assert_eq!(c.of(&by(4242, 0)), None);
     }
 
-    /// On a pure cgroup2 host the claim is kept per cgroup id, and only
-    /// where that is exact: the file has no v1 line, the record's id is the
-    /// id of the directory it names, and the record is not a fork's.
-    #[test]
-    fn pure_cgroup2_claims_are_kept_per_cgroup_id() {
-        use std::os::unix::fs::MetadataExt;
+    /// A hierarchy whose "mount" is a plain directory: file handles do not
+    /// open cgroups there, so claims come from the cgroup file, and are
+    /// kept per cgroup only where the file's line for the hierarchy names
+    /// the directory with the record's id (the inode, as `stat` says).
+    fn fixture(hierarchy: CgroupHierarchy) -> (tempfile::TempDir, tempfile::TempDir, Containers) {
         let proc = tempfile::tempdir().unwrap();
         let cg = tempfile::tempdir().unwrap();
-        let id = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
-        let scope = format!("system.slice/docker-{id}.scope");
+        let mut c = Containers::new(proc.path().to_path_buf());
+        c.hierarchy = Some(Mounted {
+            hierarchy,
+            dir: std::fs::File::open(cg.path()).unwrap().into(),
+            mount_point: cg.path().to_path_buf(),
+            root: PathBuf::from("/"),
+        });
+        (proc, cg, c)
+    }
+
+    fn ino(p: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).unwrap().ino()
+    }
+
+    #[test]
+    fn a_cgroup_is_looked_up_once_and_kept_by_id() {
+        let (proc, cg, mut c) = fixture(CgroupHierarchy::Controller("memory".into()));
+        let scope = format!("machine/docker-{ID}.scope");
         std::fs::create_dir_all(cg.path().join(&scope)).unwrap();
-        std::fs::create_dir_all(cg.path().join("user.slice")).unwrap();
-        let ino = |p: &str| std::fs::metadata(cg.path().join(p)).unwrap().ino();
-        let (docker, user) = (ino(&scope), ino("user.slice"));
-        let file = |pid: u32, text: &str| {
-            std::fs::create_dir_all(proc.path().join(pid.to_string())).unwrap();
-            std::fs::write(proc.path().join(format!("{pid}/cgroup")), text).unwrap();
-        };
-        file(10, &format!("0::/{scope}\n"));
-        file(11, "0::/user.slice\n");
-        file(12, "4:memory:/x\n0::/user.slice\n");
-        let mut c = Containers::new(proc.path().to_path_buf());
-        c.cgroup2 = Some(cg.path().to_path_buf());
-        // Read once, then known by cgroup: pid 20 has no file at all.
-        assert_eq!(c.of(&by(10, docker)).unwrap().id, id);
-        assert_eq!(c.of(&by(20, docker)).map(|c| c.id), Some(id.to_string()));
-        assert_eq!(c.of(&by(11, user)), None);
-        file(21, &format!("0::/{scope}\n"));
-        assert_eq!(
-            c.of(&by(21, user)),
-            None,
-            "kept: user.slice has no container"
+        std::fs::create_dir_all(cg.path().join("user")).unwrap();
+        let (docker, user) = (ino(&cg.path().join(&scope)), ino(&cg.path().join("user")));
+        // The memory line decides, not the first line that claims something.
+        write_cgroup_file(
+            proc.path(),
+            10,
+            &format!("5:pids:/podman/libpod-{ID}\n4:memory:/{scope}\n0::/\n"),
         );
-        // Not kept: a v1 line (hybrid host) ...
-        let mut c = Containers::new(proc.path().to_path_buf());
-        c.cgroup2 = Some(cg.path().to_path_buf());
+        assert_eq!(c.of(&by(10, docker)).map(|c| c.runtime), Some("docker"));
+        // Known by cgroup now: pid 20 has no file at all.
+        assert_eq!(c.of(&by(20, docker)).map(|c| c.id), Some(ID.to_string()));
+        // A record from user.slice while the file says docker (the task
+        // moved in between): the file's answer, not kept for either id.
+        write_cgroup_file(proc.path(), 11, &format!("4:memory:/{scope}\n"));
+        assert!(c.of(&by(11, user)).is_some());
+        assert!(
+            !c.by_cgroup.contains_key(&user),
+            "a moved task's claim was kept"
+        );
+        write_cgroup_file(proc.path(), 12, "4:memory:/user\n");
         assert_eq!(c.of(&by(12, user)), None);
-        assert!(c.by_cgroup.is_empty(), "hybrid file kept");
-        // ... a record whose cgroup is not the file's (moved since) ...
-        assert_eq!(c.of(&by(10, user)).unwrap().id, id);
-        assert!(c.by_cgroup.is_empty(), "moved task kept");
-        // ... a fork, and a process gone before its file was read.
-        let fork = TaskEvent {
-            kind: TaskEventKind::Fork,
-            ..by(11, user)
-        };
-        assert_eq!(c.of(&fork), None);
-        assert_eq!(c.of(&by(99, user)), None);
-        assert!(c.by_cgroup.is_empty(), "fork or gone process kept");
-        assert_eq!(c.of(&by(11, user)), None);
         assert_eq!(c.by_cgroup.get(&user), Some(&None));
+        // Pid 11 again, in user (its record says so): no container. The
+        // answer follows the record's cgroup, not what pid 11 had.
+        assert_eq!(c.of(&by(11, user)), None);
+    }
+
+    #[test]
+    fn the_hierarchys_line_of_a_cgroup_file() {
+        let file = b"12:pids:/p\n4:cpu,cpuacct:/c\n1:name=systemd:/s\n0::/u\n";
+        let line = |h: CgroupHierarchy| line_for(file, &h);
+        assert_eq!(line(CgroupHierarchy::Unified).as_deref(), Some(&b"/u"[..]));
+        assert_eq!(
+            line(CgroupHierarchy::Controller("cpuacct".into())).as_deref(),
+            Some(&b"/c"[..])
+        );
+        assert_eq!(line(CgroupHierarchy::Controller("memory".into())), None);
+        // A path with colons is kept whole.
+        assert_eq!(
+            line_for(b"0::/a:b\n", &CgroupHierarchy::Unified).as_deref(),
+            Some(&b"/a:b"[..])
+        );
+    }
+
+    #[test]
+    fn the_hierarchy_chosen_on_each_kind_of_host() {
+        let pure = b"30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let hybrid = b"\
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+32 30 0:28 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+";
+        let named_only =
+            b"34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
+        let pick = |info: &[u8]| {
+            hierarchy_of(info).map(|(h, point, _)| (h, point.to_string_lossy().into_owned()))
+        };
+        assert_eq!(
+            pick(pure),
+            Some((CgroupHierarchy::Unified, "/sys/fs/cgroup".into()))
+        );
+        assert_eq!(
+            pick(hybrid),
+            Some((
+                CgroupHierarchy::Controller("memory".into()),
+                "/sys/fs/cgroup/memory".into()
+            ))
+        );
+        assert_eq!(pick(named_only), None);
+    }
+
+    /// On this host's own cgroup mount: a cgroup named like a docker
+    /// container is attributed by its id alone, through its file handle,
+    /// for a process that does not exist (so no file could have said it).
+    #[test]
+    fn a_real_cgroup_is_attributed_by_its_handle() {
+        if !listns_skip::require_root() {
+            return;
+        }
+        let mut c = Containers::on_host("/proc".into());
+        let Some(m) = &c.hierarchy else {
+            listns_skip::skip("no cgroup hierarchy mounted here");
+            return;
+        };
+        let dir = m
+            .mount_point
+            .join(format!("listns-unit-{}", std::process::id()));
+        let leaf = dir.join(format!("docker-{ID}.scope"));
+        std::fs::create_dir_all(&leaf).unwrap();
+        let id = ino(&leaf);
+        let got = c.of(&by(u32::MAX - 1, id));
+        let _ = std::fs::remove_dir(&leaf);
+        let _ = std::fs::remove_dir(&dir);
+        assert_eq!(
+            got.map(|c| (c.runtime, c.id)),
+            Some(("docker", ID.to_string()))
+        );
+        assert!(c.by_cgroup.contains_key(&id), "not kept as exact");
     }
 }

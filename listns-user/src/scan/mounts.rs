@@ -118,6 +118,53 @@ pub fn unescape(field: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A cgroup filesystem mount.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CgroupMount {
+    pub mount_point: std::path::PathBuf,
+    /// The cgroup mounted there (`/` for the whole hierarchy).
+    pub root: std::path::PathBuf,
+    /// A v1 hierarchy's super options (its controllers, `name=...`, `rw`);
+    /// `None` for cgroup2.
+    pub controllers: Option<Vec<String>>,
+}
+
+/// The cgroup and cgroup2 mounts of a mountinfo file, in its order.
+pub fn cgroup_mounts(content: &[u8]) -> Vec<CgroupMount> {
+    use std::os::unix::ffi::OsStringExt;
+    let path = |b: &[u8]| std::path::PathBuf::from(std::ffi::OsString::from_vec(unescape(b)));
+    let mut out = Vec::new();
+    for line in content.split(|&b| b == b'\n') {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == b"-") else {
+            continue;
+        };
+        let (Some(root), Some(point), Some(fstype)) =
+            (fields.get(3), fields.get(4), fields.get(sep + 1))
+        else {
+            continue;
+        };
+        let controllers = match *fstype {
+            b"cgroup2" => None,
+            b"cgroup" => Some(
+                fields
+                    .get(sep + 3)
+                    .unwrap_or(&&b""[..])
+                    .split(|&b| b == b',')
+                    .map(|o| String::from_utf8_lossy(o).into_owned())
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        out.push(CgroupMount {
+            mount_point: path(point),
+            root: path(root),
+            controllers,
+        });
+    }
+    out
+}
+
 /// Whether an nsfs mount point names an `ip netns` entry; gives the name.
 pub fn netns_name(path: &[u8]) -> Option<&[u8]> {
     for dir in [&b"/run/netns/"[..], b"/var/run/netns/"] {
@@ -134,6 +181,49 @@ pub fn netns_name(path: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As this kind of host has them: v1 controllers (one pair joined),
+    /// a named hierarchy and an empty cgroup2 mount.
+    #[test]
+    fn cgroup_mounts_of_a_hybrid_host() {
+        let info = b"\
+30 25 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:11 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 /x\\040y /mnt/mem rw - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+";
+        let m = cgroup_mounts(info);
+        let got: Vec<(&str, &str, Option<Vec<&str>>)> = m
+            .iter()
+            .map(|m| {
+                (
+                    m.mount_point.to_str().unwrap(),
+                    m.root.to_str().unwrap(),
+                    m.controllers
+                        .as_ref()
+                        .map(|c| c.iter().map(String::as_str).collect()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/sys/fs/cgroup/unified", "/", None),
+                (
+                    "/sys/fs/cgroup/cpu,cpuacct",
+                    "/",
+                    Some(vec!["rw", "cpu", "cpuacct"])
+                ),
+                ("/mnt/mem", "/x y", Some(vec!["rw", "memory"])),
+                (
+                    "/sys/fs/cgroup/systemd",
+                    "/",
+                    Some(vec!["rw", "xattr", "name=systemd"])
+                ),
+            ]
+        );
+    }
 
     const SAMPLE: &[u8] = b"\
 21 26 0:20 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw

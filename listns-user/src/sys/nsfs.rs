@@ -151,6 +151,19 @@ pub fn open_by_handle(
     Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `FILEID_KERNFS`: the handle type of kernfs (cgroup) files, whose 8
+/// bytes are the node's id.
+const FILEID_KERNFS: i32 = 0xfe;
+
+/// Opens the cgroup directory with kernfs node id `id` on the cgroup mount
+/// `mount_fd` (CAP_DAC_READ_SEARCH): it need not be anyone's cgroup any
+/// more, only still exist. ESTALE once it is removed.
+pub fn open_cgroup_by_id(mount_fd: BorrowedFd<'_>, id: u64) -> Result<OwnedFd, Errno> {
+    let mut bytes = [0u8; NSFS_HANDLE_BYTES];
+    bytes[..8].copy_from_slice(&id.to_ne_bytes());
+    open_by_handle(mount_fd, FILEID_KERNFS, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::{fd::AsFd, unix::fs::MetadataExt};

@@ -22,7 +22,10 @@ use aya::{
 use listns_common::{Config, NS_SLOTS, OFF_MISSING, RINGBUF_BYTES};
 use tokio::io::unix::AsyncFd;
 
-use crate::{inventory::live::TaskEvent, ns::NsType};
+use crate::{
+    inventory::{CgroupHierarchy, live::TaskEvent},
+    ns::NsType,
+};
 use record::Clock;
 
 /// The object built by listns-user/build.rs (empty under AYA_BUILD_SKIP).
@@ -78,6 +81,8 @@ pub struct Status {
     pub missing: Vec<&'static str>,
     /// Whether the kernel has 64-bit namespace ids.
     pub ns_ids: bool,
+    /// Whether records carry the task's cgroup in `Options::cgroups`.
+    pub cgroups: bool,
 }
 
 /// Options for loading.
@@ -89,6 +94,9 @@ pub struct Options {
     pub initial: BTreeMap<NsType, u64>,
     /// Where the kernel's BTF is.
     pub btf: PathBuf,
+    /// The hierarchy whose cgroup each record carries (container
+    /// attribution); none when `None`.
+    pub cgroups: Option<CgroupHierarchy>,
     /// How often the consumer polls the ring buffer.
     pub poll: Duration,
     /// Follow process trees: children of followed processes are followed
@@ -104,6 +112,7 @@ impl Default for Options {
         Options {
             initial: BTreeMap::new(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
+            cgroups: None,
             poll: Duration::from_millis(20),
             follow: false,
             ring_bytes: RINGBUF_BYTES,
@@ -165,11 +174,21 @@ impl Tracer {
             return Err(TraceError::NoObject);
         }
         let mut status = Status::default();
-        let resolved = offsets::resolve_file(&opts.btf)?;
+        let mut resolved = offsets::resolve_file(&opts.btf)?;
         if !resolved.missing.is_empty() {
             return Err(TraceError::MissingOffsets(resolved.missing));
         }
         status.ns_ids = resolved.has_ns_id();
+        if let Some(h) = &opts.cgroups {
+            status.cgroups = resolved.attribute_by(h);
+            if !status.cgroups {
+                status.notes.push(format!(
+                    "this kernel's BTF does not say where a task's cgroup is ({h:?} hierarchy): \
+                     containers are found from each creating process's /proc/PID/cgroup, which \
+                     misses processes that exit at once"
+                ));
+            }
+        }
         if let Some(note) = tracefs::ensure_mounted() {
             status.notes.push(note);
         }

@@ -15,6 +15,7 @@ use listns_common::{
 };
 
 use super::TraceError;
+use crate::inventory::CgroupHierarchy;
 
 /// The namespace struct of each slot's type.
 const NS_STRUCT: [&str; NS_SLOTS] = {
@@ -55,9 +56,49 @@ pub struct Resolved {
     /// (`enabled` is left 0: the tracer's caller decides).
     pub follow: Follow,
     pub missing: Vec<String>,
+    /// `css_set.dfl_cgrp`, `css_set.subsys`, `cgroup_subsys_state.cgroup`,
+    /// and the v1 controllers' indices in `subsys` (`enum
+    /// cgroup_subsys_id`): what `attribute_by` chooses from.
+    cgroups: CgroupOffsets,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CgroupOffsets {
+    dfl_cgrp: Option<u32>,
+    subsys: Option<u32>,
+    css_cgroup: Option<u32>,
+    /// (controller, index), from `memory_cgrp_id` and the like.
+    ids: Vec<(String, u32)>,
 }
 
 impl Resolved {
+    /// Points the programs at each task's cgroup in `h` (the `cgroup` of
+    /// every record); false, and records carry 0, when this kernel's BTF
+    /// lacks what that takes.
+    pub fn attribute_by(&mut self, h: &CgroupHierarchy) -> bool {
+        let o = &mut self.offsets;
+        let c = &self.cgroups;
+        let path = match h {
+            CgroupHierarchy::Unified => c.dfl_cgrp.map(|at| (at, OFF_MISSING)),
+            CgroupHierarchy::Controller(name) => {
+                let index = c.ids.iter().find(|(n, _)| n == name).map(|(_, i)| *i);
+                match (c.subsys, index, c.css_cgroup) {
+                    (Some(subsys), Some(i), Some(css)) => Some((subsys + 8 * i, css)),
+                    _ => None,
+                }
+            }
+        };
+        let ready = path.is_some()
+            && [o.task_cgroups, o.cgroup_kn, o.kernfs_node_id]
+                .iter()
+                .all(|&v| v != OFF_MISSING);
+        match path {
+            Some((at, css)) if ready => (o.css_set_cgroup, o.css_cgroup) = (at, css),
+            _ => (o.css_set_cgroup, o.css_cgroup) = (OFF_MISSING, OFF_MISSING),
+        }
+        ready
+    }
+
     /// Whether the kernel's namespaces carry 64-bit ids (Linux 6.18+).
     pub fn has_ns_id(&self) -> bool {
         self.offsets.ns_common_ns_id != OFF_MISSING
@@ -174,13 +215,46 @@ pub fn resolve(btf: &Btf) -> Resolved {
         signal_live: member_offset(btf, "signal_struct", "live").unwrap_or(OFF_MISSING),
         ..Follow::OFF
     };
+    // Optional: without them containers are attributed from /proc files.
+    let opt = |st: &str, member: &str| member_offset(btf, st, member);
+    o.task_cgroups = opt("task_struct", "cgroups").unwrap_or(OFF_MISSING);
+    o.cgroup_kn = opt("cgroup", "kn").unwrap_or(OFF_MISSING);
+    o.kernfs_node_id = opt("kernfs_node", "id").unwrap_or(OFF_MISSING);
+    let cgroups = CgroupOffsets {
+        dfl_cgrp: opt("css_set", "dfl_cgrp"),
+        subsys: opt("css_set", "subsys"),
+        css_cgroup: opt("cgroup_subsys_state", "cgroup"),
+        ids: subsys_ids(btf),
+    };
     missing.sort();
     missing.dedup();
     Resolved {
         offsets: o,
         follow,
         missing,
+        cgroups,
     }
+}
+
+/// The v1 controllers' indices in `css_set.subsys`: `enum cgroup_subsys_id`
+/// names each `<controller>_cgrp_id`.
+fn subsys_ids(btf: &Btf) -> Vec<(String, u32)> {
+    let Ok(types) = btf.resolve_types_by_name("cgroup_subsys_id") else {
+        return Vec::new();
+    };
+    types
+        .into_iter()
+        .filter_map(|t| match t {
+            Type::Enum(e) => Some(e),
+            _ => None,
+        })
+        .flat_map(|e| e.members)
+        .filter_map(|m| {
+            let name = btf.resolve_name(&m).ok()?;
+            let controller = name.strip_suffix("_cgrp_id")?;
+            Some((controller.to_string(), m.val()))
+        })
+        .collect()
 }
 
 fn find_struct(btf: &Btf, name: &str) -> Option<btf_rs::Struct> {

@@ -105,6 +105,7 @@ pub fn decode(bytes: &[u8], clock: &Clock) -> Result<TaskEvent, DecodeError> {
         uid: raw.uid,
         comm: RawText::new(&raw.comm[..comm_len]),
         cgroup_id: raw.cgroup_id,
+        cgroup: raw.cgroup,
         flags,
         fd: raw.fd,
         slots,
@@ -123,6 +124,7 @@ mod tests {
         let mut ev = Event {
             ts_ns: 1_000,
             cgroup_id: 7,
+            cgroup: 8,
             flags: 0x4000_0000,
             ret: 0,
             kind: EventKind::Unshare as u32,

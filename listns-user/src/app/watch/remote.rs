@@ -227,6 +227,7 @@ fn task_event(kind: ChangeKind, c: ChangeIn<'_>) -> anyhow::Result<(TaskEvent, C
         uid: c.uid,
         comm: contract::exact_bytes(task.comm, task.comm_hex).into(),
         cgroup_id: c.cgroup_id,
+        cgroup: 0,
         flags: task.flags.0,
         fd: c.fd.unwrap_or(-1),
         slots: Vec::new(),

@@ -42,8 +42,10 @@ impl Watch {
             .with_filter(filter)
             .with_width(width);
         let telemetry = serve(args)?;
+        let mut containers = Containers::on_host(proc_root.clone());
         let opts = Options {
             initial: initial::quick(&proc_root),
+            cgroups: containers.hierarchy().cloned(),
             btf: args.btf.clone(),
             ring_bytes: args.ring_buffer_size,
             follow: following,
@@ -53,6 +55,9 @@ impl Watch {
             Ok(t) => {
                 for line in t.status.notes.iter().chain(&t.status.failed) {
                     fit::note(line);
+                }
+                if !t.status.cgroups {
+                    containers.without_hierarchy();
                 }
                 Some(t)
             }
@@ -141,7 +146,7 @@ impl Watch {
         let mut w = Watch {
             api,
             stats,
-            containers: Containers::new(proc_root.clone()),
+            containers,
             proc_root,
             tracer,
             inv,

@@ -452,6 +452,7 @@ fn memory_bench() {
             uid: 0,
             comm: "unshare".into(),
             cgroup_id: 1,
+            cgroup: 0,
             flags: libc::CLONE_NEWUTS as u64,
             fd: -1,
             slots: vec![Slot {

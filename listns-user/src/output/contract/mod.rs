@@ -121,7 +121,20 @@ impl Time {
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_micros(self.system_time()))
+        // Formatted on the stack ("2026-12-06T15:30:41.123456Z", 27
+        // bytes): `collect_str` would escape it character by character,
+        // and every event line has a time.
+        use std::io::Write;
+        let mut buf = [0u8; 64];
+        let mut w = &mut buf[..];
+        let time = humantime::format_rfc3339_micros(self.system_time());
+        match write!(w, "{time}") {
+            Ok(()) => {
+                let n = 64 - w.len();
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+            Err(_) => s.collect_str(&time),
+        }
     }
 }
 

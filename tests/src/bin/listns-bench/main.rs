@@ -110,10 +110,16 @@ fn fork_exit(n: u32, unshare_flags: i32) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// The comm of this bench's processes as a `created` line shows it.
+const OUR_COMM: &[u8] = br#""comm":"listns-bench""#;
+
 /// `listns watch --json --events-only`, its stdout counted by a thread.
 struct Watch {
     child: Child,
     created: Arc<AtomicU64>,
+    /// `created` lines of this bench's processes (the creators), not of
+    /// whatever else runs on the machine.
+    ours: Arc<AtomicU64>,
     lost: Arc<AtomicU64>,
     /// Per `created` line: milliseconds from the kernel's timestamp (its
     /// `time`) to this bench reading the line from the pipe.
@@ -141,10 +147,11 @@ impl Watch {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let created = Arc::new(AtomicU64::new(0));
+        let ours = Arc::new(AtomicU64::new(0));
         let lost = Arc::new(AtomicU64::new(0));
         let out = child.stdout.take().unwrap();
         let lags = Arc::new(Mutex::new(Vec::new()));
-        let (c, l, g) = (created.clone(), lost.clone(), lags.clone());
+        let (c, o, l, g) = (created.clone(), ours.clone(), lost.clone(), lags.clone());
         // The reader shares the 2 CPUs with the creators and listns, so it
         // does as little as a reader can: a line is looked at by its first
         // key (listns writes `event` first), and only `created` and `lost`
@@ -158,6 +165,9 @@ impl Watch {
                 let read_at = SystemTime::now();
                 if line.starts_with(br#"{"event":"created","time":""#) {
                     c.fetch_add(1, Ordering::Relaxed);
+                    if line.windows(OUR_COMM.len()).any(|w| w == OUR_COMM) {
+                        o.fetch_add(1, Ordering::Relaxed);
+                    }
                     let rest = &line[br#"{"event":"created","time":""#.len()..];
                     let t = rest.iter().position(|&b| b == b'"').map(|end| &rest[..end]);
                     if let Some(t) = t
@@ -191,6 +201,7 @@ impl Watch {
         Ok(Watch {
             child,
             created,
+            ours,
             lost,
             lags,
             reader: Some(reader),

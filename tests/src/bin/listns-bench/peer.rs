@@ -58,9 +58,11 @@ struct Run {
     elapsed: f64,
     /// The consumer's user+system CPU seconds over the creators' run.
     cpu: f64,
-    /// Lines it reported for namespaces made (bpftrace: event lines;
-    /// listns: `created` lines), and events it said it lost.
+    /// Lines it reported for the namespaces the creators made (bpftrace:
+    /// event lines; listns: `created` lines) and for other processes'
+    /// (the machine is shared), and events it said it lost.
     reported: u64,
+    others: u64,
     lost: u64,
 }
 
@@ -140,6 +142,8 @@ fn ensure_tracefs() -> Result<()> {
 struct Bpftrace {
     child: Child,
     lines: Arc<AtomicU64>,
+    /// Lines for this bench's processes (the creators).
+    ours: Arc<AtomicU64>,
     lost: Arc<AtomicU64>,
     reader: JoinHandle<()>,
     /// Its stderr, kept for an error message (on every start it warns that
@@ -163,11 +167,12 @@ impl Bpftrace {
             let _ = err.read_to_end(&mut v);
             v
         });
-        let (lines, lost) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (n, l) = (lines.clone(), lost.clone());
+        let lines = Arc::new(AtomicU64::new(0));
+        let (ours, lost) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (n, o, l) = (lines.clone(), ours.clone(), lost.clone());
         let (attached, ready) = mpsc::channel();
         // As little work per line as for listns's reader (main.rs): an
-        // event line starts with the pid; bpftrace says "Attaching 1
+        // event line is "PID COMM INUM"; bpftrace says "Attaching 1
         // probe..." first, and "Lost N events" when its perf buffer
         // overflowed.
         let reader = std::thread::spawn(move || {
@@ -176,6 +181,9 @@ impl Bpftrace {
             while out.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
                 if line.first().is_some_and(u8::is_ascii_digit) {
                     n.fetch_add(1, Ordering::Relaxed);
+                    if line.split(|&b| b == b' ').nth(1) == Some(b"listns-bench") {
+                        o.fetch_add(1, Ordering::Relaxed);
+                    }
                 } else if line.starts_with(b"Attaching ") {
                     let _ = attached.send(());
                 } else if let Some(count) = lost_events(&line) {
@@ -203,6 +211,7 @@ impl Bpftrace {
         Ok(Bpftrace {
             child,
             lines,
+            ours,
             lost,
             reader,
             stderr,
@@ -246,13 +255,14 @@ impl Running {
         }
     }
 
-    /// (lines reported for namespaces made, events it said it lost).
-    fn counts(&self) -> (u64, u64) {
-        let (seen, lost) = match self {
-            Running::Bpftrace(b) => (&b.lines, &b.lost),
-            Running::Listns(w) => (&w.created, &w.lost),
+    /// Lines reported for this bench's namespaces, for any process's, and
+    /// events it said it lost.
+    fn counts(&self) -> [u64; 3] {
+        let all = match self {
+            Running::Bpftrace(b) => [&b.ours, &b.lines, &b.lost],
+            Running::Listns(w) => [&w.ours, &w.created, &w.lost],
         };
-        (seen.load(Ordering::Relaxed), lost.load(Ordering::Relaxed))
+        all.map(|n| n.load(Ordering::Relaxed))
     }
 
     fn stop(self) -> Result<()> {
@@ -298,6 +308,7 @@ fn alone(round: u32) -> Result<Run> {
         elapsed,
         cpu: 0.0,
         reported: 0,
+        others: 0,
         lost: 0,
     };
     println!(
@@ -321,7 +332,7 @@ fn traced(round: u32, consumer: Consumer, paced_lag: bool) -> Result<Run> {
     if let Running::Listns(w) = &c {
         w.take_lag();
     }
-    let (seen0, lost0) = c.counts();
+    let [ours0, all0, lost0] = c.counts();
     let cpu0 = cpu_of(c.pid());
     let (made, elapsed) = creators(SECS)?;
     let cpu1 = cpu_of(c.pid());
@@ -329,11 +340,11 @@ fn traced(round: u32, consumer: Consumer, paced_lag: bool) -> Result<Run> {
     // them): give it time, and say how long it needed.
     let stopped = Instant::now();
     listns_tests::wait_for(CATCH_UP, || {
-        let (seen, lost) = c.counts();
-        (seen - seen0 + lost - lost0 >= made).then_some(())
+        let [ours, _, lost] = c.counts();
+        (ours - ours0 + lost - lost0 >= made).then_some(())
     });
     let caught_up = stopped.elapsed().as_secs_f64();
-    let (seen, lost) = c.counts();
+    let [ours, all, lost] = c.counts();
     let lag = match &c {
         Running::Listns(w) => {
             let (p50, p99, n) = w.take_lag();
@@ -348,18 +359,20 @@ fn traced(round: u32, consumer: Consumer, paced_lag: bool) -> Result<Run> {
         made,
         elapsed,
         cpu: (cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1),
-        reported: seen - seen0,
+        reported: ours - ours0,
+        others: (all - all0) - (ours - ours0),
         lost: lost - lost0,
     };
     println!(
         "round {round:<3} {:<9} {:>6.0} UTS namespaces/s ({made} in {elapsed:.1} s); consumer CPU {:.2} s user + {:.2} s system, \
-         {:.1} µs per namespace; reported {}/{made}, lost {} ({caught_up:.1} s after the creators stopped){lag}",
+         {:.1} µs per namespace; reported {}/{made} (and {} of other processes), lost {} ({caught_up:.1} s after the creators stopped){lag}",
         consumer.name(),
         run.rate(),
         cpu1.0 - cpu0.0,
         cpu1.1 - cpu0.1,
         run.cpu_per_ns(),
         run.reported,
+        run.others,
         run.lost,
     );
     Ok(run)
@@ -370,10 +383,10 @@ fn traced(round: u32, consumer: Consumer, paced_lag: bool) -> Result<Run> {
 /// the line.
 fn lag_at_1000(w: &Watch) -> Result<()> {
     w.take_lag();
-    let seen0 = w.created.load(Ordering::Relaxed);
+    let seen0 = w.ours.load(Ordering::Relaxed);
     let paced = create_paced(1000.0, 10.0)?;
     listns_tests::wait_for(Duration::from_secs(30), || {
-        (w.created.load(Ordering::Relaxed) - seen0 >= paced).then_some(())
+        (w.ours.load(Ordering::Relaxed) - seen0 >= paced).then_some(())
     });
     let (p50, p99, n) = w.take_lag();
     println!(
@@ -513,6 +526,7 @@ mod tests {
             elapsed: 10.0,
             cpu: 0.0,
             reported: 0,
+            others: 0,
             lost: 0,
         };
         let runs = [

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the packaging tests and `cargo xtask package` drive, when it
-# is missing; does nothing when all is in place (a fraction of a second).
+# Installs what the packaging tests, the benches and `cargo xtask package`
+# drive, when it is missing; does nothing when all is in place (a fraction
+# of a second).
 #
 #   packaging/install-test-deps.sh [podman] [systemd-analyze] [kubernetes-validate]
 #                                  [openapi-spec-validator] [strace] [man] [promtool]
-#                                  [chromium]
+#                                  [chromium] [bpftrace]
 #
 # Without arguments: all of them.
 #   podman               podman and runc (apt; this machine's crun refuses its
@@ -23,6 +24,8 @@
 #                        checks and unit-tests packaging/prometheus's rules
 #   chromium             chromium and chromium-driver (apt): the web page's
 #                        tests drive a headless browser over WebDriver
+#   bpftrace             bpftrace (apt): the peer one-liner that
+#                        `cargo xtask bench sustained` runs beside listns
 #
 # apt needs root; without it the script says what to install and fails.
 set -euo pipefail
@@ -32,7 +35,7 @@ OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 venv="${LISTNS_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/listns/venv}"
 
 wanted=("$@")
-((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man promtool chromium)
+((${#wanted[@]})) || wanted=(podman systemd-analyze kubernetes-validate openapi-spec-validator strace man promtool chromium bpftrace)
 
 say() { echo "install-test-deps: $*" >&2; }
 
@@ -59,9 +62,12 @@ for w in "${wanted[@]}"; do
       command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
       command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
       ;;
+    bpftrace)
+      command -v bpftrace >/dev/null 2>&1 || apt_missing+=(bpftrace)
+      ;;
     kubernetes-validate | openapi-spec-validator) ;;
     *)
-      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man, promtool, chromium)"
+      say "unknown component '$w' (podman, systemd-analyze, kubernetes-validate, openapi-spec-validator, strace, man, promtool, chromium, bpftrace)"
       exit 2
       ;;
   esac

@@ -5,8 +5,9 @@
 //! pipe this bench reads) on the host's fork+exit and unshare paths, as the
 //! ratio of rounds with and without it, interleaved A/B so that drift hits
 //! both; the highest namespace-creation rate this machine reaches, held for
-//! ten seconds, with the tracer's created and lost counts; and the memory
-//! each tracked namespace costs the inventory.
+//! ten seconds, alone, with listns and with a bpftrace one-liner, rounds
+//! alternated (peer.rs); and the memory each tracked namespace costs the
+//! inventory.
 //!
 //! api (only when named): the inventory API under load (api.rs).
 //! web (only when named): the web page's first render with 10,000
@@ -27,6 +28,7 @@ use anyhow::{Context, Result, bail};
 
 mod api;
 mod hooks;
+mod peer;
 mod web;
 
 /// Counts live heap bytes, to measure the inventory's memory per namespace.
@@ -70,7 +72,7 @@ fn main() -> Result<()> {
         hooks::program_costs()?;
     }
     if want("trace") || args.iter().any(|a| a == "sustained") {
-        sustained_rate()?;
+        peer::sustained_rate()?;
     }
     if want("memory") {
         memory_bench();
@@ -108,10 +110,16 @@ fn fork_exit(n: u32, unshare_flags: i32) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// The comm of this bench's processes as a `created` line shows it.
+const OUR_COMM: &[u8] = br#""comm":"listns-bench""#;
+
 /// `listns watch --json --events-only`, its stdout counted by a thread.
 struct Watch {
     child: Child,
     created: Arc<AtomicU64>,
+    /// `created` lines of this bench's processes (the creators), not of
+    /// whatever else runs on the machine.
+    ours: Arc<AtomicU64>,
     lost: Arc<AtomicU64>,
     /// Per `created` line: milliseconds from the kernel's timestamp (its
     /// `time`) to this bench reading the line from the pipe.
@@ -139,10 +147,11 @@ impl Watch {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let created = Arc::new(AtomicU64::new(0));
+        let ours = Arc::new(AtomicU64::new(0));
         let lost = Arc::new(AtomicU64::new(0));
         let out = child.stdout.take().unwrap();
         let lags = Arc::new(Mutex::new(Vec::new()));
-        let (c, l, g) = (created.clone(), lost.clone(), lags.clone());
+        let (c, o, l, g) = (created.clone(), ours.clone(), lost.clone(), lags.clone());
         // The reader shares the 2 CPUs with the creators and listns, so it
         // does as little as a reader can: a line is looked at by its first
         // key (listns writes `event` first), and only `created` and `lost`
@@ -156,6 +165,9 @@ impl Watch {
                 let read_at = SystemTime::now();
                 if line.starts_with(br#"{"event":"created","time":""#) {
                     c.fetch_add(1, Ordering::Relaxed);
+                    if line.windows(OUR_COMM.len()).any(|w| w == OUR_COMM) {
+                        o.fetch_add(1, Ordering::Relaxed);
+                    }
                     let rest = &line[br#"{"event":"created","time":""#.len()..];
                     let t = rest.iter().position(|&b| b == b'"').map(|end| &rest[..end]);
                     if let Some(t) = t
@@ -189,6 +201,7 @@ impl Watch {
         Ok(Watch {
             child,
             created,
+            ours,
             lost,
             lags,
             reader: Some(reader),
@@ -209,14 +222,7 @@ impl Watch {
 
     /// CPU seconds (user, system) the listns process has used so far.
     fn cpu(&self) -> (f64, f64) {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / tick;
-        // Fields after the comm: state is 0, utime 11, stime 12.
-        (get(11), get(12))
+        peer::cpu_of(self.child.id())
     }
 
     fn stop(mut self) -> Result<()> {
@@ -269,97 +275,8 @@ fn trace_bench() -> Result<()> {
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Two creator processes, each forking children that unshare a UTS
-/// namespace and exit, flat out for ten seconds (the issue's method; the
-/// counts go through a shared mapping).
-fn sustained_rate() -> Result<()> {
-    let secs = 10.0;
-    // The peer: the same creators without the tracer, in the same run.
-    let (alone, _) = creators(secs)?;
-    println!(
-        "creation without tracer  {:.0} UTS namespaces/s for {secs:.0} s (2 creator processes)",
-        alone as f64 / secs
-    );
-    let w = Watch::start()?;
-    // Paced first: 1,000 namespaces/s, the lag a quiet host sees.
-    let paced = create_paced(1000.0, 10.0)?;
-    listns_tests::wait_for(Duration::from_secs(30), || {
-        (w.created.load(Ordering::Relaxed) >= paced).then_some(())
-    });
-    let (p50, p99, n) = w.take_lag();
-    println!(
-        "event lag at 1,000/s      p50 {p50:.1} ms, p99 {p99:.1} ms over {n} created lines ({paced} made in 10 s)"
-    );
-    w.created.store(0, Ordering::Relaxed);
-    let cpu0 = w.cpu();
-    let (made, elapsed) = creators(secs)?;
-    let cpu1 = w.cpu();
-    println!(
-        "consumer CPU             {:.2} s user + {:.2} s system during the {elapsed:.1} s run",
-        cpu1.0 - cpu0.0,
-        cpu1.1 - cpu0.1
-    );
-    // The consumer may lag behind the creators (it shares 2 CPUs with
-    // them): give it time, and say how long it needed.
-    let total = made;
-    let lag_start = Instant::now();
-    listns_tests::wait_for(Duration::from_secs(60), || {
-        (w.created.load(Ordering::Relaxed) >= total).then_some(())
-    });
-    let lag = lag_start.elapsed().as_secs_f64();
-    let created = w.created.load(Ordering::Relaxed);
-    let (p50, p99, n) = w.take_lag();
-    let lost = w.lost.clone();
-    w.stop()?;
-    let lost = lost.load(Ordering::Relaxed);
-    println!(
-        "sustained creation       {:.0} UTS namespaces/s for {elapsed:.1} s (2 creator processes): made {total}, reported created {created} ({lag:.1} s after the creators stopped), lost {lost}",
-        total as f64 / elapsed
-    );
-    // The peer again, after: the run with the tracer is measured against
-    // the mean of the runs around it, so that drift in the machine's load
-    // over the run does not count as the tracer's.
-    let (after, _) = creators(secs)?;
-    println!(
-        "creation without tracer  {:.0} UTS namespaces/s again, after",
-        after as f64 / secs
-    );
-    let peer = (alone + after) as f64 / 2.0 / secs;
-    println!(
-        "rate kept with tracer    {:.0}% of the rate without it (the mean of the runs before and after)",
-        100.0 * (total as f64 / elapsed) / peer
-    );
-    println!(
-        "consumer CPU per ns      {:.1} µs (user+system over the {total} namespaces made; each is a created, a left and a gone line)",
-        1e6 * ((cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1)) / total.max(1) as f64
-    );
-    println!("event lag flat out        p50 {p50:.1} ms, p99 {p99:.1} ms over {n} created lines");
-    Ok(())
-}
-
-/// One process forks a child that unshares a UTS namespace and exits,
-/// `rate` times a second for `secs` (each on its tick; late ticks are not
-/// made up). Returns how many were made.
-fn create_paced(rate: f64, secs: f64) -> Result<u64> {
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let start = Instant::now();
-    let mut made = 0u64;
-    let mut next = start;
-    while start.elapsed().as_secs_f64() < secs {
-        fork_exit(1, libc::CLONE_NEWUTS);
-        made += 1;
-        next += period;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        } else {
-            next = Instant::now();
-        }
-    }
-    Ok(made)
 }
 
 /// The argument that makes this binary a creator (`creators`).

@@ -34,6 +34,12 @@ impl Watch {
             let batch = t.drain_now();
             self.on_batch(batch)?;
         }
+        // Records were lost and the rescan that makes up for them has not
+        // run yet: run it now, or the summary would show the holders of
+        // processes whose exits were lost (alive, held by a dead process).
+        if self.loss_rescan.is_some() {
+            self.on_loss_rescan()?;
+        }
         let Some(followed) = &self.followed else {
             return Ok(());
         };

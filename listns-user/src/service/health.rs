@@ -38,8 +38,16 @@ pub enum Step {
     Lifecycle,
     Rescan,
     Snapshot,
-    Other,
 }
+
+/// Every step, at its index (`Step as u8`).
+const STEPS: [Step; 5] = [
+    Step::Waiting,
+    Step::Records,
+    Step::Lifecycle,
+    Step::Rescan,
+    Step::Snapshot,
+];
 
 impl Step {
     fn name(self) -> &'static str {
@@ -49,21 +57,7 @@ impl Step {
             Step::Lifecycle => "checking liveness",
             Step::Rescan => "rescanning after lost records",
             Step::Snapshot => "publishing a snapshot for the API",
-            Step::Other => "other work",
         }
-    }
-
-    fn from_u8(v: u8) -> Step {
-        [
-            Step::Waiting,
-            Step::Records,
-            Step::Lifecycle,
-            Step::Rescan,
-            Step::Snapshot,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == v)
-        .unwrap_or(Step::Other)
     }
 }
 
@@ -138,7 +132,9 @@ impl Health {
             format!(
                 "consumer stalled: the watch loop has made no progress for {} s (it is {})",
                 since.as_secs(),
-                Step::from_u8(self.step.load(Ordering::Relaxed)).name()
+                STEPS
+                    .get(usize::from(self.step.load(Ordering::Relaxed)))
+                    .map_or("at an unknown step", |s| s.name())
             )
         })
     }

@@ -125,16 +125,16 @@ impl Serialize for Time {
         // bytes): `collect_str` would escape it character by character,
         // and every event line has a time.
         use std::io::Write;
+        let time = humantime::format_rfc3339_micros(self.system_time());
         let mut buf = [0u8; 64];
         let mut w = &mut buf[..];
-        let time = humantime::format_rfc3339_micros(self.system_time());
-        match write!(w, "{time}") {
-            Ok(()) => {
-                let n = 64 - w.len();
-                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+        if write!(w, "{time}").is_ok() {
+            let n = 64 - w.len();
+            if let Ok(text) = std::str::from_utf8(&buf[..n]) {
+                return s.serialize_str(text);
             }
-            Err(_) => s.collect_str(&time),
         }
+        s.collect_str(&time)
     }
 }
 

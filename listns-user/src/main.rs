@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         }
     };
     for note in notes {
-        eprintln!("listns: {note}");
+        listns::output::fit::note(&note);
     }
     let following = matches!(&cli.command, Some(Command::Watch(w)) if w.following());
     let result = match cli.command {

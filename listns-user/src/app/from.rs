@@ -61,9 +61,9 @@ pub fn hint() {
     // Answering, not only there: a watcher killed outright leaves its
     // socket file behind.
     if std::os::unix::net::UnixStream::connect(DEFAULT_SOCKET).is_ok() {
-        eprintln!(
-            "listns: a watcher serves {DEFAULT_SOCKET}: `listns --from` also shows what only it knows \
+        crate::output::fit::note(&format!(
+            "a watcher serves {DEFAULT_SOCKET}: `listns --from` also shows what only it knows \
              (hidden namespaces, who created each one, those gone)"
-        );
+        ));
     }
 }

@@ -156,7 +156,7 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             if let Some(partial) = crate::scan::host::check(&config.proc_root) {
-                eprintln!("listns: {partial}");
+                fit::note(&partial.to_string());
             }
             from::hint();
             Scanner::new(&config.proc_root).details(details).scan()?
@@ -201,7 +201,7 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     std::mem::forget(inv);
 
     if let Some(line) = stats.summary() {
-        eprintln!("listns: {line}");
+        fit::note(&line);
     }
     let usual = stats.initial.len() == 8
         && stats
@@ -209,10 +209,10 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             .values()
             .all(|s| *s == InitialSource::Kthreadd);
     if !usual {
-        eprintln!(
-            "listns: initial namespaces from {}",
+        fit::note(&format!(
+            "initial namespaces from {}",
             describe(&stats.initial)
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

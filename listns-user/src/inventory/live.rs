@@ -218,6 +218,12 @@ impl Inventory {
             }
             return out;
         }
+        // Only for a record that creates something: most create nothing.
+        let relatives = ev
+            .slots
+            .iter()
+            .any(|s| s.created)
+            .then(|| self.relatives_of_new(ev));
         for s in &ev.slots {
             // The host's initial namespaces keep the holders the last scan
             // found: every record names them (a task is in most of them),
@@ -263,12 +269,45 @@ impl Inventory {
                     time_ns: ev.time_ns,
                     container: None,
                 });
+                if let Some((owner, pid_parent)) = &relatives {
+                    match s.ty {
+                        NsType::User => (ns.owner, ns.parent) = (owner.before, owner.before),
+                        NsType::Pid => (ns.owner, ns.parent) = (owner.after, *pid_parent),
+                        _ => ns.owner = owner.after,
+                    }
+                }
                 push(&mut out, ChangeKind::Created, key, link);
             } else {
                 push(&mut out, ChangeKind::Joined, key, link);
             }
         }
         out
+    }
+}
+
+/// A task's user namespace before and after an event.
+struct UserNs {
+    before: Option<NsKey>,
+    after: Option<NsKey>,
+}
+
+impl Inventory {
+    /// What a namespace that `ev` creates sits under, as a scan would
+    /// find it (lsns ONS and PNS): every new namespace is owned by the
+    /// task's user namespace after the event, except a new user namespace,
+    /// whose owner and parent is the one before; a new pid namespace's
+    /// parent is the pid namespace its creator's children went to before
+    /// (the kernel's `copy_pid_ns` takes that one, for clone and unshare).
+    fn relatives_of_new(&self, ev: &TaskEvent) -> (UserNs, Option<NsKey>) {
+        let slot = |n: usize| ev.slots.iter().find(|s| s.slot == n);
+        let key = |s: &Slot, (inum, id): (u64, Option<u64>)| self.resolve(s.ty, inum, id);
+        let user = slot(listns_common::SLOT_USER);
+        let owner = UserNs {
+            before: user.and_then(|s| Some(key(s, s.prev?))),
+            after: user.map(|s| key(s, (s.inum, s.id))),
+        };
+        let parent = slot(listns_common::SLOT_PID_FOR_CHILDREN).and_then(|s| Some(key(s, s.prev?)));
+        (owner, parent)
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use listns_common::{SLOT_NET, SLOT_PID, SLOT_PID_FOR_CHILDREN, SLOT_UTS};
+use listns_common::{SLOT_NET, SLOT_PID, SLOT_PID_FOR_CHILDREN, SLOT_USER, SLOT_UTS};
 
 /// The range removal takes exactly what the walk over every holder
 /// (the code it replaced, kept here as the reference) took.
@@ -311,4 +311,45 @@ fn a_thread_that_unshared_alone_reports_its_own_exit() {
     let changes = inv.apply(&exit(20, 21, Some(false), &[(SLOT_NET, 70)]));
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].kind, ChangeKind::Left);
+}
+
+/// A namespace the tracer saw created sits where a scan would put it
+/// (lsns ONS and PNS), so that trees of the watcher's inventory (`--from
+/// -T`, the web page) nest it instead of listing it at the top.
+#[test]
+fn created_namespaces_get_their_owner_and_parent() {
+    let mut inv = inventory();
+    let key = |ty, inum: u64| NsKey::new(ty, inum, Some(inum + 1000));
+    // unshare(CLONE_NEWUSER | CLONE_NEWNET) from user namespace 3: the new
+    // user namespace's owner and parent is 3; the new netns is owned by
+    // the new user namespace.
+    let both = event(
+        TaskEventKind::Unshare,
+        10,
+        10,
+        vec![slot(SLOT_USER, 70, 3, true), slot(SLOT_NET, 50, 1, true)],
+    );
+    inv.apply(&both);
+    let user = inv.get(&key(NsType::User, 70)).unwrap();
+    assert_eq!(user.owner, Some(key(NsType::User, 3)));
+    assert_eq!(user.parent, Some(key(NsType::User, 3)));
+    let net = inv.get(&key(NsType::Net, 50)).unwrap();
+    assert_eq!(net.owner, Some(key(NsType::User, 70)));
+    assert_eq!(net.parent, None);
+    // clone(CLONE_NEWPID) by a task in user namespace 3 whose children
+    // went to pid namespace 4: owner 3, parent 4.
+    let fork = event(
+        TaskEventKind::Fork,
+        11,
+        11,
+        vec![
+            slot(SLOT_USER, 3, 3, false),
+            slot(SLOT_PID_FOR_CHILDREN, 80, 4, true),
+            slot(SLOT_PID, 80, 4, true),
+        ],
+    );
+    inv.apply(&fork);
+    let pid = inv.get(&key(NsType::Pid, 80)).unwrap();
+    assert_eq!(pid.owner, Some(key(NsType::User, 3)));
+    assert_eq!(pid.parent, Some(key(NsType::Pid, 4)));
 }

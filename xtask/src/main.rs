@@ -48,7 +48,9 @@ enum Task {
     /// scan, trace, memory, sweep (default: all); `api` (the inventory
     /// API under load, minutes) and `web` (the web page with 10,000
     /// namespaces, in headless chromium) only when named; `soak [--seconds N]
-    /// [--rate R]` alone runs the ten-minute churn soak.
+    /// [--rate R]` alone runs the ten-minute churn soak; `iter [--sizes N,..]
+    /// [--rounds R] [--kernels K,..]` alone runs the BPF iterator scan's bench
+    /// in a QEMU guest (`cargo xtask bench iter --help`).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -68,6 +70,61 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// `cargo xtask bench iter`: the scan through BPF iterators against lsns -J
+/// and listns's own /proc scan, in a kernel-matrix guest (this host's
+/// kernel refuses iterators): tests/tests/iter_bench.rs, run alone by the
+/// `integration-test vm` harness. Method and figures: BENCHMARKS.md.
+#[derive(Parser)]
+#[command(name = "cargo xtask bench iter")]
+struct IterBenchArgs {
+    /// Processes to hold, one held state per size.
+    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    sizes: Vec<usize>,
+    /// Rounds per size (each runs all three scans, in rotated order).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Kernel series to boot (as `integration-test vm --kernels`), each its own guest.
+    #[arg(long, value_delimiter = ',', default_value = "6.12")]
+    kernels: Vec<String>,
+    /// Guest memory in MiB; default 1024 + a quarter MiB per process of
+    /// the biggest size, at least 2048.
+    #[arg(long)]
+    memory: Option<u32>,
+    /// Seconds a guest may run before it counts as failed.
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+    /// Print every console line of the guests as it arrives.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+impl IterBenchArgs {
+    /// The `integration-test vm` run that is this bench: one test
+    /// executable, its one ignored test, the bench's sizes in its environment.
+    fn vm_args(&self) -> vm::VmArgs {
+        let biggest = self.sizes.iter().copied().max().unwrap_or(0);
+        let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        vm::VmArgs {
+            kernels: self.kernels.clone(),
+            timeout: self.timeout,
+            no_host: true,
+            verbose: self.verbose,
+            memory: self
+                .memory
+                .unwrap_or_else(|| (1024 + biggest / 4).max(2048) as u32),
+            only: vec!["iter_bench".into()],
+            guest_env: vec![
+                format!("LISTNS_ITER_BENCH_SIZES={}", join(&self.sizes)),
+                format!("LISTNS_ITER_BENCH_ROUNDS={}", self.rounds),
+            ],
+            release_listns: true,
+            test_args: ["--ignored", "--exact", "iter_scan_bench"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -144,6 +201,18 @@ fn run_task(task: Task) -> Result<()> {
             ];
             cmd.extend(args[1..].iter().map(String::as_str));
             cargo(&root, &cmd)
+        }
+        Task::Bench { args } if args.first().is_some_and(|a| a == "iter") => {
+            // A guest of its own, minutes long: never part of a plain `bench`.
+            let bench = IterBenchArgs::parse_from(
+                std::iter::once("cargo xtask bench iter")
+                    .chain(args[1..].iter().map(String::as_str)),
+            );
+            if bench.sizes.is_empty() || bench.sizes.contains(&0) || bench.rounds == 0 {
+                bail!("bench iter: sizes and rounds must be at least 1");
+            }
+            setup::setup()?;
+            vm::run(&root, &bench.vm_args())
         }
         Task::Bench { args } => {
             setup::setup()?;

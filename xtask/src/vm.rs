@@ -61,6 +61,21 @@ pub struct VmArgs {
     /// Print every console line of the guests as it arrives.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Guest memory in MiB (`qemu -m`).
+    #[arg(long, default_value_t = 1024)]
+    pub memory: u32,
+    /// Only these test executables (by name: `scan`, `trace`, ...), in the
+    /// guests and on the host; the others are left out of the initramfs.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// `KEY=VALUE` exported by the guests' /init before the tests run (a
+    /// bench's sizes, say).
+    #[arg(long = "guest-env", value_name = "KEY=VALUE")]
+    pub guest_env: Vec<String>,
+    /// Also put a static release build of listns in the guests, at
+    /// /target/release/listns (`listns_tests::listns_bin_release()`: benches).
+    #[arg(long)]
+    pub release_listns: bool,
     /// Arguments for every test executable (a test name filter, ...), after `--`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub test_args: Vec<String>,
@@ -77,7 +92,18 @@ pub fn run(root: &Path, args: &VmArgs) -> Result<()> {
         kernels.push(kernel::fetch(&cache, series)?);
     }
     let t = Instant::now();
-    let build = build::build_static(root)?;
+    let mut build = build::build_static(root)?;
+    if !args.only.is_empty() {
+        for name in &args.only {
+            if !build.tests.iter().any(|(n, _)| n == name) {
+                bail!("--only {name}: no such test executable");
+            }
+        }
+        build.tests.retain(|(n, _)| args.only.contains(n));
+    }
+    if args.release_listns {
+        build.listns_release = Some(crate::package::build_static_release(root)?);
+    }
     eprintln!(
         "xtask vm: not run in the guests (they check userspace only; `cargo xtask test` runs them on the host): {}",
         HOST_ONLY.join(", ")
@@ -93,7 +119,7 @@ pub fn run(root: &Path, args: &VmArgs) -> Result<()> {
             .join(", ")
     );
     let t = Instant::now();
-    let initrd = initramfs::make(&cache, &build, &args.test_args)?;
+    let initrd = initramfs::make(&cache, &build, &args.test_args, &args.guest_env)?;
     eprintln!(
         "xtask vm: initramfs {} ({} MB) in {:.1} s",
         initrd.display(),
@@ -148,6 +174,13 @@ pub fn run(root: &Path, args: &VmArgs) -> Result<()> {
         );
         for (name, summary) in &o.results {
             println!("      {name}: {summary}");
+        }
+        // What benches printed (their tables), in full.
+        if !o.bench.is_empty() {
+            println!();
+            for line in &o.bench {
+                println!("    {line}");
+            }
         }
     }
     let failed: Vec<&str> = outcomes

@@ -16,6 +16,8 @@ pub(super) struct StaticBuild {
     pub(super) tests: Vec<(String, PathBuf)>,
     /// The static `listns` binary (some tests run it).
     pub(super) listns: PathBuf,
+    /// A static release `listns` too, when asked for (benches).
+    pub(super) listns_release: Option<PathBuf>,
     /// What `CARGO_TARGET_DIR` must be for `listns_tests::listns_bin()` to find `listns`.
     pub(super) target_dir_for_tests: PathBuf,
 }
@@ -106,6 +108,7 @@ pub(super) fn build_static(root: &Path) -> Result<StaticBuild> {
     Ok(StaticBuild {
         tests,
         listns,
+        listns_release: None,
         target_dir_for_tests: arch_dir,
     })
 }

@@ -7,6 +7,8 @@ pub(super) const M_KERNEL: &str = "LISTNS-VM-KERNEL: ";
 pub(super) const M_BEGIN: &str = "LISTNS-VM-BEGIN: ";
 pub(super) const M_END: &str = "LISTNS-VM-END: ";
 const M_DONE: &str = "LISTNS-VM-DONE: ";
+/// Lines a bench prints for the reader (its progress and its table).
+pub(super) const M_BENCH: &str = "LISTNS-BENCH: ";
 
 /// Per-executable results parsed from a console or an output stream.
 #[derive(Default)]
@@ -18,6 +20,8 @@ pub(super) struct Parsed {
     current: Option<(String, Option<String>)>,
     /// Lines worth showing: skips and notes from the tests, failures.
     pub(super) notable: Vec<String>,
+    /// What benches printed after [`M_BENCH`].
+    pub(super) bench: Vec<String>,
     in_failures: bool,
 }
 
@@ -39,6 +43,8 @@ impl Parsed {
                 .unwrap_or_else(|| (rest.to_string(), None));
             self.ends.push((name, rc, summary));
             self.in_failures = false;
+        } else if let Some(b) = line.strip_prefix(M_BENCH) {
+            self.bench.push(b.to_string());
         } else if let Some(v) = line.strip_prefix(M_DONE) {
             self.done = Some(v.trim() == "PASS");
         } else if line.starts_with("test result: ") {

@@ -23,7 +23,7 @@ export CI=true LISTNS_VM_GUEST=1 CARGO_TARGET_DIR=/target RUST_BACKTRACE=1
 # Emulated (TCG) and sharing the host's CPUs with the other guests: the
 # tests' timeouts stretch five times (listns_tests::scaled).
 export LISTNS_TEST_TIME_SCALE=5
-mkdir -p /proc /sys /dev /run /tmp /root
+@ENV@mkdir -p /proc /sys /dev /run /tmp /root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -96,7 +96,12 @@ fn copy_host_tool(stage: &Path, (tool, package): (&str, &str)) -> Result<()> {
 
 /// Writes `target/vm-cache/initramfs.cpio.gz`: busybox and its applets, a
 /// few host tools, the test executables, `listns`, and /init.
-pub(super) fn make(cache: &Path, build: &StaticBuild, test_args: &[String]) -> Result<PathBuf> {
+pub(super) fn make(
+    cache: &Path,
+    build: &StaticBuild,
+    test_args: &[String],
+    guest_env: &[String],
+) -> Result<PathBuf> {
     let stage = cache.join("initramfs");
     let _ = fs::remove_dir_all(&stage);
     for dir in [
@@ -104,6 +109,7 @@ pub(super) fn make(cache: &Path, build: &StaticBuild, test_args: &[String]) -> R
         "usr/bin",
         "tests",
         "target/debug",
+        "target/release",
         "proc",
         "sys",
         "dev",
@@ -128,6 +134,9 @@ pub(super) fn make(cache: &Path, build: &StaticBuild, test_args: &[String]) -> R
             .with_context(|| format!("copying {}", exe.display()))?;
     }
     fs::copy(&build.listns, stage.join("target/debug/listns"))?;
+    if let Some(release) = &build.listns_release {
+        fs::copy(release, stage.join("target/release/listns"))?;
+    }
     // Tests that find `listns` next to their own directory look at /listns.
     std::os::unix::fs::symlink("target/debug/listns", stage.join("listns"))?;
     for tool in HOST_TOOLS {
@@ -136,7 +145,11 @@ pub(super) fn make(cache: &Path, build: &StaticBuild, test_args: &[String]) -> R
     let args = shlex::try_join(test_args.iter().map(String::as_str))
         .context("a test argument holds a NUL byte")?;
     let init = stage.join("init");
-    fs::write(&init, INIT.replace("@ARGS@", &args))?;
+    fs::write(
+        &init,
+        INIT.replace("@ARGS@", &args)
+            .replace("@ENV@", &env_lines(guest_env)?),
+    )?;
     fs::set_permissions(&init, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let out = cache.join("initramfs.cpio.gz");
     let status = Command::new("sh")
@@ -149,6 +162,25 @@ pub(super) fn make(cache: &Path, build: &StaticBuild, test_args: &[String]) -> R
         .context("running cpio")?;
     if !status.success() {
         bail!("writing the initramfs failed ({status})");
+    }
+    Ok(out)
+}
+
+/// `export KEY='VALUE'` lines for /init, one per `KEY=VALUE`.
+fn env_lines(guest_env: &[String]) -> Result<String> {
+    let mut out = String::new();
+    for kv in guest_env {
+        let Some((key, value)) = kv.split_once('=') else {
+            bail!("--guest-env {kv:?}: not KEY=VALUE");
+        };
+        if key.is_empty()
+            || key.starts_with(|c: char| c.is_ascii_digit())
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            bail!("--guest-env {kv:?}: {key:?} is not a variable name");
+        }
+        let value = shlex::try_quote(value).context("a --guest-env value holds a NUL byte")?;
+        out.push_str(&format!("export {key}={value}\n"));
     }
     Ok(out)
 }
@@ -180,6 +212,20 @@ mod tests {
                 .unwrap();
             let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
             assert_eq!(got, args, "{shell}");
+        }
+    }
+
+    #[test]
+    fn guest_env_reaches_the_guest_shell_unchanged() {
+        let lines = env_lines(&["A_1=10,000".into(), "B=it's $HOME".into(), "C=".into()]).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{lines}printf '%s|%s|%s' \"$A_1\" \"$B\" \"$C\""))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "10,000|it's $HOME|");
+        for bad in ["NOEQUALS", "=x", "1A=x", "A-B=x", "A B=x"] {
+            assert!(env_lines(&[bad.into()]).is_err(), "{bad}");
         }
     }
 }

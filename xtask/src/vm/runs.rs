@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use super::{
     VmArgs,
     build::StaticBuild,
-    console::{M_BEGIN, M_END, M_KERNEL, Parsed},
+    console::{M_BEGIN, M_BENCH, M_END, M_KERNEL, Parsed},
     kernel::Kernel,
 };
 
@@ -29,6 +29,8 @@ pub(super) struct Outcome {
     pub(super) verdict: String,
     /// Per test executable: its name and its summary line (or rc).
     pub(super) results: Vec<(String, String)>,
+    /// What benches printed (console::M_BENCH lines).
+    pub(super) bench: Vec<String>,
     pub(super) secs: f64,
 }
 
@@ -87,15 +89,9 @@ pub(super) fn in_guest(k: &Kernel, initrd: &Path, args: &VmArgs, logs: &Path) ->
         // `-cpu max` gives the emulated CPU RDRAND, which seeds the guest's
         // random pool at boot: without it getrandom(2) blocks for minutes
         // (the tests' JSON Schema validator hashes with a random key).
-        .args([
-            "-m",
-            "1024",
-            "-cpu",
-            "max",
-            "-nographic",
-            "-no-reboot",
-            "-kernel",
-        ])
+        .arg("-m")
+        .arg(args.memory.to_string())
+        .args(["-cpu", "max", "-nographic", "-no-reboot", "-kernel"])
         .arg(&k.vmlinuz)
         .arg("-initrd")
         .arg(initrd)
@@ -142,6 +138,8 @@ pub(super) fn in_guest(k: &Kernel, initrd: &Path, args: &VmArgs, logs: &Path) ->
                     eprintln!("[{kernel}] {line}");
                 } else if line.starts_with("test result: ") || line.starts_with(M_KERNEL) {
                     eprintln!("  {line}");
+                } else if let Some(b) = line.strip_prefix(M_BENCH) {
+                    eprintln!("  [{kernel}] {b}");
                 }
                 parsed.line(&line);
             }
@@ -211,6 +209,7 @@ fn report(
         passed,
         verdict,
         results,
+        bench: parsed.bench.clone(),
         secs,
     }
 }

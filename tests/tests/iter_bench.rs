@@ -1,0 +1,459 @@
+//! The iterator scan's bench (issue 25; BENCHMARKS.md, "Scan through BPF
+//! iterators"): N processes held in groups of 25 with namespaces and
+//! sockets of their own (as listns-user/benches/scan.rs builds them), then
+//! `listns --scan=iter -J`, `listns --scan=proc -J` and `lsns -J` on that
+//! state, rounds alternated, each run's stdout read to the end; wall time
+//! and CPU time (wait4's rusage of the child) of each.
+//!
+//! Checks in the same run: `scan.source` is "iter" for the iterator scan
+//! and "proc" for the /proc scan; every (type, inode) of `lsns -J` is in
+//! both listns outputs; the two listns outputs list the same namespaces.
+//!
+//! `#[ignore]`d: `cargo xtask bench iter` runs it alone in a kernel-matrix
+//! guest (this host's kernel refuses BPF iterators). Sizes and rounds come
+//! from `LISTNS_ITER_BENCH_SIZES` (default 10000) and
+//! `LISTNS_ITER_BENCH_ROUNDS` (default 3). Progress and the table go to
+//! stderr uncaptured, each line after `LISTNS-BENCH: ` (the marker xtask
+//! echoes from a guest's console).
+
+use std::{
+    collections::BTreeSet,
+    io::{Read, Write},
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use listns_tests::{held::json_keys, listns_bin, listns_bin_release};
+
+/// Processes per group: a leader and its children.
+const GROUP: usize = 25;
+/// Prefix of every line this bench prints (xtask's console reader shows them).
+const MARK: &str = "LISTNS-BENCH: ";
+
+/// One line to stderr, past libtest's capture, so that it shows as it happens.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{MARK}{line}");
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// Processes on the system now (numeric entries of /proc).
+fn processes() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .count()
+}
+
+fn read_num(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Raises a kernel limit (threads-max, pid_max) to `need` when it is lower.
+fn raise(path: &str, need: u64) {
+    let have = read_num(path);
+    if have < need {
+        std::fs::write(path, need.to_string()).unwrap_or_else(|e| panic!("raising {path}: {e}"));
+        say(&format!("{path}: {have} raised to {}", read_num(path)));
+    }
+}
+
+/// The held state: `leaders` and their children, killed and reaped on drop.
+struct Held {
+    leaders: Vec<libc::pid_t>,
+}
+
+impl Held {
+    fn build(n: usize) -> Held {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let groups = n.div_ceil(GROUP);
+        let mut leaders = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let members = GROUP.min(n - g * GROUP);
+            // SAFETY: the child makes raw syscalls only, then pauses.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                // SAFETY: raw syscalls in the forked child.
+                unsafe { leader(g, members, w.as_raw_fd()) }
+            }
+            leaders.push(pid);
+        }
+        drop(w);
+        // Leaders first in `Held`, so that a panic below still kills them.
+        let held = Held { leaders };
+        let mut f = std::fs::File::from(r);
+        let mut got = 0;
+        let mut next_report = 2000;
+        let mut buf = [0u8; 4096];
+        let start = Instant::now();
+        while got < n {
+            let mut pfd = libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, 1000) };
+            if ready <= 0 {
+                // Nothing for a second: a group that died (its fork or
+                // unshare failed) never reports; say so instead of hanging.
+                // SAFETY: plain syscall; we are a subreaper, so anything
+                // of ours that died is reported here.
+                let dead = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+                assert!(
+                    dead <= 0,
+                    "a process of the held state died while starting ({got} of {n} up): \
+                     out of memory, threads-max or pid_max?"
+                );
+                assert!(
+                    start.elapsed() < Duration::from_secs(1800),
+                    "the held state did not come up in 30 min ({got} of {n} up)"
+                );
+                continue;
+            }
+            let k = f.read(&mut buf).unwrap();
+            assert!(k > 0, "every group closed the pipe with {got} of {n} up");
+            got += k;
+            if got >= next_report && got < n {
+                say(&format!(
+                    "  {got} of {n} processes up ({:.0} s)",
+                    start.elapsed().as_secs_f64()
+                ));
+                next_report += 2000;
+            }
+        }
+        held
+    }
+}
+
+/// Group leader: unshares uts+ipc (every 2nd group also cgroup, every 4th
+/// also net), opens a UDP socket, forks `members - 1` children that pause.
+/// Each writes one byte to `ready` once up; a failure exits, never hangs.
+unsafe fn leader(g: usize, members: usize, ready: i32) -> ! {
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+        if g.is_multiple_of(2) {
+            flags |= libc::CLONE_NEWCGROUP;
+        }
+        if g.is_multiple_of(4) {
+            flags |= libc::CLONE_NEWNET;
+        }
+        if libc::unshare(flags) != 0 {
+            libc::_exit(1);
+        }
+        let _sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        for _ in 1..members {
+            let pid = libc::fork();
+            if pid < 0 {
+                libc::_exit(2);
+            }
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                libc::write(ready, b"x".as_ptr().cast(), 1);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        libc::write(ready, b"x".as_ptr().cast(), 1);
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for &p in &self.leaders {
+            // SAFETY: plain syscall on our own children.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        // Reap the leaders and, as subreaper, their orphaned children
+        // (PR_SET_PDEATHSIG kills them when their leader dies).
+        // SAFETY: plain syscall.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } > 0 {}
+    }
+}
+
+/// One timed run of a tool.
+struct Run {
+    wall: f64,
+    /// User + system CPU seconds of the child (wait4's rusage).
+    cpu: f64,
+    stdout: Vec<u8>,
+}
+
+fn secs(tv: libc::timeval) -> f64 {
+    tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6
+}
+
+/// Runs `bin args` with stdout read to the end (kept for the checks) and
+/// stderr kept for a failure's message; fails the bench when it fails.
+fn run(bin: &Path, args: &[&str]) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let mut err = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, once (std's Child is never waited on).
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    let wall = start.elapsed().as_secs_f64();
+    let stderr = errors.join().unwrap();
+    assert_eq!(
+        r,
+        child.id() as i32,
+        "wait4: {}",
+        std::io::Error::last_os_error()
+    );
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} {} failed (wait status {status:#x}): {}",
+        bin.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&stderr).trim()
+    );
+    Run {
+        wall,
+        cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
+        stdout,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// `scan.source` of a `listns -J` output.
+fn scan_source(json: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(json).expect("listns -J prints JSON");
+    v["scan"]["source"].as_str().unwrap_or("(none)").to_string()
+}
+
+/// The tools, in the order of the table's columns.
+const TOOLS: [&str; 3] = ["iter", "proc", "lsns"];
+
+#[test]
+#[ignore = "a bench of minutes: `cargo xtask bench iter` runs it in a guest"]
+fn iter_scan_bench() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the bench creates namespaces and loads BPF iterators: run it as root"
+    );
+    let sizes: Vec<usize> = std::env::var("LISTNS_ITER_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("LISTNS_ITER_BENCH_SIZES: numbers"))
+        .collect();
+    let rounds: usize = env_or("LISTNS_ITER_BENCH_ROUNDS", 3);
+    // Off the line libtest has begun ("test iter_scan_bench ... "), so that
+    // every line of ours starts with the marker.
+    let _ = writeln!(std::io::stderr().lock());
+    assert!(rounds >= 1);
+    // The release build when there is one (`cargo xtask bench iter` puts
+    // one in the guest), else this build's.
+    let release = listns_bin_release();
+    let listns: PathBuf = if release.exists() {
+        release
+    } else {
+        listns_bin()
+    };
+    let lsns = PathBuf::from("lsns");
+    // SAFETY: plain prctl: orphans of the held state are ours to reap.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    let base = processes();
+    let biggest = *sizes.iter().max().unwrap() as u64;
+    raise("/proc/sys/kernel/threads-max", base as u64 + biggest + 2000);
+    raise(
+        "/proc/sys/kernel/pid_max",
+        (base as u64 + biggest) * 2 + 4096,
+    );
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = mem.lines().next().unwrap_or("").split_whitespace().nth(1);
+    say(&format!(
+        "kernel {}, {} cpus, MemTotal {} kB, {base} processes before; listns {}; {rounds} rounds, order rotated each round",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mem.unwrap_or("?"),
+        listns.display(),
+    ));
+
+    let mut table = vec![
+        "| processes | namespaces | iter -J | proc -J | lsns -J | lsns / iter | proc / iter | iter CPU | proc CPU | lsns CPU | checks |".to_string(),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|".to_string(),
+    ];
+    let mut failures = Vec::new();
+    for &n in &sizes {
+        let t = Instant::now();
+        let held = Held::build(n);
+        let total = processes();
+        say(&format!(
+            "{n} processes held in {:.1} s ({total} in all)",
+            t.elapsed().as_secs_f64()
+        ));
+        // wall and CPU seconds per tool, per round.
+        let mut wall = [Vec::new(), Vec::new(), Vec::new()];
+        let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
+        let mut last: [Vec<u8>; 3] = Default::default();
+        let mut sources: [BTreeSet<String>; 2] = Default::default();
+        for round in 0..rounds {
+            for k in 0..TOOLS.len() {
+                // Rounds alternated: each round starts with the next tool.
+                let i = (round + k) % TOOLS.len();
+                let r = match TOOLS[i] {
+                    "iter" => run(&listns, &["--scan=iter", "-J"]),
+                    "proc" => run(&listns, &["--scan=proc", "-J"]),
+                    _ => run(&lsns, &["-J"]),
+                };
+                say(&format!(
+                    "  round {}/{rounds}: {:<4} {:8.3} s wall, {:8.3} s CPU, {} KiB out",
+                    round + 1,
+                    TOOLS[i],
+                    r.wall,
+                    r.cpu,
+                    r.stdout.len() >> 10
+                ));
+                wall[i].push(r.wall);
+                cpu[i].push(r.cpu);
+                if i < 2 {
+                    sources[i].insert(scan_source_of_run(&r.stdout));
+                }
+                last[i] = r.stdout;
+            }
+        }
+        let keys: Vec<BTreeSet<(String, u64)>> = last.iter().map(|o| json_keys(o)).collect();
+        let (iter, proc, lsns_keys) = (&keys[0], &keys[1], &keys[2]);
+        let mut checks = Vec::new();
+        for (i, want) in [(0, "iter"), (1, "proc")] {
+            let got = scan_source(&last[i]);
+            let all = &sources[i];
+            if got != want || all.len() != 1 {
+                checks.push(format!("scan.source of --scan={want}: {all:?}"));
+            }
+        }
+        let not_iter: Vec<_> = lsns_keys.difference(iter).collect();
+        let not_proc: Vec<_> = lsns_keys.difference(proc).collect();
+        let only_iter: Vec<_> = iter.difference(proc).collect();
+        let only_proc: Vec<_> = proc.difference(iter).collect();
+        for (what, v) in [
+            ("in lsns, not in --scan=iter", &not_iter),
+            ("in lsns, not in --scan=proc", &not_proc),
+            ("in --scan=iter only", &only_iter),
+            ("in --scan=proc only", &only_proc),
+        ] {
+            if !v.is_empty() {
+                checks.push(format!(
+                    "{} {what}: {:?}",
+                    v.len(),
+                    v.iter().take(10).collect::<Vec<_>>()
+                ));
+            }
+        }
+        let m: Vec<f64> = wall.iter().map(|v| median(v.clone())).collect();
+        let c: Vec<f64> = cpu.iter().map(|v| median(v.clone())).collect();
+        table.push(format!(
+            "| {total} | {} | {:.3} s | {:.3} s | {:.3} s | {:.1}x | {:.1}x | {:.3} s | {:.3} s | {:.3} s | {} |",
+            iter.len(),
+            m[0],
+            m[1],
+            m[2],
+            m[2] / m[0],
+            m[1] / m[0],
+            c[0],
+            c[1],
+            c[2],
+            if checks.is_empty() {
+                "ok".to_string()
+            } else {
+                "FAILED".to_string()
+            }
+        ));
+        say(&format!(
+            "{n}: lsns / iter {:.1}x (target at least 30x: {}), proc / iter {:.1}x",
+            m[2] / m[0],
+            if m[2] / m[0] >= 30.0 {
+                "met"
+            } else {
+                "NOT met"
+            },
+            m[1] / m[0]
+        ));
+        for c in &checks {
+            say(&format!("CHECK FAILED at {n}: {c}"));
+        }
+        failures.extend(checks.into_iter().map(|c| format!("{n}: {c}")));
+        drop(held);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    say(&format!(
+        "medians of {rounds} rounds, wall (CPU: user + system of the child), {}:",
+        if listns.starts_with(listns_bin_release().parent().unwrap()) {
+            "release listns"
+        } else {
+            "debug listns"
+        }
+    ));
+    for line in &table {
+        say(line);
+    }
+    assert!(
+        failures.is_empty(),
+        "checks failed:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// `scan.source` of one run, cheaply: the `scan` object is the last member
+/// of the document, so it is parsed from the output's tail when it is
+/// there (else the whole output is).
+fn scan_source_of_run(json: &[u8]) -> String {
+    let tail = &json[json.len().saturating_sub(64 << 10)..];
+    let key = b"\"scan\":";
+    if let Some(at) = tail.windows(key.len()).rposition(|w| w == key)
+        && let Some(Ok(scan)) = serde_json::Deserializer::from_slice(&tail[at + key.len()..])
+            .into_iter::<serde_json::Value>()
+            .next()
+    {
+        return scan["source"].as_str().unwrap_or("(none)").to_string();
+    }
+    scan_source(json)
+}

@@ -5,7 +5,7 @@
 //! state, rounds alternated, each run's stdout read to the end; wall time
 //! and CPU time (wait4's rusage of the child) of each.
 //!
-//! Checks in the same run: `scan.source` is "iter" for the iterator scan
+//! Checks in the same run: `scan.pass` is "iter" for the iterator scan
 //! and "proc" for the /proc scan; every (type, inode) of `lsns -J` is in
 //! both listns outputs; the two listns outputs list the same namespaces.
 //!
@@ -65,6 +65,16 @@ fn read_num(path: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// One /proc/meminfo value, in kB ("?" when missing).
+fn meminfo(key: &str) -> String {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string()
+}
+
 /// Raises a kernel limit (threads-max, pid_max) to `need` when it is lower.
 fn raise(path: &str, need: u64) {
     let have = read_num(path);
@@ -81,6 +91,7 @@ struct Held {
 
 impl Held {
     fn build(n: usize) -> Held {
+        let start = Instant::now();
         let (r, w) = nix::unistd::pipe().unwrap();
         let groups = n.div_ceil(GROUP);
         let mut leaders = Vec::with_capacity(groups);
@@ -102,7 +113,6 @@ impl Held {
         let mut got = 0;
         let mut next_report = 2000;
         let mut buf = [0u8; 4096];
-        let start = Instant::now();
         while got < n {
             let mut pfd = libc::pollfd {
                 fd: f.as_raw_fd(),
@@ -136,7 +146,9 @@ impl Held {
                     "  {got} of {n} processes up ({:.0} s)",
                     start.elapsed().as_secs_f64()
                 ));
-                next_report += 2000;
+                while next_report <= got {
+                    next_report += 2000;
+                }
             }
         }
         held
@@ -209,6 +221,8 @@ fn secs(tv: libc::timeval) -> f64 {
 /// stderr kept for a failure's message; fails the bench when it fails.
 fn run(bin: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
+    // Reaped by wait4 below (for its rusage), not by std.
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
@@ -261,10 +275,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// `scan.source` of a `listns -J` output.
-fn scan_source(json: &[u8]) -> String {
+/// `scan.pass` of a `listns -J` output.
+fn scan_pass(json: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(json).expect("listns -J prints JSON");
-    v["scan"]["source"].as_str().unwrap_or("(none)").to_string()
+    v["scan"]["pass"].as_str().unwrap_or("(none)").to_string()
 }
 
 /// The tools, in the order of the table's columns.
@@ -305,15 +319,13 @@ fn iter_scan_bench() {
         "/proc/sys/kernel/pid_max",
         (base as u64 + biggest) * 2 + 4096,
     );
-    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem = mem.lines().next().unwrap_or("").split_whitespace().nth(1);
     say(&format!(
         "kernel {}, {} cpus, MemTotal {} kB, {base} processes before; listns {}; {rounds} rounds, order rotated each round",
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
             .trim(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        mem.unwrap_or("?"),
+        meminfo("MemTotal"),
         listns.display(),
     ));
 
@@ -327,8 +339,9 @@ fn iter_scan_bench() {
         let held = Held::build(n);
         let total = processes();
         say(&format!(
-            "{n} processes held in {:.1} s ({total} in all)",
-            t.elapsed().as_secs_f64()
+            "{n} processes held in {:.1} s ({total} in all; MemAvailable {} kB)",
+            t.elapsed().as_secs_f64(),
+            meminfo("MemAvailable")
         ));
         // wall and CPU seconds per tool, per round.
         let mut wall = [Vec::new(), Vec::new(), Vec::new()];
@@ -355,7 +368,7 @@ fn iter_scan_bench() {
                 wall[i].push(r.wall);
                 cpu[i].push(r.cpu);
                 if i < 2 {
-                    sources[i].insert(scan_source_of_run(&r.stdout));
+                    sources[i].insert(scan_pass_of_run(&r.stdout));
                 }
                 last[i] = r.stdout;
             }
@@ -364,10 +377,10 @@ fn iter_scan_bench() {
         let (iter, proc, lsns_keys) = (&keys[0], &keys[1], &keys[2]);
         let mut checks = Vec::new();
         for (i, want) in [(0, "iter"), (1, "proc")] {
-            let got = scan_source(&last[i]);
+            let got = scan_pass(&last[i]);
             let all = &sources[i];
             if got != want || all.len() != 1 {
-                checks.push(format!("scan.source of --scan={want}: {all:?}"));
+                checks.push(format!("scan.pass of --scan={want}: {all:?}"));
             }
         }
         let not_iter: Vec<_> = lsns_keys.difference(iter).collect();
@@ -442,10 +455,10 @@ fn iter_scan_bench() {
     );
 }
 
-/// `scan.source` of one run, cheaply: the `scan` object is the last member
+/// `scan.pass` of one run, cheaply: the `scan` object is the last member
 /// of the document, so it is parsed from the output's tail when it is
 /// there (else the whole output is).
-fn scan_source_of_run(json: &[u8]) -> String {
+fn scan_pass_of_run(json: &[u8]) -> String {
     let tail = &json[json.len().saturating_sub(64 << 10)..];
     let key = b"\"scan\":";
     if let Some(at) = tail.windows(key.len()).rposition(|w| w == key)
@@ -453,7 +466,7 @@ fn scan_source_of_run(json: &[u8]) -> String {
             .into_iter::<serde_json::Value>()
             .next()
     {
-        return scan["source"].as_str().unwrap_or("(none)").to_string();
+        return scan["pass"].as_str().unwrap_or("(none)").to_string();
     }
-    scan_source(json)
+    scan_pass(json)
 }

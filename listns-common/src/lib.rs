@@ -295,4 +295,104 @@ mod user {
     unsafe impl aya::Pod for super::Offsets {}
     unsafe impl aya::Pod for super::Config {}
     unsafe impl aya::Pod for super::Follow {}
+    unsafe impl aya::Pod for super::IterOffsets {}
 }
+
+// ---- The iterator scan (listns-ebpf/src/iter.rs) ---------------------------
+
+/// Kernel struct offsets the iterator programs need beyond [`Offsets`]
+/// (which they read too), resolved from BTF like those.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IterOffsets {
+    /// `task_struct.flags` (`PF_KTHREAD`).
+    pub task_flags: u32,
+    /// `task_struct.comm`.
+    pub task_comm: u32,
+    /// `cred.euid`: the owner /proc shows for a process.
+    pub cred_euid: u32,
+    /// `file.f_inode`, `file.private_data`.
+    pub file_inode: u32,
+    pub file_private: u32,
+    /// `inode.i_sb`, `.i_ino`, `.i_rdev`, `.i_private`.
+    pub inode_sb: u32,
+    pub inode_ino: u32,
+    pub inode_rdev: u32,
+    pub inode_private: u32,
+    /// `super_block.s_magic`.
+    pub sb_magic: u32,
+    /// `ns_common.ops` and `proc_ns_operations.type`: an nsfs file's type.
+    pub ns_common_ops: u32,
+    pub ns_ops_type: u32,
+    /// `socket.sk`, and `sock.__sk_common.skc_net` (a `possible_net_t`,
+    /// whose first member is the `struct net *`).
+    pub socket_sk: u32,
+    pub sock_net: u32,
+}
+
+impl IterOffsets {
+    pub const MISSING: IterOffsets = IterOffsets {
+        task_flags: OFF_MISSING,
+        task_comm: OFF_MISSING,
+        cred_euid: OFF_MISSING,
+        file_inode: OFF_MISSING,
+        file_private: OFF_MISSING,
+        inode_sb: OFF_MISSING,
+        inode_ino: OFF_MISSING,
+        inode_rdev: OFF_MISSING,
+        inode_private: OFF_MISSING,
+        sb_magic: OFF_MISSING,
+        ns_common_ops: OFF_MISSING,
+        ns_ops_type: OFF_MISSING,
+        socket_sk: OFF_MISSING,
+        sock_net: OFF_MISSING,
+    };
+}
+
+/// One task, as `iter/task` writes it: every thread of every process in
+/// the reader's pid namespace, kernel threads included.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct IterTask {
+    pub tgid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    /// `cred.euid` (`u32::MAX` when unreadable).
+    pub uid: u32,
+    /// `task_struct.flags`.
+    pub flags: u32,
+    pub _pad: u32,
+    pub comm: [u8; 16],
+    /// The task's namespaces, by slot (inode 0: unreadable or none, e.g.
+    /// the nsproxy of a zombie).
+    pub ns: [NsRef; NS_SLOTS],
+}
+
+/// `IterFile::kind`: an nsfs file (`ns_type`, `inum` are the namespace's).
+pub const FILE_NS: u32 = 1;
+/// `IterFile::kind`: a socket (`inum` its inode, `net` its netns inode).
+pub const FILE_SOCKET: u32 = 2;
+/// `IterFile::kind`: a file userspace reads the link of (anon inodes such
+/// as io_uring and pidfds, pidfs, procfs files, /dev/net/tun): what they
+/// pin is told by their link and fdinfo, as in the /proc scan.
+pub const FILE_LOOK: u32 = 3;
+
+/// One open file of a process, as `iter/task_file` writes it (only the
+/// kinds above; the rest are counted in `ITER_FILES`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct IterFile {
+    pub tgid: u32,
+    pub fd: u32,
+    pub kind: u32,
+    /// FILE_NS: the CLONE_NEW* type (0 when unreadable).
+    pub ns_type: u32,
+    pub inum: u64,
+    /// FILE_SOCKET: the inode of its network namespace (0 when unreadable).
+    pub net: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<IterTask>() == 40 + NS_SLOTS * 16);
+const _: () = assert!(core::mem::size_of::<IterFile>() == 32);

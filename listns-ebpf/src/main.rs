@@ -12,6 +12,7 @@ mod follow;
 mod forget;
 mod fork;
 mod initial;
+mod iter;
 mod syscalls;
 mod task;
 

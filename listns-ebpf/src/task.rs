@@ -287,3 +287,34 @@ pub fn clear_refs(dst: &mut [NsRef; NS_SLOTS]) {
         write_ref(r, NsRef::default());
     }
 }
+
+/// A pointer at `base + off` (null where missing or unreadable).
+#[inline(always)]
+pub fn read_addr(base: *const u8, off: u32) -> *const u8 {
+    read_ptr(base, off)
+}
+
+/// A u32 at `base + off` (0 where missing or unreadable).
+#[inline(always)]
+pub fn read_u32(base: *const u8, off: u32) -> u32 {
+    read_or_zero::<u32>(base, off)
+}
+
+/// A u64 at `base + off` (0 where missing or unreadable).
+#[inline(always)]
+pub fn read_u64(base: *const u8, off: u32) -> u64 {
+    read_or_zero::<u64>(base, off)
+}
+
+/// `task->comm` (zeroes where missing or unreadable).
+#[inline(always)]
+pub fn read_comm(task: *const u8, off: u32) -> [u8; 16] {
+    read_or_zero::<[u8; 16]>(task, off)
+}
+
+/// `task->real_cred->euid` at `euid_off` in the cred (`u32::MAX` when unknown).
+#[inline(always)]
+pub fn euid(task: *const u8, euid_off: u32) -> u32 {
+    let cred = read_ptr(task, off!(task_real_cred));
+    read::<u32>(cred, euid_off).unwrap_or(u32::MAX)
+}

@@ -12,9 +12,30 @@ use crate::ns::NsType;
 mod pins;
 pub use pins::{NetDevice, Pin, PinKind, UnfoundNetns};
 
+/// The pass that read processes, threads and fds.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanPass {
+    /// `/proc/PID/ns`, `/proc/PID/task/TID/ns` and `/proc/PID/fd`.
+    #[default]
+    Proc,
+    /// One pass of the kernel's task and task-file iterators (BPF).
+    Iter,
+}
+
 /// Counts of what was read and what could not be.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanStats {
+    /// Which pass read processes, threads and fds: /proc, or the kernel's
+    /// iterators (`--scan`).
+    #[serde(default)]
+    pub pass: ScanPass,
+    /// Why the iterators did not run when they were to be tried
+    /// (`--scan=auto`): said once per process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_note: Option<String>,
     /// Whether this process sees the host: it is in the initial PID
     /// namespace, so /proc lists every process (see `scan::host`).
     pub host_view: bool,

@@ -159,7 +159,16 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                 fit::note(&partial.to_string());
             }
             from::hint();
-            Scanner::new(&config.proc_root).details(details).scan()?
+            let scanned = Scanner::new(&config.proc_root)
+                .details(details)
+                .source(args.scan)
+                .scan()?;
+            if let Some(why) = &scanned.1.pass_note {
+                fit::note(&format!(
+                    "the kernel's iterators did not run ({why}): read /proc instead"
+                ));
+            }
+            scanned
         }
     };
 

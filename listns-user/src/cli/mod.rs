@@ -4,7 +4,7 @@ use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use std::ffi::OsString;
 
-use crate::{ns::NsType, output::TreeMode};
+use crate::{ns::NsType, output::TreeMode, scan::ScanSource};
 
 pub mod manual;
 mod placement;
@@ -188,6 +188,11 @@ pub struct ListArgs {
     /// The original listns.py view: non-initial namespaces per process.
     #[arg(long = "classic")]
     pub classic: bool,
+    /// How processes, threads and open files are read: `iter`, one pass of the kernel's BPF
+    /// task and task-file iterators (fast; needs root and a kernel that allows them); `proc`,
+    /// /proc; `auto`, the iterators where they run, else /proc, saying why once.
+    #[arg(long = "scan", value_name = "PASS", value_enum, default_value_t = ScanSource::Auto)]
+    pub scan: ScanSource,
     /// Read this procfs instead of /proc (for tests and offline analysis).
     #[arg(long = "proc-root", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,

@@ -68,6 +68,10 @@ pub struct WatchArgs {
     /// namespaces (gone, hidden or held) before the summary.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub settle: Duration,
+    /// How its scans (at start-up, after lost records) read processes, threads and open
+    /// files: `iter` (the kernel's BPF iterators), `proc` or `auto` (as for a list).
+    #[arg(long = "scan", value_name = "PASS", value_enum, default_value_t = crate::scan::ScanSource::Auto)]
+    pub scan: crate::scan::ScanSource,
     /// The kernel's BTF, for struct offsets (another file for kernels that ship it apart).
     #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]
     pub btf: PathBuf,

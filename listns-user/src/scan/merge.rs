@@ -85,7 +85,7 @@ impl Merged {
         for f in &p.fds {
             match *f {
                 FdSeen::Ns { fd, ty, inum } => self.sight(ty, inum, Holder::Fd { pid, fd }),
-                FdSeen::Socket { fd, inode } => self.sockets.add(inode, pid, fd),
+                FdSeen::Socket { fd, inode, net } => self.sockets.add(inode, pid, fd, net),
                 FdSeen::Tun { fd } => self.tuns.push((pid, fd)),
                 FdSeen::Ring { fd, ref files } => {
                     for &(ty, inum) in files {

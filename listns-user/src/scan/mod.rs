@@ -31,6 +31,7 @@ mod fdinfo;
 pub mod hierarchy;
 pub mod host;
 pub mod initial;
+mod iter;
 mod merge;
 mod mntns;
 pub mod mounts;
@@ -55,7 +56,7 @@ use crate::{
 };
 use procs::Failure;
 
-pub use crate::stats::{InitialSource, ScanStats};
+pub use crate::stats::{InitialSource, ScanPass, ScanStats};
 pub use details::Details;
 
 /// What cannot be scanned at all.
@@ -67,7 +68,31 @@ pub enum ScanError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the iterator scan (--scan=iter) cannot run: {0} (--scan=proc reads /proc instead)")]
+    Iter(String),
 }
+
+/// Which pass reads processes, threads and fds (step 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanSource {
+    /// The kernel's iterators where this kernel and these privileges allow
+    /// them, else /proc (saying why, once).
+    #[default]
+    Auto,
+    /// /proc only.
+    Proc,
+    /// The kernel's iterators only: an error where they cannot run.
+    Iter,
+}
+
+/// `--scan=auto` reads /proc on hosts with fewer processes than this: the
+/// iterators cost a fixed ~0.2 s (reading the kernel's BTF twice, loading
+/// two programs), which /proc's ~60 µs per process costs at about 3,000.
+pub const ITER_MIN_PROCESSES: usize = 2000;
+
+/// Why the iterators did not run, once this process knows: they are not
+/// tried again (a watcher's rescans), and it is said once.
+static ITER_REFUSED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Configures and runs a scan.
 #[derive(Clone, Debug)]
@@ -80,6 +105,9 @@ pub struct Scanner {
     /// Whether a helper thread may enter every network namespace found to
     /// read its netns id table (not for a watcher's scans: [`Self::watching`]).
     enter_netns: bool,
+    source: ScanSource,
+    /// The kernel's BTF, for the iterator pass's offsets.
+    btf: PathBuf,
 }
 
 impl Scanner {
@@ -92,7 +120,21 @@ impl Scanner {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             details: Details::default(),
             enter_netns: true,
+            source: ScanSource::default(),
+            btf: "/sys/kernel/btf/vmlinux".into(),
         }
+    }
+
+    /// Which pass reads processes, threads and fds.
+    pub fn source(mut self, source: ScanSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The kernel's BTF file (for the iterator pass).
+    pub fn btf(mut self, btf: impl Into<PathBuf>) -> Self {
+        self.btf = btf.into();
+        self
     }
 
     /// For the scans of a watcher, whose tracer reports every setns(2):
@@ -120,7 +162,6 @@ impl Scanner {
         let root: OwnedFd = std::fs::File::open(&self.proc_root)
             .map_err(root_err)?
             .into();
-        let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
         let mut stats = ScanStats {
             live: is_live(root.as_fd()),
             host_view: host::check(&self.proc_root).is_none(),
@@ -128,21 +169,33 @@ impl Scanner {
         };
         let mut inv = Inventory::new();
 
-        // 1. Processes, threads and fds, read in parallel, merged in pid order.
+        // 1. Processes, threads and fds, read in parallel (or by the
+        // kernel's iterators), merged in pid order.
         let phase = |name: &str| {
             log::debug!(
                 "scan: {name} done at {:.1} ms",
                 start.elapsed().as_secs_f64() * 1e3
             )
         };
+        let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
         phase("listing");
-        let details = self.details;
-        let reads = workers::read_all(root.as_fd(), &pids, self.workers, |pid| {
-            details.eager_stat(pid)
-        });
+        let mut files_seen = None;
+        let reads = match self.iter_pass(pids.len(), &mut stats)? {
+            Some(pass) => {
+                files_seen = Some(pass.files_seen as usize);
+                iter::reads(root.as_fd(), &pass)
+            }
+            None => {
+                let details = self.details;
+                let reads = workers::read_all(root.as_fd(), &pids, self.workers, |pid| {
+                    details.eager_stat(pid)
+                });
+                pids.into_iter().zip(reads).collect()
+            }
+        };
         phase("processes");
         let mut merged = merge::Merged::default();
-        for (r, &pid) in reads.into_iter().zip(&pids) {
+        for (pid, r) in reads {
             match r {
                 Ok(p) => merged.add(&mut inv, &mut stats, p),
                 Err(Failure::Gone) => stats.processes_gone += 1,
@@ -154,6 +207,9 @@ impl Scanner {
                 }
                 Err(Failure::Other) => stats.processes_failed += 1,
             }
+        }
+        if let Some(n) = files_seen {
+            stats.fds = n;
         }
         for ((ty, inum), holders) in std::mem::take(&mut merged.sightings) {
             let ns = inv.entry(ty, inum, None).1;
@@ -279,6 +335,57 @@ impl Scanner {
         phase("details");
         stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok((inv, stats))
+    }
+
+    /// Runs the kernel's iterators when `source` asks for them and they can
+    /// run here; `None`: read /proc (with the reason in `stats.pass_note`
+    /// the first time, under `Auto`).
+    fn iter_pass(
+        &self,
+        processes: usize,
+        stats: &mut ScanStats,
+    ) -> Result<Option<crate::trace::iter::Pass>, ScanError> {
+        match self.source {
+            ScanSource::Proc => return Ok(None),
+            // Below this many processes /proc is read sooner than the
+            // iterators' fixed cost is paid (BENCHMARKS.md).
+            ScanSource::Auto if processes < ITER_MIN_PROCESSES => return Ok(None),
+            _ => {}
+        }
+        let why_not = if !stats.live || self.proc_root != std::path::Path::new("/proc") {
+            Some(format!(
+                "{} is not this process's live /proc, whose pids the kernel's iterators give",
+                self.proc_root.display()
+            ))
+        } else if !stats.host_view {
+            Some(
+                "listns is not in the host's PID namespace, and the kernel's iterators give \
+                 the host's pids"
+                    .to_string(),
+            )
+        } else {
+            ITER_REFUSED.get().cloned()
+        };
+        let result = match why_not {
+            Some(why) => Err(why),
+            None => crate::trace::iter::run(&self.btf).map_err(|e| {
+                let why = format!("{:#}", anyhow::Error::new(e));
+                // Said once, and not tried again by this process.
+                let first = ITER_REFUSED.set(why.clone()).is_ok();
+                if first && self.source == ScanSource::Auto {
+                    stats.pass_note = Some(why.clone());
+                }
+                why
+            }),
+        };
+        match (result, self.source) {
+            (Ok(pass), _) => {
+                stats.pass = ScanPass::Iter;
+                Ok(Some(pass))
+            }
+            (Err(why), ScanSource::Iter) => Err(ScanError::Iter(why)),
+            (Err(_), _) => Ok(None),
+        }
     }
 
     /// Step 7 alone, on an inventory made elsewhere (a watcher's, read on

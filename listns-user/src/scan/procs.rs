@@ -106,6 +106,9 @@ pub enum FdSeen {
     Socket {
         fd: i32,
         inode: u64,
+        /// Its network namespace's inode where the scan read it (the
+        /// iterator scan does; the /proc scan asks later: 0).
+        net: u64,
     },
     Tun {
         fd: i32,
@@ -281,49 +284,54 @@ fn read_fds(nsdir: BorrowedFd<'_>, out: &mut ProcRead) {
         out.fds_seen += 1;
         let name = NumName::new(fd as u64);
         match sys::readlink_at(fddir.as_fd(), name.as_cstr(), &mut buf) {
-            Ok(text) => {
-                if let Some(inode) = text
-                    .strip_prefix(b"socket:[")
-                    .and_then(|r| r.strip_suffix(b"]"))
-                {
-                    if let Some(inode) =
-                        std::str::from_utf8(inode).ok().and_then(|s| s.parse().ok())
-                    {
-                        out.fds.push(FdSeen::Socket {
-                            fd: fd as i32,
-                            inode,
-                        });
-                    }
-                } else if text == b"/dev/net/tun" {
-                    out.fds.push(FdSeen::Tun { fd: fd as i32 });
-                } else if let Some(kind) = fdinfo::classify(text) {
-                    let text = text.to_vec();
-                    if let Some(seen) = read_fdinfo(fddir.as_fd(), fd, kind, text) {
-                        out.fds.push(seen);
-                    }
-                } else if text.ends_with(b"]")
-                    && let Some((ty, inum)) = ns::parse_link(text)
-                {
-                    out.fds.push(FdSeen::Ns {
-                        fd: fd as i32,
-                        ty,
-                        inum,
-                    });
-                } else if maybe_nsfs_path(text)
-                    && let Some((ty, inum)) = reopen_ns(fddir.as_fd(), name.as_cstr())
-                {
-                    out.fds.push(FdSeen::Ns {
-                        fd: fd as i32,
-                        ty,
-                        inum,
-                    });
-                }
-            }
+            Ok(text) => out.fds.extend(classify_fd(fddir.as_fd(), fd, text)),
             // Closed between listing and reading: nothing held.
             Err(Errno::ENOENT) => {}
             Err(_) => out.fds_failed += 1,
         }
     }
+}
+
+/// What fd `fd` of the open `/proc/PID/fd` directory `fddir` holds, from
+/// its link `text`: a namespace, a socket, a tun/tap device, a ring or a
+/// pin; `None` for everything else.
+pub fn classify_fd(fddir: BorrowedFd<'_>, fd: u32, text: &[u8]) -> Option<FdSeen> {
+    if let Some(inode) = text
+        .strip_prefix(b"socket:[")
+        .and_then(|r| r.strip_suffix(b"]"))
+    {
+        let inode = std::str::from_utf8(inode).ok()?.parse().ok()?;
+        return Some(FdSeen::Socket {
+            fd: fd as i32,
+            inode,
+            net: 0,
+        });
+    }
+    if text == b"/dev/net/tun" {
+        return Some(FdSeen::Tun { fd: fd as i32 });
+    }
+    if let Some(kind) = fdinfo::classify(text) {
+        return read_fdinfo(fddir, fd, kind, text.to_vec());
+    }
+    if text.ends_with(b"]")
+        && let Some((ty, inum)) = ns::parse_link(text)
+    {
+        return Some(FdSeen::Ns {
+            fd: fd as i32,
+            ty,
+            inum,
+        });
+    }
+    if maybe_nsfs_path(text) {
+        let name = NumName::new(fd as u64);
+        let (ty, inum) = reopen_ns(fddir, name.as_cstr())?;
+        return Some(FdSeen::Ns {
+            fd: fd as i32,
+            ty,
+            inum,
+        });
+    }
+    None
 }
 
 /// What an io_uring, pidfd or /proc fd pins, from its fdinfo where needed.

@@ -21,11 +21,18 @@ use crate::sys;
 pub struct SocketRefs {
     /// socket inode -> holders, in the order seen (lowest pid first).
     pub by_inode: HashMap<u64, Vec<(u32, i32)>>,
+    /// socket inode -> its netns inode, where the scan read it in the
+    /// kernel (the iterator scan).
+    pub net: HashMap<u64, u64>,
 }
 
 impl SocketRefs {
-    pub fn add(&mut self, inode: u64, pid: u32, fd: i32) {
+    /// `net`: the socket's netns inode, 0 when not known.
+    pub fn add(&mut self, inode: u64, pid: u32, fd: i32, net: u64) {
         self.by_inode.entry(inode).or_default().push((pid, fd));
+        if net != 0 {
+            self.net.insert(inode, net);
+        }
     }
 }
 
@@ -40,11 +47,25 @@ pub struct SocketNetns {
 }
 
 /// Asks each socket for its netns. Returns the answers and how many sockets
-/// could not be asked (the process or fd went away, or we may not).
+/// could not be asked (the process or fd went away, or we may not). A
+/// socket whose netns the scan read already, in a netns `known` knows, is
+/// answered without a system call.
 pub fn probe(refs: SocketRefs, known: impl Fn(u64) -> bool) -> (Vec<SocketNetns>, usize) {
-    let mut sockets: Vec<Vec<(u32, i32)>> = refs.by_inode.into_values().collect();
+    let mut out = Vec::with_capacity(refs.by_inode.len());
+    let mut sockets: Vec<Vec<(u32, i32)>> = Vec::with_capacity(refs.by_inode.len());
+    for (inode, holders) in refs.by_inode {
+        match refs.net.get(&inode) {
+            Some(&inum) if known(inum) => out.push(SocketNetns {
+                inum,
+                id: None,
+                netns: None,
+                holders,
+            }),
+            _ => sockets.push(holders),
+        }
+    }
+    out.sort_unstable_by_key(|a| a.holders[0]);
     sockets.sort_unstable_by_key(|h| h[0]);
-    let mut out = Vec::with_capacity(sockets.len());
     let mut failed = 0;
     let mut kept: HashSet<u64> = HashSet::new();
     let mut current: Option<(u32, Option<OwnedFd>)> = None;

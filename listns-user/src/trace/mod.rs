@@ -8,6 +8,7 @@
 //! read from the kernel's counter and reported with every batch.
 
 mod attach;
+pub mod iter;
 mod known;
 pub mod offsets;
 pub mod record;

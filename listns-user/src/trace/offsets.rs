@@ -10,8 +10,8 @@ use std::{collections::HashSet, path::Path};
 
 use btf_rs::{Btf, BtfType, Type};
 use listns_common::{
-    Follow, NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET, SLOT_PID,
-    SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
+    Follow, IterOffsets, NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET,
+    SLOT_PID, SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
 };
 
 use super::TraceError;
@@ -60,6 +60,9 @@ pub struct Resolved {
     /// and the v1 controllers' indices in `subsys` (`enum
     /// cgroup_subsys_id`): what `attribute_by` chooses from.
     cgroups: CgroupOffsets,
+    /// The iterator scan's offsets, and what of them this kernel lacks.
+    pub iter: IterOffsets,
+    pub iter_missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -228,12 +231,48 @@ pub fn resolve(btf: &Btf) -> Resolved {
     };
     missing.sort();
     missing.dedup();
+    let (iter, iter_missing) = resolve_iter(btf);
     Resolved {
         offsets: o,
         follow,
         missing,
         cgroups,
+        iter,
+        iter_missing,
     }
+}
+
+/// The iterator scan's offsets, with the members this kernel lacks (the
+/// iterator scan is then not run). `ns_common.ops` may be missing: an
+/// nsfs file's type is then read from its /proc link instead.
+fn resolve_iter(btf: &Btf) -> (IterOffsets, Vec<String>) {
+    let mut missing = Vec::new();
+    let mut off = |st: &str, member: &str| -> u32 {
+        member_offset(btf, st, member).unwrap_or_else(|| {
+            missing.push(format!("{st}.{member}"));
+            OFF_MISSING
+        })
+    };
+    let mut o = IterOffsets::MISSING;
+    o.task_flags = off("task_struct", "flags");
+    o.task_comm = off("task_struct", "comm");
+    o.cred_euid = off("cred", "euid");
+    o.file_inode = off("file", "f_inode");
+    o.file_private = off("file", "private_data");
+    o.inode_sb = off("inode", "i_sb");
+    o.inode_ino = off("inode", "i_ino");
+    o.inode_rdev = off("inode", "i_rdev");
+    o.inode_private = off("inode", "i_private");
+    o.sb_magic = off("super_block", "s_magic");
+    o.socket_sk = off("socket", "sk");
+    let common = off("sock", "__sk_common");
+    let net = off("sock_common", "skc_net");
+    if common != OFF_MISSING && net != OFF_MISSING {
+        o.sock_net = common + net;
+    }
+    o.ns_common_ops = member_offset(btf, "ns_common", "ops").unwrap_or(OFF_MISSING);
+    o.ns_ops_type = member_offset(btf, "proc_ns_operations", "type").unwrap_or(OFF_MISSING);
+    (o, missing)
 }
 
 /// The v1 controllers' indices in `css_set.subsys`: `enum cgroup_subsys_id`

@@ -7,7 +7,6 @@
 //! runs is missed (its records wait in the ring buffer).
 
 use std::{
-    path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -141,7 +140,8 @@ async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
 
 /// Everything the loop keeps.
 struct Watch {
-    proc_root: PathBuf,
+    /// How its rescans scan (`--scan`, the BTF).
+    scanner: Scanner,
     tracer: Option<Tracer>,
     inv: Inventory,
     lifecycle: Lifecycle,
@@ -275,14 +275,8 @@ impl Watch {
     fn on_lifecycle(&mut self) -> anyhow::Result<()> {
         self.enter(Step::Lifecycle);
         let now_ns = events::now_ns();
-        let proc_root = self.proc_root.clone();
-        let scan = || {
-            Scanner::new(&proc_root)
-                .watching()
-                .scan()
-                .ok()
-                .map(|(inv, _)| inv)
-        };
+        let scanner = self.scanner.clone();
+        let scan = || scanner.scan().ok().map(|(inv, _)| inv);
         let (mut gone, mut hidden, mut discovered) = (Vec::new(), Vec::new(), Vec::new());
         for verdict in self
             .lifecycle
@@ -350,7 +344,7 @@ impl Watch {
     /// the namespaces nothing holds any more. Returns the inventory's size
     /// and what the rescan found that was not known.
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
-        let (new, stats) = Scanner::new(&self.proc_root).watching().scan()?;
+        let (new, stats) = self.scanner.scan()?;
         if let Some(t) = &self.telemetry {
             t.rescan(&stats);
         }

@@ -85,7 +85,16 @@ impl Watch {
                     .map(|t| (t.status.attached.as_slice(), t.status.missing.as_slice())),
             );
         }
-        let (mut inv, stats) = Scanner::new(&proc_root).watching().scan()?;
+        let scanner = Scanner::new(&proc_root)
+            .watching()
+            .source(args.scan)
+            .btf(&args.btf);
+        let (mut inv, stats) = scanner.scan()?;
+        if let Some(why) = &stats.pass_note {
+            fit::note(&format!(
+                "the kernel's iterators did not run ({why}): scans read /proc instead"
+            ));
+        }
         if let Some(t) = &telemetry {
             t.scanned(&stats);
         }
@@ -147,7 +156,7 @@ impl Watch {
             api,
             stats,
             containers,
-            proc_root,
+            scanner,
             tracer,
             inv,
             lifecycle: Lifecycle::new(method, tuning, Instant::now()),

@@ -211,6 +211,7 @@ struct Run {
     /// User + system CPU seconds of the child (wait4's rusage).
     cpu: f64,
     stdout: Vec<u8>,
+    stderr: Vec<u8>,
 }
 
 fn secs(tv: libc::timeval) -> f64 {
@@ -220,11 +221,17 @@ fn secs(tv: libc::timeval) -> f64 {
 /// Runs `bin args` with stdout read to the end (kept for the checks) and
 /// stderr kept for a failure's message; fails the bench when it fails.
 fn run(bin: &Path, args: &[&str]) -> Run {
+    run_env(bin, args, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let start = Instant::now();
     // Reaped by wait4 below (for its rusage), not by std.
     #[allow(clippy::zombie_processes)]
     let mut child = Command::new(bin)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -267,6 +274,7 @@ fn run(bin: &Path, args: &[&str]) -> Run {
         wall,
         cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
         stdout,
+        stderr,
     }
 }
 
@@ -371,6 +379,23 @@ fn iter_scan_bench() {
                     sources[i].insert(scan_pass_of_run(&r.stdout));
                 }
                 last[i] = r.stdout;
+            }
+        }
+        // Where listns's time goes: one more run of each pass, untimed,
+        // with listns's own debug log (the scan's phases: `scan: ... done
+        // at ... ms`; aya's debug lines left out).
+        for pass in ["iter", "proc"] {
+            let r = run_env(
+                &listns,
+                &[&format!("--scan={pass}"), "-J"],
+                &[("RUST_LOG", "listns=debug")],
+            );
+            say(&format!(
+                "  --scan={pass} with RUST_LOG=listns=debug, {:.3} s wall:",
+                r.wall
+            ));
+            for line in String::from_utf8_lossy(&r.stderr).lines().take(40) {
+                say(&format!("    {line}"));
             }
         }
         let keys: Vec<BTreeSet<(String, u64)>> = last.iter().map(|o| json_keys(o)).collect();

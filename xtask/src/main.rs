@@ -98,6 +98,10 @@ struct IterBenchArgs {
     /// Print every console line of the guests as it arrives.
     #[arg(long, short)]
     verbose: bool,
+    /// Also on this machine's kernel, directly, before the guests (it
+    /// fails there when the kernel refuses BPF iterators).
+    #[arg(long)]
+    host: bool,
 }
 
 impl IterBenchArgs {
@@ -109,7 +113,7 @@ impl IterBenchArgs {
         vm::VmArgs {
             kernels: self.kernels.clone(),
             timeout: self.timeout,
-            no_host: true,
+            no_host: !self.host,
             verbose: self.verbose,
             memory: self
                 .memory

@@ -69,7 +69,7 @@ pub struct VmArgs {
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// `KEY=VALUE` exported by the guests' /init before the tests run (a
-    /// bench's sizes, say).
+    /// bench's sizes, say); the host's run gets them too.
     #[arg(long = "guest-env", value_name = "KEY=VALUE")]
     pub guest_env: Vec<String>,
     /// Also put a static release build of listns in the guests, at
@@ -131,7 +131,12 @@ pub fn run(root: &Path, args: &VmArgs) -> Result<()> {
 
     let mut outcomes = Vec::new();
     if !args.no_host {
-        outcomes.push(runs::on_host(&build, &args.test_args, &logs)?);
+        outcomes.push(runs::on_host(
+            &build,
+            &args.test_args,
+            &args.guest_env,
+            &logs,
+        )?);
     }
     // The guests boot side by side: each is one emulated CPU (TCG), so two
     // or three at once use the host's CPUs instead of waiting in turn.

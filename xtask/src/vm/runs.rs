@@ -34,8 +34,14 @@ pub(super) struct Outcome {
     pub(super) secs: f64,
 }
 
-/// Runs the same static executables on the host kernel.
-pub(super) fn on_host(build: &StaticBuild, test_args: &[String], logs: &Path) -> Result<Outcome> {
+/// Runs the same static executables on the host kernel, with the guests'
+/// extra environment (`KEY=VALUE`, checked when the initramfs was made).
+pub(super) fn on_host(
+    build: &StaticBuild,
+    test_args: &[String],
+    guest_env: &[String],
+    logs: &Path,
+) -> Result<Outcome> {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease")
         .unwrap_or_default()
         .trim()
@@ -52,6 +58,7 @@ pub(super) fn on_host(build: &StaticBuild, test_args: &[String], logs: &Path) ->
             .args(test_args)
             .env("CI", std::env::var("CI").unwrap_or_else(|_| "true".into()))
             .env("CARGO_TARGET_DIR", &build.target_dir_for_tests)
+            .envs(guest_env.iter().filter_map(|kv| kv.split_once('=')))
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {}", exe.display()))?;

@@ -10,7 +10,8 @@
 //! both listns outputs; the two listns outputs list the same namespaces.
 //!
 //! `#[ignore]`d: `cargo xtask bench iter` runs it alone in a kernel-matrix
-//! guest (this host's kernel refuses BPF iterators). Sizes and rounds come
+//! guest (kernels that refuse BPF iterators exist; the guests' accept
+//! them), and with `--host` on this machine's kernel too. Sizes and rounds come
 //! from `LISTNS_ITER_BENCH_SIZES` (default 10000) and
 //! `LISTNS_ITER_BENCH_ROUNDS` (default 3). Progress and the table go to
 //! stderr uncaptured, each line after `LISTNS-BENCH: ` (the marker xtask

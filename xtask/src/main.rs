@@ -73,9 +73,10 @@ enum Task {
 }
 
 /// `cargo xtask bench iter`: the scan through BPF iterators against lsns -J
-/// and listns's own /proc scan, in a kernel-matrix guest (this host's
-/// kernel refuses iterators): tests/tests/iter_bench.rs, run alone by the
-/// `integration-test vm` harness. Method and figures: BENCHMARKS.md.
+/// and listns's own /proc scan, in a kernel-matrix guest (whose kernels
+/// accept iterators; `--host` adds this machine's kernel):
+/// tests/tests/iter_bench.rs, run alone by the `integration-test vm`
+/// harness. Method and figures: BENCHMARKS.md.
 #[derive(Parser)]
 #[command(name = "cargo xtask bench iter")]
 struct IterBenchArgs {

@@ -32,6 +32,8 @@ pub enum IterError {
     Trace(#[from] TraceError),
     #[error("this kernel's BTF lacks {0:?}, which the iterator scan needs")]
     MissingOffsets(Vec<String>),
+    #[error("loading BPF programs needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)")]
+    NotPermitted,
     #[error("the kernel refused the {program} iterator: {reason}")]
     Refused {
         program: &'static str,
@@ -49,6 +51,10 @@ pub enum IterError {
 pub fn run(btf: &Path) -> Result<Pass, IterError> {
     if OBJECT.is_empty() {
         return Err(TraceError::NoObject.into());
+    }
+    // Known before the BTF is read (a tenth of a second).
+    if !may_load() {
+        return Err(IterError::NotPermitted);
     }
     let resolved = offsets::resolve_file(btf)?;
     let mut missing = resolved.missing.clone();
@@ -72,9 +78,12 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
         .override_global("ITER_OFFSETS", &resolved.iter, true);
     let mut ebpf = loader.load(OBJECT).map_err(|e| {
         if super::is_eperm(&e) {
-            TraceError::NotPermitted(e)
+            IterError::NotPermitted
         } else {
-            TraceError::Load(e)
+            IterError::Refused {
+                program: "task",
+                reason: chain(&e),
+            }
         }
     })?;
     let tasks = read_iter(&mut ebpf, &aya_btf, "listns_iter_task", "task")?;
@@ -89,6 +98,16 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
         files: records(&files),
         files_seen,
     })
+}
+
+/// Whether this process may load BPF tracing programs: CAP_SYS_ADMIN, or
+/// CAP_BPF with CAP_PERFMON (when the set cannot be read, the kernel is
+/// left to answer).
+fn may_load() -> bool {
+    use caps::{CapSet, Capability};
+    let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(true);
+    has(Capability::CAP_SYS_ADMIN)
+        || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
 /// Loads, attaches and reads one iterator program to its end.
@@ -129,8 +148,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let next = s.to_string();
+        // aya's errors often repeat their source in their own text.
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = s.source();
     }
     text

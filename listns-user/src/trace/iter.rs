@@ -56,20 +56,18 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
     if !may_load() {
         return Err(IterError::NotPermitted);
     }
-    let resolved = offsets::resolve_file(btf)?;
+    let resolved = offsets::resolve_file_cached(btf)?;
     let mut missing = resolved.missing.clone();
     missing.extend(resolved.iter_missing.iter().cloned());
     if !missing.is_empty() {
         return Err(IterError::MissingOffsets(missing));
     }
-    let aya_btf = Btf::parse_file(btf, Endianness::default()).map_err(|e| IterError::Refused {
-        program: "task",
-        reason: format!("reading BTF: {e}"),
-    })?;
+    let aya_btf = aya_btf(btf)?;
     // The object's maps are the hooks'; none is used here, so each is
     // made as small as the kernel allows.
     let mut loader = EbpfLoader::new();
     loader
+        .btf(Some(&aya_btf))
         .map_max_entries("EVENTS", 4096.min(RINGBUF_BYTES))
         .map_max_entries("KNOWN", 1)
         .map_max_entries("PENDING", 1)
@@ -100,14 +98,34 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
     })
 }
 
+/// aya's reading of the kernel's BTF (for the iterators' attach points),
+/// once per process.
+fn aya_btf(path: &Path) -> Result<std::sync::Arc<Btf>, IterError> {
+    static CACHE: std::sync::Mutex<Option<(std::path::PathBuf, std::sync::Arc<Btf>)>> =
+        std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, btf)) = cache.as_ref()
+        && p == path
+    {
+        return Ok(btf.clone());
+    }
+    let btf = std::sync::Arc::new(Btf::parse_file(path, Endianness::default()).map_err(|e| {
+        IterError::Refused {
+            program: "task",
+            reason: format!("reading BTF {}: {e}", path.display()),
+        }
+    })?);
+    *cache = Some((path.to_owned(), btf.clone()));
+    Ok(btf)
+}
+
 /// Whether this process may load BPF tracing programs: CAP_SYS_ADMIN, or
 /// CAP_BPF with CAP_PERFMON (when the set cannot be read, the kernel is
 /// left to answer).
 fn may_load() -> bool {
     use caps::{CapSet, Capability};
     let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(true);
-    has(Capability::CAP_SYS_ADMIN)
-        || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
+    has(Capability::CAP_SYS_ADMIN) || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
 /// Loads, attaches and reads one iterator program to its end.

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod held;
 pub mod kernel;
 pub mod lsns;
+pub mod passes;
 pub mod watch;
 pub mod web;
 

@@ -9,22 +9,13 @@
 use std::{fs, os::unix::fs::MetadataExt, process::Command, time::Duration};
 
 use listns_skip::require_root;
-use listns_tests::{NetnsGuard, delete_netns, kernel, listns_bin, run, wait_for};
+use listns_tests::{NetnsGuard, delete_netns, kernel, run, wait_for};
 use serde_json::Value;
 
+/// `listns -J` through both passes of the scan, which must agree
+/// (`listns_tests::passes`): the kernel pass's document.
 fn listns_json() -> Value {
-    let out = Command::new(listns_bin())
-        .arg("-J")
-        .output()
-        .expect("listns runs");
-    assert!(
-        out.status.success(),
-        "listns -J: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    listns_tests::assert_valid_json(&v);
-    v
+    listns_tests::passes::agreeing(&[])
 }
 
 fn rows<'a>(list: &'a Value, ty: &str, inode: u64) -> Vec<&'a Value> {

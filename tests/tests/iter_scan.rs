@@ -11,13 +11,12 @@
 //! 6.12, 7.2): all of them allow iterators to root.
 
 use std::{
-    collections::BTreeMap,
     os::unix::fs::PermissionsExt,
     process::{Command, Output},
 };
 
 use listns_skip::require_root;
-use listns_tests::{held::Held, listns_bin};
+use listns_tests::{held::Held, listns_bin, passes};
 use serde_json::Value;
 
 /// Processes of the state: above `ITER_MIN_PROCESSES`, so that
@@ -102,77 +101,9 @@ fn listns(bin: &std::path::Path, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().expect("runs listns")
 }
 
-/// Namespaces of a `-J` document: (type, inode) -> holders, sorted.
-fn inventory(out: &Output) -> BTreeMap<(String, u64), Vec<String>> {
-    assert!(
-        out.status.success(),
-        "listns failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("listns -J prints JSON");
-    v["namespaces"]
-        .as_array()
-        .expect("a namespaces array")
-        .iter()
-        .map(|n| {
-            let key = (
-                n["type"].as_str().unwrap().to_string(),
-                n["ns"].as_u64().unwrap(),
-            );
-            let mut holders: Vec<String> = n["holders"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(Value::to_string)
-                .collect();
-            holders.sort();
-            (key, holders)
-        })
-        .collect()
-}
-
 fn pass(out: &Output) -> String {
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     v["scan"]["pass"].as_str().unwrap_or("").to_string()
-}
-
-/// Where the two inventories differ: namespaces in one only, and
-/// namespaces whose holders differ (the host's initial namespaces are
-/// left out: every process, listns itself among them, holds those, and
-/// /proc refuses PID 1's links on some hosts while the kernel pass reads
-/// them).
-fn differences(
-    iter: &BTreeMap<(String, u64), Vec<String>>,
-    proc: &BTreeMap<(String, u64), Vec<String>>,
-) -> Vec<String> {
-    let initial = |holders: &Vec<String>| holders.iter().any(|h| h.contains("\"pid\":2,"));
-    let mut out = Vec::new();
-    for (key, holders) in iter {
-        match proc.get(key) {
-            None if unborn_pid_ns(key, holders) => {}
-            None => out.push(format!("{key:?} only in --scan=iter")),
-            Some(other) if !initial(other) && other != holders => out.push(format!(
-                "{key:?} holders differ:\n  iter {holders:?}\n  proc {other:?}"
-            )),
-            _ => {}
-        }
-    }
-    for key in proc.keys().filter(|k| !iter.contains_key(*k)) {
-        out.push(format!("{key:?} only in --scan=proc"));
-    }
-    out
-}
-
-/// A pid namespace held only as processes' `pid_for_children`: one that
-/// has no process yet. /proc hides it (`pid_for_children` reads as
-/// missing until the namespace has its init, pidns_for_children_get in
-/// kernel/pid_namespace.c); the kernel pass reads the nsproxy and finds it.
-fn unborn_pid_ns(key: &(String, u64), holders: &[String]) -> bool {
-    key.0 == "pid"
-        && !holders.is_empty()
-        && holders
-            .iter()
-            .all(|h| h.contains("\"link\":\"pid_for_children\""))
 }
 
 #[test]
@@ -182,39 +113,24 @@ fn the_iterator_scan_and_the_proc_scan_give_the_same_inventory() {
     }
     let held = Held::build("listns-iter-eq");
     let _pausing = processes();
-    let bin = listns_bin();
-    let mut last = Vec::new();
-    // Three tries: something else on the machine may make or drop a
-    // namespace between the two scans; a real difference stays.
-    for _ in 0..3 {
-        let iter = listns(&bin, &["--scan=iter", "-J"]);
-        let proc = listns(&bin, &["--scan=proc", "-J"]);
-        let (i, p) = (inventory(&iter), inventory(&proc));
-        assert_eq!(pass(&iter), "iter");
-        assert_eq!(pass(&proc), "proc");
-        for case in &held.cases {
-            assert!(
-                i.contains_key(&(case.ty.to_string(), case.ns)),
-                "--scan=iter misses {} ({}:{})",
-                case.what,
-                case.ty,
-                case.ns
-            );
-        }
-        // The group that unshared CLONE_NEWPID without forking.
+    let iter = passes::agreeing(&[]);
+    let i = passes::holders(&iter);
+    for case in &held.cases {
         assert!(
-            i.iter().any(|(k, h)| unborn_pid_ns(k, h)),
-            "--scan=iter misses the pid namespace that has no process yet"
+            i.contains_key(&(case.ty.to_string(), case.ns)),
+            "--scan=iter misses {} ({}:{})",
+            case.what,
+            case.ty,
+            case.ns
         );
-        let groups = i.keys().filter(|(t, _)| t == "uts").count();
-        assert!(groups > PROCESSES / GROUP, "{groups} uts namespaces");
-        last = differences(&i, &p);
-        if last.is_empty() {
-            return;
-        }
-        eprintln!("the scans differ, trying again:\n{}", last.join("\n"));
     }
-    panic!("--scan=iter and --scan=proc differ:\n{}", last.join("\n"));
+    // The group that unshared CLONE_NEWPID without forking.
+    assert!(
+        i.iter().any(|(k, h)| passes::unborn_pid_ns(k, h)),
+        "--scan=iter misses the pid namespace that has no process yet"
+    );
+    let groups = i.keys().filter(|(t, _)| t == "uts").count();
+    assert!(groups > PROCESSES / GROUP, "{groups} uts namespaces");
 }
 
 #[test]
@@ -263,8 +179,9 @@ fn auto_uses_the_iterators_as_root_and_says_once_why_not_without_privileges() {
         1,
         "{err}"
     );
+    let v: Value = serde_json::from_slice(&auto.stdout).expect("JSON");
     assert!(
-        !inventory(&auto).is_empty(),
+        !passes::holders(&v).is_empty(),
         "the /proc scan listed nothing"
     );
 }

@@ -130,6 +130,15 @@ fn read_files(root: BorrowedFd<'_>, p: &mut ProcRead, files: &[&IterFile]) {
                     continue;
                 };
                 let name = NumName::new(u64::from(f.fd));
+                if f.kind == FILE_NS {
+                    // An nsfs file whose type the program could not read:
+                    // reopened and asked, whatever path it was opened by.
+                    match procs::reopen_ns(dir.as_fd(), name.as_cstr()) {
+                        Some((ty, inum)) => p.fds.push(FdSeen::Ns { fd, ty, inum }),
+                        None => p.fds_failed += 1,
+                    }
+                    continue;
+                }
                 match sys::readlink_at(dir.as_fd(), name.as_cstr(), &mut buf) {
                     Ok(text) => p.fds.extend(procs::classify_fd(dir.as_fd(), f.fd, text)),
                     // Closed since the pass: nothing held.

@@ -369,7 +369,7 @@ impl Scanner {
         let result = match why_not {
             Some(why) => Err(why),
             None => crate::trace::iter::run(&self.btf).map_err(|e| {
-                let why = format!("{:#}", anyhow::Error::new(e));
+                let why = e.to_string();
                 // Said once, and not tried again by this process.
                 let first = ITER_REFUSED.set(why.clone()).is_ok();
                 if first && self.source == ScanSource::Auto {

@@ -371,7 +371,7 @@ fn maybe_nsfs_path(text: &[u8]) -> bool {
 }
 
 /// Reopens an fd through its magic link; `Some` when it is a namespace.
-fn reopen_ns(fddir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Option<(NsType, u64)> {
+pub fn reopen_ns(fddir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Option<(NsType, u64)> {
     let file = sys::open_read(fddir, name).ok()?;
     let ty = ns::get_type(file.as_fd())?;
     let (inum, _) = sys::fstat(file.as_fd()).ok()?;

@@ -32,6 +32,8 @@ pub enum IterError {
     Trace(#[from] TraceError),
     #[error("this kernel's BTF lacks {0:?}, which the iterator scan needs")]
     MissingOffsets(Vec<String>),
+    #[error("loading BPF programs needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)")]
+    NotPermitted,
     #[error("the kernel refused the {program} iterator: {reason}")]
     Refused {
         program: &'static str,
@@ -50,20 +52,22 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
     if OBJECT.is_empty() {
         return Err(TraceError::NoObject.into());
     }
-    let resolved = offsets::resolve_file(btf)?;
+    // Known before the BTF is read (a tenth of a second).
+    if !may_load() {
+        return Err(IterError::NotPermitted);
+    }
+    let resolved = offsets::resolve_file_cached(btf)?;
     let mut missing = resolved.missing.clone();
     missing.extend(resolved.iter_missing.iter().cloned());
     if !missing.is_empty() {
         return Err(IterError::MissingOffsets(missing));
     }
-    let aya_btf = Btf::parse_file(btf, Endianness::default()).map_err(|e| IterError::Refused {
-        program: "task",
-        reason: format!("reading BTF: {e}"),
-    })?;
+    let aya_btf = aya_btf(btf)?;
     // The object's maps are the hooks'; none is used here, so each is
     // made as small as the kernel allows.
     let mut loader = EbpfLoader::new();
     loader
+        .btf(Some(&aya_btf))
         .map_max_entries("EVENTS", 4096.min(RINGBUF_BYTES))
         .map_max_entries("KNOWN", 1)
         .map_max_entries("PENDING", 1)
@@ -72,9 +76,12 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
         .override_global("ITER_OFFSETS", &resolved.iter, true);
     let mut ebpf = loader.load(OBJECT).map_err(|e| {
         if super::is_eperm(&e) {
-            TraceError::NotPermitted(e)
+            IterError::NotPermitted
         } else {
-            TraceError::Load(e)
+            IterError::Refused {
+                program: "task",
+                reason: chain(&e),
+            }
         }
     })?;
     let tasks = read_iter(&mut ebpf, &aya_btf, "listns_iter_task", "task")?;
@@ -89,6 +96,36 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
         files: records(&files),
         files_seen,
     })
+}
+
+/// aya's reading of the kernel's BTF (for the iterators' attach points),
+/// once per process.
+fn aya_btf(path: &Path) -> Result<std::sync::Arc<Btf>, IterError> {
+    static CACHE: std::sync::Mutex<Option<(std::path::PathBuf, std::sync::Arc<Btf>)>> =
+        std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, btf)) = cache.as_ref()
+        && p == path
+    {
+        return Ok(btf.clone());
+    }
+    let btf = std::sync::Arc::new(Btf::parse_file(path, Endianness::default()).map_err(|e| {
+        IterError::Refused {
+            program: "task",
+            reason: format!("reading BTF {}: {e}", path.display()),
+        }
+    })?);
+    *cache = Some((path.to_owned(), btf.clone()));
+    Ok(btf)
+}
+
+/// Whether this process may load BPF tracing programs: CAP_SYS_ADMIN, or
+/// CAP_BPF with CAP_PERFMON (when the set cannot be read, the kernel is
+/// left to answer).
+fn may_load() -> bool {
+    use caps::{CapSet, Capability};
+    let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(true);
+    has(Capability::CAP_SYS_ADMIN) || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
 /// Loads, attaches and reads one iterator program to its end.
@@ -129,8 +166,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let next = s.to_string();
+        // aya's errors often repeat their source in their own text.
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = s.source();
     }
     text

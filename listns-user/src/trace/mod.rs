@@ -175,7 +175,7 @@ impl Tracer {
             return Err(TraceError::NoObject);
         }
         let mut status = Status::default();
-        let mut resolved = offsets::resolve_file(&opts.btf)?;
+        let mut resolved = offsets::resolve_file_cached(&opts.btf)?;
         if !resolved.missing.is_empty() {
             return Err(TraceError::MissingOffsets(resolved.missing));
         }

@@ -122,6 +122,21 @@ pub fn resolve_file(path: &Path) -> Result<Resolved, TraceError> {
     })
 }
 
+/// `resolve_file`, once per file and process: the tracer at start-up and
+/// each kernel-pass scan after it (a watcher's rescans) share one reading
+/// of the kernel's BTF, which takes a tenth of a second.
+pub fn resolve_file_cached(path: &Path) -> Result<Resolved, TraceError> {
+    static CACHE: std::sync::Mutex<Vec<(std::path::PathBuf, Resolved)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, r)) = cache.iter().find(|(p, _)| p == path) {
+        return Ok(r.clone());
+    }
+    let r = resolve_file(path)?;
+    cache.push((path.to_owned(), r.clone()));
+    Ok(r)
+}
+
 /// Resolves offsets from BTF already in memory (what `resolve_file` reads).
 pub fn resolve_bytes(bytes: &[u8]) -> Result<Resolved, TraceError> {
     check_header(bytes).map_err(TraceError::Btf)?;

@@ -94,6 +94,12 @@ impl Watch {
             fit::note(&format!(
                 "the kernel's iterators did not run ({why}): scans read /proc instead"
             ));
+        } else if stats.pass == crate::scan::ScanPass::Iter {
+            fit::note(&format!(
+                "scanned {} processes in one pass of the kernel's BPF iterators in {:.0} ms \
+                 (--scan=proc reads /proc)",
+                stats.processes, stats.elapsed_ms
+            ));
         }
         if let Some(t) = &telemetry {
             t.scanned(&stats);

@@ -18,13 +18,13 @@
 //! | `stats` | what a scan could and could not read | `ns` |
 //! | `filter` | `-Q` expressions (libsmartcols filters) over any row | |
 //! | `inventory` | namespaces, holders, processes, and the events that change them | `ns`, `text` |
-//! | `scan` | procfs, mounts, netlink: the inventory as it is now, container attribution | `inventory`, `ns`, `stats`, `sys`, `text` |
+//! | `scan` | procfs, mounts, netlink: the inventory as it is now, container attribution; its kernel pass (`--scan=iter`) runs through `trace` | `inventory`, `ns`, `stats`, `sys`, `text`, `trace` |
 //! | `trace` | the eBPF programs (the only room that touches aya) and their records | `inventory`, `ns`, `sys`, `text` |
 //! | `lifecycle` | gone and hidden verdicts (nsfs handles, `listns(2)`) | `inventory`, `ns`, `sys` |
 //! | `output` | tables, trees, the JSON contract, the watch stream; the only room that escapes text for terminals | `filter`, `inventory`, `ns`, `stats`, `sys`, `text` |
 //! | `api` | the inventory API: the snapshot and events the watcher publishes, the `/v1` endpoints and their OpenAPI document, and the client of `--from` | `filter`, `inventory`, `ns`, `output`, `stats`, `text` |
 //! | `service` | metrics, health, privileges of the long-running watcher, and the HTTP server that carries them and the API | `api`, `inventory`, `ns`, `stats`, `sys` |
-//! | `cli` | the command line | `api`, `ns`, `output`, `sys` |
+//! | `cli` | the command line | `api`, `ns`, `output`, `scan`, `sys` |
 //! | `app` | the binary's modes: list, watch, follow | `api`, `cli`, `filter`, `inventory`, `lifecycle`, `ns`, `output`, `scan`, `service`, `stats`, `sys`, `text`, `trace` |
 //! | `fuzzing` | entry points for the fuzz targets (hidden) | `inventory`, `lifecycle`, `ns`, `scan`, `trace` |
 

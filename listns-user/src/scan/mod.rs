@@ -86,8 +86,9 @@ pub enum ScanSource {
 }
 
 /// `--scan=auto` reads /proc on hosts with fewer processes than this: the
-/// iterators cost a fixed ~0.2 s (reading the kernel's BTF twice, loading
-/// two programs), which /proc's ~60 µs per process costs at about 3,000.
+/// kernel pass has a fixed cost (aya reading the kernel's BTF twice to
+/// load two programs: ~50 ms on a 2-CPU VM), which /proc's 30-60 µs per
+/// process costs at 1,000 to 1,700 processes (BENCHMARKS.md).
 pub const ITER_MIN_PROCESSES: usize = 2000;
 
 /// Why the iterators did not run, once this process knows: they are not

@@ -52,7 +52,7 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
     if OBJECT.is_empty() {
         return Err(TraceError::NoObject.into());
     }
-    // Known before the BTF is read (a tenth of a second).
+    // Known before the BTF is read (aya reads all of it, twice: ~40 ms).
     if !may_load() {
         return Err(IterError::NotPermitted);
     }

@@ -8,6 +8,7 @@
 //! read from the kernel's counter and reported with every batch.
 
 mod attach;
+mod btf;
 pub mod iter;
 mod known;
 pub mod offsets;

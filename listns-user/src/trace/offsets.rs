@@ -6,9 +6,9 @@
 //! kernel lacks is `OFF_MISSING`: the programs then report that field as
 //! unknown instead of reading the wrong bytes.
 
-use std::{collections::HashSet, path::Path};
+use std::path::Path;
 
-use btf_rs::{Btf, BtfType, Type};
+use super::btf::Btf;
 use listns_common::{
     Follow, IterOffsets, NS_SLOTS, OFF_MISSING, Offsets, SLOT_CGROUP, SLOT_IPC, SLOT_MNT, SLOT_NET,
     SLOT_PID, SLOT_PID_FOR_CHILDREN, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_USER, SLOT_UTS,
@@ -124,7 +124,7 @@ pub fn resolve_file(path: &Path) -> Result<Resolved, TraceError> {
 
 /// `resolve_file`, once per file and process: the tracer at start-up and
 /// each kernel-pass scan after it (a watcher's rescans) share one reading
-/// of the kernel's BTF, which takes a tenth of a second.
+/// of the kernel's BTF (a few milliseconds since `trace::btf`).
 pub fn resolve_file_cached(path: &Path) -> Result<Resolved, TraceError> {
     static CACHE: std::sync::Mutex<Vec<(std::path::PathBuf, Resolved)>> =
         std::sync::Mutex::new(Vec::new());
@@ -140,13 +140,13 @@ pub fn resolve_file_cached(path: &Path) -> Result<Resolved, TraceError> {
 /// Resolves offsets from BTF already in memory (what `resolve_file` reads).
 pub fn resolve_bytes(bytes: &[u8]) -> Result<Resolved, TraceError> {
     check_header(bytes).map_err(TraceError::Btf)?;
-    let btf = Btf::from_bytes(bytes).map_err(|e| TraceError::Btf(e.to_string()))?;
+    let btf = Btf::parse(bytes).map_err(TraceError::Btf)?;
     Ok(resolve(&btf))
 }
 
 /// Checks the header (include/uapi/linux/btf.h) the way libbpf does before
-/// btf-rs reads on: btf-rs adds its section offsets unchecked (a fuzzed
-/// header overflowed them) and seeks wherever they point.
+/// reading on (btf-rs, which listns used before `trace::btf`, added the
+/// section offsets unchecked: a fuzzed header overflowed them).
 fn check_header(bytes: &[u8]) -> Result<(), String> {
     const HDR: usize = 24;
     let Some(head) = bytes.first_chunk::<HDR>() else {
@@ -293,79 +293,20 @@ fn resolve_iter(btf: &Btf) -> (IterOffsets, Vec<String>) {
 /// The v1 controllers' indices in `css_set.subsys`: `enum cgroup_subsys_id`
 /// names each `<controller>_cgrp_id`.
 fn subsys_ids(btf: &Btf) -> Vec<(String, u32)> {
-    let Ok(types) = btf.resolve_types_by_name("cgroup_subsys_id") else {
-        return Vec::new();
-    };
-    types
+    btf.enum_values("cgroup_subsys_id")
         .into_iter()
-        .filter_map(|t| match t {
-            Type::Enum(e) => Some(e),
-            _ => None,
-        })
-        .flat_map(|e| e.members)
-        .filter_map(|m| {
-            let name = btf.resolve_name(&m).ok()?;
-            let controller = name.strip_suffix("_cgrp_id")?;
-            Some((controller.to_string(), m.val()))
-        })
+        .filter_map(|(name, val)| Some((name.strip_suffix("_cgrp_id")?.to_string(), val)))
         .collect()
 }
 
-fn find_struct(btf: &Btf, name: &str) -> Option<btf_rs::Struct> {
-    btf.resolve_types_by_name(name)
-        .ok()?
-        .into_iter()
-        .find_map(|t| match t {
-            Type::Struct(s) => Some(s),
-            _ => None,
-        })
-}
-
 fn struct_size(btf: &Btf, name: &str) -> Option<u32> {
-    find_struct(btf, name).map(|s| s.size() as u32)
+    btf.struct_size(name)
 }
 
 /// Byte offset of `member` in struct `name`, looking inside anonymous
 /// structs and unions.
 pub fn member_offset(btf: &Btf, name: &str, member: &str) -> Option<u32> {
-    let st = find_struct(btf, name)?;
-    find_member(btf, &st, member, 0, &mut HashSet::new()).map(|bits| bits / 8)
-}
-
-/// `seen`: the anonymous member types already searched. In malformed BTF
-/// one can contain itself (the btf fuzz target found that endless search);
-/// each is searched once, which changes no answer: a second search of the
-/// same type would find nothing new.
-fn find_member(
-    btf: &Btf,
-    st: &btf_rs::Struct,
-    member: &str,
-    base_bits: u32,
-    seen: &mut HashSet<u32>,
-) -> Option<u32> {
-    for m in &st.members {
-        let name = btf.resolve_name(m).unwrap_or_default();
-        let Some(bits) = base_bits.checked_add(m.bit_offset()) else {
-            continue;
-        };
-        if name == member {
-            return Some(bits);
-        }
-        if name.is_empty() && m.get_type_id().is_ok_and(|id| seen.insert(id)) {
-            // Anonymous struct or union: follow typedefs/modifiers to it (a
-            // short way: a chain of them can loop too).
-            let inner = btf.type_iter(m).take(16).find_map(|t| match t {
-                Type::Struct(s) | Type::Union(s) => Some(s),
-                _ => None,
-            });
-            if let Some(inner) = inner
-                && let Some(found) = find_member(btf, &inner, member, bits, seen)
-            {
-                return Some(found);
-            }
-        }
-    }
-    None
+    btf.member_offset(name, member)
 }
 
 #[cfg(test)]
@@ -384,7 +325,8 @@ mod tests {
         }
         let r = resolve_file(Path::new(VMLINUX)).unwrap();
         assert!(r.missing.is_empty(), "missing: {:?}", r.missing);
-        let btf = Btf::from_file(VMLINUX).unwrap();
+        let bytes = std::fs::read(VMLINUX).unwrap();
+        let btf = Btf::parse(&bytes).unwrap();
         let task = struct_size(&btf, "task_struct").unwrap();
         assert!(r.offsets.task_nsproxy < task && r.offsets.task_real_cred < task);
         let common = struct_size(&btf, "ns_common").unwrap();
@@ -485,7 +427,8 @@ mod tests {
         if !listns_skip::require(Path::new(VMLINUX).exists(), NO_BTF) {
             return;
         }
-        let btf = Btf::from_file(VMLINUX).unwrap();
+        let bytes = std::fs::read(VMLINUX).unwrap();
+        let btf = Btf::parse(&bytes).unwrap();
         assert_eq!(member_offset(&btf, "task_struct", "no_such_member"), None);
         assert_eq!(member_offset(&btf, "no_such_struct", "x"), None);
         // A member that sits in an anonymous union/struct on most kernels.

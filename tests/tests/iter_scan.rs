@@ -19,7 +19,7 @@ use listns_skip::require_root;
 use listns_tests::{held::Held, listns_bin, passes};
 use serde_json::Value;
 
-/// Processes of the state: above `ITER_MIN_PROCESSES`, so that
+/// Processes of the state: above `ITER_MIN_TASKS`, so that
 /// `--scan=auto` tries the iterators.
 const PROCESSES: usize = 2000;
 /// Processes per group; each group's leader unshares uts and ipc.

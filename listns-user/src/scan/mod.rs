@@ -85,11 +85,12 @@ pub enum ScanSource {
     Iter,
 }
 
-/// `--scan=auto` reads /proc on hosts with fewer processes than this: the
-/// kernel pass has a fixed cost (aya reading the kernel's BTF twice to
-/// load two programs: ~50 ms on a 2-CPU VM), which /proc's 30-60 µs per
-/// process costs at 1,000 to 1,700 processes (BENCHMARKS.md).
-pub const ITER_MIN_PROCESSES: usize = 2000;
+/// `--scan=auto` reads /proc on hosts with fewer tasks (processes and
+/// threads) than this: the kernel pass has a fixed cost (aya reading the
+/// kernel's BTF twice to load two programs: ~50 ms on a 2-CPU VM), which
+/// /proc's 30-60 µs per process costs at 1,000 to 1,700 processes
+/// (BENCHMARKS.md).
+pub const ITER_MIN_TASKS: usize = 2000;
 
 /// Why the iterators did not run, once this process knows: they are not
 /// tried again (a watcher's rescans), and it is said once.
@@ -178,15 +179,16 @@ impl Scanner {
                 start.elapsed().as_secs_f64() * 1e3
             )
         };
-        let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
-        phase("listing");
         let mut files_seen = None;
-        let reads = match self.iter_pass(pids.len(), &mut stats)? {
+        let reads = match self.iter_pass(root.as_fd(), &mut stats)? {
             Some(pass) => {
+                phase("kernel pass");
                 files_seen = Some(pass.files_seen as usize);
                 iter::reads(root.as_fd(), &pass)
             }
             None => {
+                let pids = sys::list_numbers(root.as_fd()).map_err(|e| root_err(e.into()))?;
+                phase("listing");
                 let details = self.details;
                 let reads = workers::read_all(root.as_fd(), &pids, self.workers, |pid| {
                     details.eager_stat(pid)
@@ -343,14 +345,14 @@ impl Scanner {
     /// the first time, under `Auto`).
     fn iter_pass(
         &self,
-        processes: usize,
+        root: BorrowedFd<'_>,
         stats: &mut ScanStats,
     ) -> Result<Option<crate::trace::iter::Pass>, ScanError> {
         match self.source {
             ScanSource::Proc => return Ok(None),
-            // Below this many processes /proc is read sooner than the
+            // Below this many tasks /proc is read sooner than the
             // iterators' fixed cost is paid (BENCHMARKS.md).
-            ScanSource::Auto if processes < ITER_MIN_PROCESSES => return Ok(None),
+            ScanSource::Auto if tasks(root).is_none_or(|n| n < ITER_MIN_TASKS) => return Ok(None),
             _ => {}
         }
         let why_not = if !stats.live || self.proc_root != std::path::Path::new("/proc") {
@@ -403,6 +405,21 @@ impl Scanner {
         details::read(root.as_fd(), inv, self.details, &mut names, self.workers);
         Ok(())
     }
+}
+
+/// The kernel's count of tasks (`nr_threads`, every process's threads in
+/// every pid namespace): the field after the `/` in `loadavg`, one small
+/// read where listing /proc takes 10 ms at 10,000 processes.
+fn tasks(root: BorrowedFd<'_>) -> Option<usize> {
+    let mut buf = Vec::with_capacity(64);
+    sys::read_at(root, c"loadavg", &mut buf).ok()?;
+    parse_loadavg_tasks(&buf)
+}
+
+fn parse_loadavg_tasks(text: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(text).ok()?;
+    let field = text.split_ascii_whitespace().nth(3)?;
+    field.split_once('/')?.1.parse().ok()
 }
 
 /// Whether `root` is the live procfs of our own pid namespace: its `self`

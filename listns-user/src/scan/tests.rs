@@ -451,3 +451,13 @@ fn details_are_the_same_on_any_number_of_workers() {
         );
     }
 }
+
+#[test]
+fn loadavg_gives_the_kernels_count_of_tasks() {
+    assert_eq!(
+        super::parse_loadavg_tasks(b"1.29 1.48 1.78 4/121 2429\n"),
+        Some(121)
+    );
+    assert_eq!(super::parse_loadavg_tasks(b"1.29 1.48 1.78 4 2429\n"), None);
+    assert_eq!(super::parse_loadavg_tasks(b""), None);
+}

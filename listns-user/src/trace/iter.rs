@@ -56,13 +56,22 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
     if !may_load() {
         return Err(IterError::NotPermitted);
     }
+    let start = std::time::Instant::now();
+    let step = |name: &str| {
+        log::debug!(
+            "kernel pass: {name} done at {:.1} ms",
+            start.elapsed().as_secs_f64() * 1e3
+        )
+    };
     let resolved = offsets::resolve_file_cached(btf)?;
+    step("offsets");
     let mut missing = resolved.missing.clone();
     missing.extend(resolved.iter_missing.iter().cloned());
     if !missing.is_empty() {
         return Err(IterError::MissingOffsets(missing));
     }
     let aya_btf = aya_btf(btf)?;
+    step("aya's BTF");
     // The object's maps are the hooks'; none is used here, so each is
     // made as small as the kernel allows.
     let mut loader = EbpfLoader::new();
@@ -84,8 +93,11 @@ pub fn run(btf: &Path) -> Result<Pass, IterError> {
             }
         }
     })?;
+    step("object loaded (maps made)");
     let tasks = read_iter(&mut ebpf, &aya_btf, "listns_iter_task", "task")?;
+    step("task iterator");
     let files = read_iter(&mut ebpf, &aya_btf, "listns_iter_task_file", "task_file")?;
+    step("task_file iterator");
     let files_seen = ebpf
         .map("ITER_FILES")
         .and_then(|m| aya::maps::Array::<_, u64>::try_from(m).ok())

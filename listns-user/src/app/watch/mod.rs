@@ -345,6 +345,11 @@ impl Watch {
     /// and what the rescan found that was not known.
     fn rescan(&mut self) -> anyhow::Result<(usize, Vec<NsKey>)> {
         let (new, stats) = self.scanner.scan()?;
+        if let Some(why) = &stats.pass_note {
+            fit::note(&format!(
+                "the kernel's iterators did not run ({why}): rescans read /proc instead"
+            ));
+        }
         if let Some(t) = &self.telemetry {
             t.rescan(&stats);
         }

@@ -172,9 +172,12 @@ fn records<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
         .collect()
 }
 
-/// An error with its sources, one line (aya's say "the BPF_PROG_LOAD
-/// syscall failed" and keep the errno in the source).
+/// An error with its sources, on one line and at most `MAX_REASON`
+/// characters: aya's say "the BPF_PROG_LOAD syscall failed", keep the errno
+/// in the source and may carry the whole verifier log, which `RUST_LOG=debug`
+/// prints instead.
 fn chain(e: &dyn std::error::Error) -> String {
+    const MAX_REASON: usize = 300;
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -186,5 +189,31 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    text
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_REASON {
+        return one_line;
+    }
+    log::debug!("kernel pass refused: {text}");
+    let cut: String = one_line.chars().take(MAX_REASON).collect();
+    format!("{cut}... (RUST_LOG=debug shows all of it)")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_refusal_is_one_short_line() {
+        let log = "0: R1=ctx()\n".repeat(1000);
+        let e = std::io::Error::other(format!(
+            "the BPF_PROG_LOAD syscall failed. Verifier output: {log}"
+        ));
+        let reason = super::chain(&e);
+        assert!(!reason.contains('\n'), "{reason}");
+        assert!(reason.len() < 400, "{}", reason.len());
+        assert!(
+            reason.ends_with("(RUST_LOG=debug shows all of it)"),
+            "{reason}"
+        );
+        let short = super::chain(&std::io::Error::other("Operation not permitted"));
+        assert_eq!(short, "Operation not permitted");
+    }
 }

@@ -7,6 +7,7 @@
 //! never a silent skip.
 
 pub mod api;
+pub mod crowd;
 pub mod docs;
 pub mod held;
 pub mod kernel;

@@ -20,16 +20,13 @@
 use std::{
     collections::BTreeSet,
     io::{Read, Write},
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use listns_tests::{held::json_keys, listns_bin, listns_bin_release};
+use listns_tests::{crowd::Crowd, held::json_keys, listns_bin, listns_bin_release};
 
-/// Processes per group: a leader and its children.
-const GROUP: usize = 25;
 /// Prefix of every line this bench prints (xtask's console reader shows them).
 const MARK: &str = "LISTNS-BENCH: ";
 
@@ -82,127 +79,6 @@ fn raise(path: &str, need: u64) {
     if have < need {
         std::fs::write(path, need.to_string()).unwrap_or_else(|e| panic!("raising {path}: {e}"));
         say(&format!("{path}: {have} raised to {}", read_num(path)));
-    }
-}
-
-/// The held state: `leaders` and their children, killed and reaped on drop.
-struct Held {
-    leaders: Vec<libc::pid_t>,
-}
-
-impl Held {
-    fn build(n: usize) -> Held {
-        let start = Instant::now();
-        let (r, w) = nix::unistd::pipe().unwrap();
-        let groups = n.div_ceil(GROUP);
-        let mut leaders = Vec::with_capacity(groups);
-        for g in 0..groups {
-            let members = GROUP.min(n - g * GROUP);
-            // SAFETY: the child makes raw syscalls only, then pauses.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-            if pid == 0 {
-                // SAFETY: raw syscalls in the forked child.
-                unsafe { leader(g, members, w.as_raw_fd()) }
-            }
-            leaders.push(pid);
-        }
-        drop(w);
-        // Leaders first in `Held`, so that a panic below still kills them.
-        let held = Held { leaders };
-        let mut f = std::fs::File::from(r);
-        let mut got = 0;
-        let mut next_report = 2000;
-        let mut buf = [0u8; 4096];
-        while got < n {
-            let mut pfd = libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut pfd, 1, 1000) };
-            if ready <= 0 {
-                // Nothing for a second: a group that died (its fork or
-                // unshare failed) never reports; say so instead of hanging.
-                // SAFETY: plain syscall; we are a subreaper, so anything
-                // of ours that died is reported here.
-                let dead = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
-                assert!(
-                    dead <= 0,
-                    "a process of the held state died while starting ({got} of {n} up): \
-                     out of memory, threads-max or pid_max?"
-                );
-                assert!(
-                    start.elapsed() < Duration::from_secs(1800),
-                    "the held state did not come up in 30 min ({got} of {n} up)"
-                );
-                continue;
-            }
-            let k = f.read(&mut buf).unwrap();
-            assert!(k > 0, "every group closed the pipe with {got} of {n} up");
-            got += k;
-            if got >= next_report && got < n {
-                say(&format!(
-                    "  {got} of {n} processes up ({:.0} s)",
-                    start.elapsed().as_secs_f64()
-                ));
-                while next_report <= got {
-                    next_report += 2000;
-                }
-            }
-        }
-        held
-    }
-}
-
-/// Group leader: unshares uts+ipc (every 2nd group also cgroup, every 4th
-/// also net), opens a UDP socket, forks `members - 1` children that pause.
-/// Each writes one byte to `ready` once up; a failure exits, never hangs.
-unsafe fn leader(g: usize, members: usize, ready: i32) -> ! {
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        let mut flags = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-        if g.is_multiple_of(2) {
-            flags |= libc::CLONE_NEWCGROUP;
-        }
-        if g.is_multiple_of(4) {
-            flags |= libc::CLONE_NEWNET;
-        }
-        if libc::unshare(flags) != 0 {
-            libc::_exit(1);
-        }
-        let _sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        for _ in 1..members {
-            let pid = libc::fork();
-            if pid < 0 {
-                libc::_exit(2);
-            }
-            if pid == 0 {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                libc::write(ready, b"x".as_ptr().cast(), 1);
-                loop {
-                    libc::pause();
-                }
-            }
-        }
-        libc::write(ready, b"x".as_ptr().cast(), 1);
-        loop {
-            libc::pause();
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        for &p in &self.leaders {
-            // SAFETY: plain syscall on our own children.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        // Reap the leaders and, as subreaper, their orphaned children
-        // (PR_SET_PDEATHSIG kills them when their leader dies).
-        // SAFETY: plain syscall.
-        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } > 0 {}
     }
 }
 
@@ -345,7 +221,9 @@ fn iter_scan_bench() {
     let mut failures = Vec::new();
     for &n in &sizes {
         let t = Instant::now();
-        let held = Held::build(n);
+        let held = Crowd::hold(n, |up, secs| {
+            say(&format!("  {up} of {n} processes up ({secs:.0} s)"))
+        });
         let total = processes();
         say(&format!(
             "{n} processes held in {:.1} s ({total} in all; MemAvailable {} kB)",

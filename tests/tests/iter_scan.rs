@@ -16,14 +16,16 @@ use std::{
 };
 
 use listns_skip::require_root;
-use listns_tests::{held::Held, listns_bin, passes};
+use listns_tests::{
+    crowd::{self, Crowd},
+    held::Held,
+    listns_bin, passes,
+};
 use serde_json::Value;
 
 /// Processes of the state: above `ITER_MIN_TASKS`, so that
 /// `--scan=auto` tries the iterators.
 const PROCESSES: usize = 2000;
-/// Processes per group; each group's leader unshares uts and ipc.
-const GROUP: usize = 25;
 
 /// Children that pause until killed (and die with us).
 struct Pausing(Vec<i32>);
@@ -40,10 +42,9 @@ impl Drop for Pausing {
     }
 }
 
-/// Forks a child that unshares `flags`, forks `members - 1` children of
-/// its own (which share its namespaces) and pauses; every one of them dies
-/// with its parent. Waits until the child has unshared.
-fn group(flags: i32, members: usize) -> i32 {
+/// Forks a child that unshares `flags` and pauses (dying with its parent).
+/// Waits until the child has unshared.
+fn unshared(flags: i32) -> i32 {
     let mut p = [0i32; 2];
     // SAFETY: pipe into a valid array.
     assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
@@ -55,14 +56,6 @@ fn group(flags: i32, members: usize) -> i32 {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             if libc::unshare(flags) != 0 {
                 libc::_exit(1);
-            }
-            for _ in 1..members {
-                if libc::fork() == 0 {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    loop {
-                        libc::pause();
-                    }
-                }
             }
             libc::write(p[1], b"x".as_ptr().cast(), 1);
             loop {
@@ -77,24 +70,23 @@ fn group(flags: i32, members: usize) -> i32 {
         assert_eq!(
             libc::read(p[0], b.as_mut_ptr().cast(), 1),
             1,
-            "a group could not unshare {flags:#x}"
+            "a child could not unshare {flags:#x}"
         );
         libc::close(p[0]);
     }
     pid
 }
 
-/// The state beyond `Held`: groups of pausing processes, and two whose
+/// The state beyond `Held`: a crowd of processes in namespaces of their
+/// own, with sockets (`listns_tests::crowd`), and two processes whose
 /// children would get other pid and time namespaces (unshare without a
 /// fork: only `*_for_children` differ).
-fn processes() -> Pausing {
-    let mut pids = Vec::new();
-    pids.push(group(libc::CLONE_NEWPID, 1));
-    pids.push(group(libc::CLONE_NEWTIME, 1));
-    for _ in 0..PROCESSES / GROUP {
-        pids.push(group(libc::CLONE_NEWUTS | libc::CLONE_NEWIPC, GROUP));
-    }
-    Pausing(pids)
+fn processes() -> (Crowd, Pausing) {
+    let pausing = Pausing(vec![
+        unshared(libc::CLONE_NEWPID),
+        unshared(libc::CLONE_NEWTIME),
+    ]);
+    (Crowd::hold(PROCESSES, |_, _| {}), pausing)
 }
 
 fn listns(bin: &std::path::Path, args: &[&str]) -> Output {
@@ -130,7 +122,7 @@ fn the_iterator_scan_and_the_proc_scan_give_the_same_inventory() {
         "--scan=iter misses the pid namespace that has no process yet"
     );
     let groups = i.keys().filter(|(t, _)| t == "uts").count();
-    assert!(groups > PROCESSES / GROUP, "{groups} uts namespaces");
+    assert!(groups > PROCESSES / crowd::GROUP, "{groups} uts namespaces");
 }
 
 #[test]

@@ -186,15 +186,7 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 
 pub fn resolve(btf: &Btf) -> Resolved {
     let mut missing = Vec::new();
-    let mut off = |st: &str, member: &str| -> u32 {
-        match member_offset(btf, st, member) {
-            Some(o) => o,
-            None => {
-                missing.push(format!("{st}.{member}"));
-                OFF_MISSING
-            }
-        }
-    };
+    let mut off = |st: &str, member: &str| required(btf, &mut missing, st, member);
     let mut o = Offsets::MISSING;
     o.task_nsproxy = off("task_struct", "nsproxy");
     o.task_real_cred = off("task_struct", "real_cred");
@@ -262,12 +254,7 @@ pub fn resolve(btf: &Btf) -> Resolved {
 /// nsfs file's type is then read from its /proc link instead.
 fn resolve_iter(btf: &Btf) -> (IterOffsets, Vec<String>) {
     let mut missing = Vec::new();
-    let mut off = |st: &str, member: &str| -> u32 {
-        member_offset(btf, st, member).unwrap_or_else(|| {
-            missing.push(format!("{st}.{member}"));
-            OFF_MISSING
-        })
-    };
+    let mut off = |st: &str, member: &str| required(btf, &mut missing, st, member);
     let mut o = IterOffsets::MISSING;
     o.task_flags = off("task_struct", "flags");
     o.task_comm = off("task_struct", "comm");
@@ -288,6 +275,15 @@ fn resolve_iter(btf: &Btf) -> (IterOffsets, Vec<String>) {
     o.ns_common_ops = member_offset(btf, "ns_common", "ops").unwrap_or(OFF_MISSING);
     o.ns_ops_type = member_offset(btf, "proc_ns_operations", "type").unwrap_or(OFF_MISSING);
     (o, missing)
+}
+
+/// `st.member`'s offset, or `OFF_MISSING` with the member named in
+/// `missing`: for the members a program cannot do without.
+fn required(btf: &Btf, missing: &mut Vec<String>, st: &str, member: &str) -> u32 {
+    member_offset(btf, st, member).unwrap_or_else(|| {
+        missing.push(format!("{st}.{member}"));
+        OFF_MISSING
+    })
 }
 
 /// The v1 controllers' indices in `css_set.subsys`: `enum cgroup_subsys_id`
